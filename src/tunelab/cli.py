@@ -1,0 +1,125 @@
+"""The `tunelab` command: parse, call the API, print, set the exit code (2 for a user's mistake)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.errors import TunelabError
+
+app = typer.Typer(
+    name="tunelab",
+    help="Hyperparameter tuning for PyTorch: describe an experiment once, search it, read the evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+SET_HELP = "Override a key of the experiment, e.g. --set train.lr=0.01 (repeatable)."
+DATA_DIR_HELP = "Folder with local copies of file-based data sets (default: $TUNELAB_DATA_DIR)."
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr, never wrapped, then exit."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(code)
+
+
+def _guarded(func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except TunelabError as exc:
+        fail(exc.one_line(), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: finished epochs are saved; run the same command again to resume\n")
+        raise typer.Exit(130) from None
+
+
+def _quiet_mode(quiet: bool) -> bool:
+    return quiet or not sys.stdout.isatty()
+
+
+@app.command()
+def train(
+    experiment: Path = typer.Argument(..., help="Experiment YAML file."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<name>-train)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train one configuration; the same command again resumes from the last checkpoint."""
+    from tunelab import api
+    from tunelab.progress import EpochProgress
+
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    progress = EpochProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+
+    def run() -> Any:
+        with progress:
+            return api.train(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress])
+
+    res = _guarded(run)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict()}) + "\n"
+        )
+        return
+    from tunelab.summary import print_train_summary
+
+    print_train_summary(console, res)
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the starter file."),
+    template: str = typer.Option("digits", "--template", "-t", help="Starter template name."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter experiment that runs as is."""
+    from tunelab.templates import TEMPLATES, write_template
+
+    if template not in TEMPLATES:
+        fail(f"--template: unknown template {template!r}; choose one of {', '.join(sorted(TEMPLATES))}")
+    if path.exists() and not force:
+        fail(f"{path} already exists; pass --force to overwrite it")
+    write_template(template, path)
+    console.print(f"wrote {path} (template {template}); run it with: tunelab train {path}")
+
+
+@app.command()
+def datasets(
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the built-in data sets and whether each is available here."""
+    from tunelab.data import list_datasets
+
+    rows = _guarded(lambda: list_datasets(data_dir))
+    if as_json:
+        sys.stdout.write(json.dumps([row.__dict__ for row in rows], default=str) + "\n")
+        return
+    table = Table(title="tunelab data sets")
+    for column in ("name", "task", "available", "where", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.name, row.task, "yes" if row.available else "no", str(row.where), row.description)
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

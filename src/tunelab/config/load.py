@@ -1,0 +1,274 @@
+"""Read an experiment from YAML (plus `--set` overrides) and turn every mistake into one line.
+
+A pydantic error becomes `file:line key.path: what is wrong, got X; what is allowed`, so a
+user can fix the file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from tunelab.config.schema import MODEL_FAMILY_NAMES, Experiment
+from tunelab.errors import ConfigError
+
+_FAMILY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _family_models() -> dict[str, type[BaseModel]]:
+    if not _FAMILY_MODELS:
+        from tunelab.config.schema import CNNModel, MLPModel, PythonModel
+
+        _FAMILY_MODELS.update({"mlp": MLPModel, "cnn": CNNModel, "python": PythonModel})
+    return _FAMILY_MODELS
+
+
+def load_experiment(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    raw: Mapping[str, Any] | None = None,
+) -> Experiment:
+    """Validate an experiment file (or a dict) with `key.path=value` overrides applied.
+
+    Raises:
+        ConfigError: one line naming the file/line or override, the key path and what is allowed.
+    """
+    source = str(path) if path is not None else ""
+    lines: dict[tuple[str, ...], int] = {}
+    if raw is None:
+        if path is None:
+            data: dict[str, Any] = {}
+        else:
+            data, lines = _read_yaml(Path(path))
+    else:
+        data = _plain(raw)
+    origin: dict[tuple[str, ...], str] = {}
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_path(data, key, value, item)
+        origin[key] = f"--set {item}"
+    return validate_experiment(data, source=source, lines=lines, origin=origin)
+
+
+def validate_experiment(
+    data: Mapping[str, Any],
+    *,
+    source: str = "",
+    lines: Mapping[tuple[str, ...], int] | None = None,
+    origin: Mapping[tuple[str, ...], str] | None = None,
+) -> Experiment:
+    """Build an `Experiment` from plain data, raising a one-line `ConfigError` on the first problem."""
+    data = _with_default_family(data)
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise _one_line_error(exc, data, source, lines or {}, origin or {}) from None
+
+
+def _with_default_family(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A model section without `family` is an mlp, as the default model is."""
+    model = data.get("model") if isinstance(data, Mapping) else None
+    if isinstance(model, Mapping) and "family" not in model:
+        return {**data, "model": {"family": "mlp", **model}}
+    return data
+
+
+def parse_override(item: str) -> tuple[tuple[str, ...], Any]:
+    """Split `a.b.c=value`; the value is read as YAML so numbers, lists and booleans keep their type."""
+    if "=" not in item:
+        raise ConfigError(f"expected key.path=value, got {item!r}", source="--set")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"expected key.path=value, got {item!r}", source="--set")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return tuple(key.split(".")), value
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read experiment file {path}: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"invalid YAML: {problem}", source=where) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", source=str(path)) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of sections, got {type(data).__name__}", source=str(path))
+    lines: dict[tuple[str, ...], int] = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def _collect_lines(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            out[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, str(index))
+            out[key] = item.start_mark.line + 1
+            _collect_lines(item, key, out)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _set_path(data: dict[str, Any], key: tuple[str, ...], value: Any, item: str) -> None:
+    node: Any = data
+    for depth, part in enumerate(key[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = {}
+            node[part] = child
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"{'.'.join(key[: depth + 1])} is a value, not a section", source=f"--set {item}"
+            )
+        node = child
+    node[key[-1]] = value
+
+
+def _loc_path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> tuple[str, ...]:
+    """Drop pydantic's union tags (`model.mlp.dropout` -> `model.dropout`)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] == "model" and parts[1] in MODEL_FAMILY_NAMES:
+        family = data.get("model", {}).get("family", "mlp") if isinstance(data.get("model"), dict) else "mlp"
+        if parts[1] == family:
+            parts.pop(1)
+    # pydantic's function-after-validator locs can carry a trailing tag; keep real keys only.
+    return tuple(p for p in parts if not p.startswith("function-"))
+
+
+def _value_at(data: Any, key: tuple[str, ...]) -> Any:
+    node = data
+    for part in key:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _allowed_keys(key: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
+    """Field names of the section that holds `key` (for unknown-key hints)."""
+    model: type[BaseModel] | None = Experiment
+    for depth, part in enumerate(key[:-1]):
+        if model is None:
+            return []
+        if part == "model" and depth == 0:
+            family = _value_at(data, ("model", "family")) or "mlp"
+            model = _family_models().get(str(family))
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line_error(
+    exc: ValidationError,
+    data: Mapping[str, Any],
+    source: str,
+    lines: Mapping[tuple[str, ...], int],
+    origin: Mapping[tuple[str, ...], str],
+) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    key = _loc_path(tuple(err["loc"]), data)
+    dotted = ".".join(key) if key else "(top level)"
+    kind = err["type"]
+    given = err.get("input")
+    msg = str(err.get("msg", "invalid value"))
+
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(key, data)
+        hint = difflib.get_close_matches(key[-1], allowed, n=2)
+        text = f"unknown key {key[-1]!r}"
+        if hint:
+            text += f" (did you mean {' or '.join(hint)}?)"
+        if allowed:
+            text += f"; allowed: {', '.join(allowed)}"
+    elif kind == "union_tag_invalid":
+        tag = _value_at(data, (*key, "family")) if key else None
+        dotted = f"{dotted}.family" if key else "family"
+        text = f"unknown family {tag!r}; choose one of {', '.join(MODEL_FAMILY_NAMES)}"
+    elif kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        text = f"got {_short(given)}; choose one of {expected.replace(' or ', ', ')}"
+    elif kind in ("int_parsing", "int_type", "int_from_float"):
+        text = f"expected an integer, got {_short(given)}"
+    elif kind in ("float_parsing", "float_type"):
+        text = f"expected a number, got {_short(given)}"
+    elif kind in ("bool_parsing", "bool_type"):
+        text = f"expected true or false, got {_short(given)}"
+    elif kind in ("string_type",):
+        text = f"expected a string, got {_short(given)}"
+    elif kind in ("list_type", "tuple_type"):
+        text = f"expected a list, got {_short(given)}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        text = f"expected a mapping of keys, got {_short(given)}"
+    elif kind == "missing":
+        text = "is required and missing"
+    elif kind == "value_error":
+        text = msg.removeprefix("Value error, ")
+        # Cross-field validators start their message with the field they blame ("nesterov: ...").
+        head, sep, rest = text.partition(": ")
+        if sep and head.isidentifier() and " " not in head:
+            key = (*key, head)
+            dotted = ".".join(key)
+            text = rest
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        text = f"{msg.lower()}, got {_short(given)}"
+    elif kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
+        text = f"{msg.lower()}, got {_short(given)}"
+    else:
+        text = f"{msg}, got {_short(given)}"
+
+    # Union members each complain; keep to the first, but say a union was involved cleanly.
+    where = source
+    for depth in range(len(key), 0, -1):
+        prefix = key[:depth]
+        if prefix in origin:
+            where = origin[prefix]
+            break
+        if prefix in lines:
+            where = f"{source}:{lines[prefix]}"
+            break
+    return ConfigError(text, key=dotted, source=where)

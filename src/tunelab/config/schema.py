@@ -1,0 +1,309 @@
+"""The experiment file as pydantic models: every section, every default, every cross-field rule.
+
+Every section inherits `Section`, which forbids unknown keys and freezes the object, so a
+typo is an error and a resolved experiment cannot change under a running study.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Activation = Literal["relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu"]
+ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu")
+Metric = Literal["r2", "mae", "rmse", "mse", "accuracy", "f1"]
+REGRESSION_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "mse")
+CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1")
+
+
+class Section(BaseModel):
+    """Shared base: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class DataSection(Section):
+    """Where the rows come from and how they are split and scaled."""
+
+    name: str = Field("digits", description="Built-in data set, `csv` for a CSV/TSV file, or `function`.")
+    path: str | None = Field(None, description="CSV/TSV file (name: csv).")
+    target: str | None = Field(None, description="Target column of a CSV/TSV file.")
+    features: list[str] | Literal["all", "default"] = Field(
+        "default", description="Feature columns; `default` lets the data set choose, `all` takes every column."
+    )
+    function: str | None = Field(None, description="`module:function` returning arrays (name: function).")
+    data_dir: str | None = Field(None, description="Folder holding local copies of file-based data sets.")
+    download: bool = Field(False, description="Download a missing built-in data set into data_dir.")
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for validation.")
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for test.")
+    split_seed: int = Field(0, description="Seed of the row shuffle before splitting.")
+    shuffle: bool = Field(True, description="Shuffle rows before splitting (off: the last rows are test).")
+    use_native_splits: bool = Field(
+        True, description="Use a data set's own validation/test split where it has one (USPS test file)."
+    )
+    standardize: bool | None = Field(
+        None, description="Standardize features with train-only mean/std; null lets the data set choose."
+    )
+    standardize_target: bool | None = Field(
+        None, description="Standardize a regression target with train-only mean/std; null: data set default."
+    )
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> DataSection:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"test_fraction: val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}"
+            )
+        if self.name == "csv" and not self.path:
+            raise ValueError("path: data set csv needs a file path")
+        if self.name == "csv" and not self.target:
+            raise ValueError("target: data set csv needs the target column's name")
+        if self.name == "function" and not self.function:
+            raise ValueError("function: data set function needs module:function")
+        if self.function is not None and ":" not in self.function:
+            raise ValueError(f"function: must look like module:function, got {self.function!r}")
+        return self
+
+
+# --------------------------------------------------------------------------- task
+
+
+class TaskSection(Section):
+    """Regression or classification; `auto` asks the data set."""
+
+    type: Literal["auto", "regression", "classification"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_plain_string(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------- model
+
+
+class MLPModel(Section):
+    """Fully connected layers: Linear -> [LayerNorm] -> activation -> [Dropout] per hidden layer."""
+
+    family: Literal["mlp"] = "mlp"
+    hidden_dims: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="Width of each hidden layer; overrides hidden_dim/num_layers/hidden_dim_ratio."
+    )
+    hidden_dim: int = Field(64, ge=1, description="Width of the first hidden layer.")
+    num_layers: int = Field(2, ge=0, description="Number of hidden layers (0: a linear model).")
+    hidden_dim_ratio: float = Field(
+        1.0, gt=0.0, le=1.0, description="Each hidden layer is this fraction of the one before."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout after each hidden activation.")
+    activation: Activation = "relu"
+    layer_norm: bool = Field(False, description="LayerNorm between each hidden Linear and its activation.")
+
+    def resolved_hidden_dims(self) -> list[int]:
+        """The widths actually built, whichever way they were given."""
+        if self.hidden_dims is not None:
+            return list(self.hidden_dims)
+        return [max(1, int(round(self.hidden_dim * self.hidden_dim_ratio**i))) for i in range(self.num_layers)]
+
+
+class CNNModel(Section):
+    """Conv blocks (conv -> [BatchNorm] -> activation -> [pool] -> [dropout]) then a linear head."""
+
+    family: Literal["cnn"] = "cnn"
+    channels: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="Output channels of each conv layer; overrides num_layers/width."
+    )
+    num_layers: int = Field(2, ge=1, description="Number of conv layers when channels is not given.")
+    width: int = Field(16, ge=1, description="Channels of every conv layer when channels is not given.")
+    kernel_size: int = Field(3, ge=1, description="Kernel width of every conv layer.")
+    padding: Literal["same", "valid"] = "same"
+    activation: Activation = "relu"
+    pool: Literal["max", "avg", "none"] = "max"
+    pool_size: int = Field(2, ge=1)
+    batch_norm: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    head_dims: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="Hidden widths of the linear head (empty: one Linear)."
+    )
+
+    def resolved_channels(self) -> list[int]:
+        """The channel list actually built."""
+        return list(self.channels) if self.channels is not None else [self.width] * self.num_layers
+
+
+class PythonModel(Section):
+    """A user builder: `module:function(params, input_shape, output_dim) -> nn.Module`."""
+
+    family: Literal["python"] = "python"
+    builder: str = Field(..., description="`module:function` that builds the network.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Passed to the builder as `params`.")
+
+    @field_validator("builder")
+    @classmethod
+    def _module_colon_function(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError(f"builder must look like module:function, got {value!r}")
+        return value
+
+
+ModelSection = Annotated[MLPModel | CNNModel | PythonModel, Field(discriminator="family")]
+MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "python")
+
+
+# --------------------------------------------------------------------------- train
+
+
+class EarlyStopping(Section):
+    """Stop when the monitored metric has not improved by min_delta for `patience` epochs."""
+
+    patience: int | None = Field(None, ge=1, description="Epochs without improvement before stopping; null: off.")
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class Checkpoints(Section):
+    """What `checkpoints/` keeps: the last k epochs and the best epoch."""
+
+    keep_last: int = Field(2, ge=1)
+    keep_best: bool = True
+    every: int = Field(1, ge=1, description="Write a checkpoint every this many epochs (and at the last).")
+
+
+class Divergence(Section):
+    """When a trial counts as diverged: a non-finite loss, or a loss above `max_loss`."""
+
+    max_loss: float = Field(1e6, gt=0.0)
+
+
+class TrainSection(Section):
+    """The training recipe of one configuration."""
+
+    epochs: int = Field(20, ge=1, le=100_000)
+    batch_size: int | Literal["full"] = Field(64, description="Rows per step, or `full` for full-batch training.")
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd and rmsprop.")
+    nesterov: bool = Field(False, description="sgd only; needs momentum > 0.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw.")
+    eps: float = Field(1e-8, gt=0.0)
+    alpha: float = Field(0.99, gt=0.0, lt=1.0, description="rmsprop smoothing constant.")
+    scheduler: Literal["constant", "linear", "cosine", "step", "plateau"] = "constant"
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="Share of steps with a linear warmup.")
+    step_size: int = Field(10, ge=1, description="step scheduler: epochs between decays.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/plateau scheduler: decay factor.")
+    plateau_patience: int = Field(3, ge=0)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(None, gt=0.0, description="Clip the total gradient norm; null: off.")
+    loss: Literal["auto", "mse", "huber", "cross_entropy", "gaussian_nll"] = "auto"
+    huber_delta: float = Field(1.0, gt=0.0)
+    metrics: list[Metric] | None = Field(None, description="Reported metrics; null: the task's defaults.")
+    monitor: str = Field("val_loss", description="Record key that picks the best epoch (val_loss, val_r2, ...).")
+    early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
+    checkpoints: Checkpoints = Field(default_factory=Checkpoints)
+    divergence: Divergence = Field(default_factory=Divergence)
+    eval_train: bool = Field(False, description="Also measure train loss/metrics in eval mode after each epoch.")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | Literal["auto"] = Field(1, description="torch threads for this process; `auto`: all cores.")
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"threads must be >= 1 or auto, got {value}")
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"batch_size must be >= 1 or full, got {value}")
+        return value
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_names_a_record_key(cls, value: str) -> str:
+        allowed = {"val_loss"} | {f"val_{m}" for m in REGRESSION_METRICS + CLASSIFICATION_METRICS}
+        if value not in allowed:
+            raise ValueError(f"monitor must be one of {', '.join(sorted(allowed))}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _knobs_fit_the_optimizer(self) -> TrainSection:
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov: needs optimizer sgd and momentum > 0")
+        if self.scheduler == "plateau" and self.warmup_ratio > 0:
+            raise ValueError("warmup_ratio: not supported with scheduler plateau; use linear or cosine")
+        return self
+
+
+# --------------------------------------------------------------------------- search
+
+
+class Objective(Section):
+    """What a study optimises: a record key of the best epoch and a direction."""
+
+    metric: str = "val_loss"
+    direction: Literal["minimize", "maximize", "auto"] = "auto"
+
+    def resolved_direction(self) -> str:
+        """`auto` minimises losses and errors and maximises scores."""
+        if self.direction != "auto":
+            return self.direction
+        return "maximize" if self.metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
+
+
+class SearchSection(Section):
+    """How configurations are chosen; `space` is validated by `tunelab.config.space`."""
+
+    strategy: Literal[
+        "none", "grid", "random", "tpe", "gp", "cmaes", "qmc", "ablation", "lr_sweep", "staged"
+    ] = "none"
+    space: dict[str, Any] = Field(default_factory=dict, description="Key path -> values, range or fixed value.")
+    n_trials: int | None = Field(None, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    seeds: int = Field(1, ge=1, le=100, description="Seeds per configuration; the objective is their mean.")
+    objective: Objective = Field(default_factory=Objective)
+    sampler_seed: int = 0
+    multivariate: bool = False
+    pruner: Literal["none", "median", "asha", "hyperband"] = "none"
+    n_jobs: int | Literal["auto"] = 1
+    storage: str | None = None
+    vectorize: int | Literal["auto", "off"] = "auto"
+
+
+# --------------------------------------------------------------------------- final
+
+
+class FinalSection(Section):
+    """Retrain the winner on train+val and evaluate it once on test."""
+
+    enabled: bool = True
+    seeds: int = Field(1, ge=1, le=100)
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+class Experiment(Section):
+    """One experiment file, resolved: every default filled in."""
+
+    name: str = Field("experiment", min_length=1, max_length=200)
+    description: str = ""
+    data: DataSection = Field(default_factory=DataSection)
+    task: TaskSection = Field(default_factory=TaskSection)
+    model: ModelSection = Field(default_factory=MLPModel)
+    train: TrainSection = Field(default_factory=TrainSection)
+    search: SearchSection = Field(default_factory=SearchSection)
+    final: FinalSection = Field(default_factory=FinalSection)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if any(ord(ch) < 32 for ch in value):
+            raise ValueError("name must not contain control characters")
+        return value

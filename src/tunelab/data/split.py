@@ -1,0 +1,84 @@
+"""Rows to train/val/test indices, train-median fill of gaps, and scalers fitted on train rows only.
+
+Layout: after an optional shuffle (`numpy.random.default_rng(split_seed).permutation`), the first
+rows are train, then val, then test at the end; without shuffle the last rows of the file are test.
+A data set's own splits (USPS test file, query_wellformedness dev/test, toy_2d) are used as they are
+when `use_native_splits` is on; a split it lacks is carved from its training rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from tunelab.config.schema import DataSection
+from tunelab.data.dataset import Scaler
+from tunelab.errors import DataError
+
+# A feature whose train std is below this is constant there: dividing by it would blow it up.
+MIN_STD = 1e-8
+
+
+def split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int, shuffle: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, val and test row indices of `n` rows; sizes are the rounded fractions of `n`."""
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    n_val = int(round(n * val_fraction))
+    n_test = int(round(n * test_fraction))
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise DataError(
+            f"{n} rows leave no training rows with val_fraction={val_fraction} and test_fraction={test_fraction}"
+        )
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def plan_splits(n: int, native: dict[str, np.ndarray] | None, cfg: DataSection) -> dict[str, np.ndarray]:
+    """Row indices of "train", "val" and "test" (an empty test means: no test split)."""
+    seed, shuffle = cfg.split_seed, cfg.shuffle
+    if not native or not cfg.use_native_splits:
+        train, val, test = split_indices(n, cfg.val_fraction, cfg.test_fraction, seed, shuffle)
+        return {"train": train, "val": val, "test": test}
+    rows = np.asarray(native["train"])
+    val, test = native.get("val"), native.get("test")
+    if val is None and test is None:
+        tr, va, te = split_indices(len(rows), cfg.val_fraction, cfg.test_fraction, seed, shuffle)
+        return {"train": rows[tr], "val": rows[va], "test": rows[te]}
+    if val is None:
+        tr, va, _ = split_indices(len(rows), cfg.val_fraction, 0.0, seed, shuffle)
+        return {"train": rows[tr], "val": rows[va], "test": np.asarray(test)}
+    if test is None:
+        tr, _, te = split_indices(len(rows), 0.0, cfg.test_fraction, seed, shuffle)
+        return {"train": rows[tr], "val": np.asarray(val), "test": rows[te]}
+    return {"train": rows, "val": np.asarray(val), "test": np.asarray(test)}
+
+
+def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+    """Replace NaN by the column's median over the training rows (0 where train has no value)."""
+    if x.dtype.kind != "f" or not np.isnan(x).any():
+        return x
+    flat = x.reshape(len(x), -1).copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled below
+        medians = np.nanmedian(flat[train_rows], axis=0) if len(train_rows) else np.zeros(flat.shape[1])
+    medians = np.where(np.isnan(medians), 0.0, medians)
+    gaps = np.isnan(flat)
+    flat[gaps] = np.take(medians, np.nonzero(gaps)[1])
+    return flat.reshape(x.shape)
+
+
+def fit_scaler(train: torch.Tensor) -> Scaler:
+    """Per-feature mean and population std (ddof=0) of the training rows; tiny std -> 1.0.
+
+    Population std matches scikit-learn's StandardScaler, so numbers agree with the seeds' scripts.
+    """
+    values = train.double()
+    if len(values) == 0:
+        raise DataError("cannot fit a scaler: the training split has no rows")
+    mean = values.mean(dim=0)
+    std = values.std(dim=0, correction=0)
+    std = torch.where(std < MIN_STD, torch.ones_like(std), std)
+    return Scaler(mean=mean.float(), std=std.float())

@@ -1,0 +1,57 @@
+"""Rich progress bars as train hooks; a disabled bar is a no-op, so callers never branch on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tunelab.train.hooks import FitContext, Hook
+
+
+class EpochProgress(Hook):
+    """One bar over the current trial's epochs, showing the latest validation loss."""
+
+    name = "progress"
+
+    def __init__(self, *, enabled: bool, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self._progress = (
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            )
+            if enabled
+            else None
+        )
+        self._task: Any = None
+
+    def __enter__(self) -> EpochProgress:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def on_train_start(self, ctx: FitContext) -> None:
+        if self._progress is None:
+            return
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task("epochs", total=ctx.epochs, status="")
+
+    def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
+        if self._progress is None or self._task is None:
+            return
+        key = "val_loss" if record.get("val_loss") is not None else "train_loss"
+        value = record.get(key)
+        status = f"{key}={value:.4f}" if isinstance(value, float) else ""
+        self._progress.update(self._task, completed=record["epoch"], status=status)

@@ -1,0 +1,65 @@
+"""Epoch checkpoints: everything needed to continue a run exactly, written atomically, read safely.
+
+Loads use `weights_only=True`, so a checkpoint can hold tensors and plain data but never code.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Serialize to memory first so the file on disk is either the old one or the whole new one."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load one checkpoint; raises on a truncated or corrupted file."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path.name} is not a tunelab checkpoint")
+    return state
+
+
+def load_latest(layout: TrialLayout) -> dict[str, Any] | None:
+    """The newest checkpoint that loads; a damaged one is skipped with a warning, never a crash."""
+    for epoch, path in layout.epoch_checkpoints():
+        try:
+            return load_checkpoint(path)
+        except Exception as exc:  # truncated zip, bad pickle, wrong format: fall back to an older one
+            log.warning("checkpoint %s could not be loaded (%s); trying an earlier one", path, type(exc).__name__)
+            continue
+    return None
+
+
+def prune_checkpoints(layout: TrialLayout, keep_last: int) -> None:
+    """Keep the newest `keep_last` epoch checkpoints."""
+    for _, path in layout.epoch_checkpoints()[keep_last:]:
+        path.unlink(missing_ok=True)
+
+
+def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    state = {"torch": torch.random.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def restore_rng(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    torch.random.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])

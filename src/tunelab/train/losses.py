@@ -1,0 +1,63 @@
+"""Training losses, picked by name; `gaussian_nll` makes the model predict a mean and a variance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LOSS_NAMES: tuple[str, ...] = ("mse", "huber", "cross_entropy", "gaussian_nll")
+
+
+def resolve_loss(name: str, task: str) -> str:
+    """`auto` is cross-entropy for classification and MSE for regression."""
+    if name != "auto":
+        return name
+    return "cross_entropy" if task == "classification" else "mse"
+
+
+def model_output_dim(loss: str, task: str, output_dim: int) -> int:
+    """How many numbers the network must emit per row for this loss."""
+    return 2 * output_dim if loss == "gaussian_nll" else output_dim
+
+
+def point_prediction(outputs: torch.Tensor, loss: str) -> torch.Tensor:
+    """The part of the network's output that metrics and predictions use (the mean for gaussian_nll)."""
+    if loss == "gaussian_nll":
+        return outputs[:, : outputs.shape[1] // 2]
+    return outputs
+
+
+def make_loss(name: str, task: str, huber_delta: float = 1.0) -> LossFn:
+    """A mean-reduced loss over (outputs, targets) as the trainer stores them.
+
+    Classification targets are class indices; `mse` and `huber` then compare the raw outputs
+    with one-hot targets (as seed 002 does), `gaussian_nll` is regression only.
+    """
+    if name == "cross_entropy":
+        if task != "classification":
+            raise ValueError("cross_entropy needs a classification task")
+        return F.cross_entropy
+    if name in ("mse", "huber"):
+        base = F.mse_loss if name == "mse" else _huber(huber_delta)
+        if task == "classification":
+            return lambda out, y: base(out, F.one_hot(y, out.shape[1]).to(out.dtype))
+        return base
+    if name == "gaussian_nll":
+        if task != "regression":
+            raise ValueError("gaussian_nll needs a regression task")
+        return _gaussian_nll
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def _huber(delta: float) -> LossFn:
+    return lambda out, y: F.huber_loss(out, y, delta=delta)
+
+
+def _gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    k = out.shape[1] // 2
+    mean, raw_var = out[:, :k], out[:, k:]
+    var = F.softplus(raw_var) + 1e-6
+    return F.gaussian_nll_loss(mean, y, var)

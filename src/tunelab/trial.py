@@ -1,0 +1,87 @@
+"""One trial from a resolved experiment: build the model under the trial seed, record params, fit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tunelab.config.schema import Experiment
+from tunelab.data.dataset import Dataset
+from tunelab.models import build_model
+from tunelab.runs.identity import make_identity
+from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import write_json_atomic
+from tunelab.train.hooks import Hook
+from tunelab.train.losses import model_output_dim
+from tunelab.train.loop import FitResult, fit
+
+_ABBREVIATIONS = {
+    "lr": "lr",
+    "hidden_dim": "hdim",
+    "hidden_dims": "hd",
+    "dropout": "do",
+    "batch_size": "bs",
+    "weight_decay": "wd",
+    "optimizer": "opt",
+    "epochs": "ep",
+    "activation": "act",
+    "num_layers": "nl",
+    "momentum": "mom",
+    "seed": "seed",
+    "kernel_size": "k",
+    "loss": "loss",
+}
+
+
+def short_name(params: Mapping[str, Any], limit: int = 80) -> str:
+    """A folder-safe name from a trial's params, e.g. `lr0.001_hdim128_do0.0`; `base` when none."""
+    parts = []
+    for key, value in params.items():
+        label = _ABBREVIATIONS.get(key.split(".")[-1], key.split(".")[-1])
+        text = "x".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+        parts.append(f"{label}{text}")
+    name = "_".join(parts) or "base"
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name)
+    return safe[:limit]
+
+
+def model_for(exp: Experiment, dataset: Dataset) -> Any:
+    """The network this trial trains, initialised from the trial seed."""
+    out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
+    return build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+
+
+def run_trial(
+    exp: Experiment,
+    dataset: Dataset,
+    layout: TrialLayout,
+    *,
+    params: Mapping[str, Any],
+    exp_id: str,
+    hooks: Sequence[Hook] = (),
+    resume: bool = True,
+) -> FitResult:
+    """Train one configuration into its trial folder (resuming from its checkpoints if any)."""
+    model = model_for(exp, dataset)
+    identity = make_identity(exp_id, dataset.data_hash, exp.train.seed)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        layout.params_json,
+        {
+            "name": layout.root.name,
+            "params": dict(params),
+            "config": exp.model_dump(mode="json", include={"data", "task", "model", "train"}),
+            "identity": identity,
+        },
+    )
+    return fit(
+        model,
+        dataset,
+        exp.train,
+        loss_name=exp.train.loss,
+        metrics=exp.train.metrics or [],
+        layout=layout,
+        identity=identity,
+        hooks=hooks,
+        resume=resume,
+    )
