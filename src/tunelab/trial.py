@@ -12,8 +12,8 @@ from tunelab.runs.identity import make_identity
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import write_json_atomic
 from tunelab.train.hooks import Hook
-from tunelab.train.losses import model_output_dim
 from tunelab.train.loop import FitResult, fit
+from tunelab.train.losses import model_output_dim
 
 _ABBREVIATIONS = {
     "lr": "lr",

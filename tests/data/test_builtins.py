@@ -53,8 +53,16 @@ def test_california_has_sklearn_features_and_target_in_100k() -> None:
     cfg = DataSection(name="california_housing", shuffle=False, val_fraction=0.0, test_fraction=0.0, standardize=False)
     ds = load_dataset(cfg, AUTO)
     assert ds.train.x.shape == (20640, 8) and ds.test is None and len(ds.val) == 0
-    assert ds.feature_names == ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup",
-                                "Latitude", "Longitude"]
+    assert ds.feature_names == [
+        "MedInc",
+        "HouseAge",
+        "AveRooms",
+        "AveBedrms",
+        "Population",
+        "AveOccup",
+        "Latitude",
+        "Longitude",
+    ]
     # First block group of the StatLib file: 880 rooms, 129 bedrooms, 322 people, 126 households.
     expected = torch.tensor([8.3252, 41.0, 880 / 126, 129 / 126, 322.0, 322 / 126, 37.88, -122.23])
     assert torch.allclose(ds.train.x[0], expected)

@@ -202,6 +202,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_BOUND_ERRORS = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
+     "string_too_short", "string_too_long", "too_short", "too_long"}
+)
+
+
 def _one_line_error(
     exc: ValidationError,
     data: Mapping[str, Any],
@@ -254,9 +260,7 @@ def _one_line_error(
             key = (*key, head)
             dotted = ".".join(key)
             text = rest
-    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        text = f"{msg.lower()}, got {_short(given)}"
-    elif kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
+    elif kind in _BOUND_ERRORS:
         text = f"{msg.lower()}, got {_short(given)}"
     else:
         text = f"{msg}, got {_short(given)}"

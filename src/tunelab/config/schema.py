@@ -46,7 +46,7 @@ class DataSection(Section):
         True, description="Use a data set's own validation/test split where it has one (USPS test file)."
     )
     standardize: bool | None = Field(
-        None, description="Standardize features with train-only mean/std; null lets the data set choose."
+        None, description="Standardize features with train-only mean/std; null: data set default."
     )
     standardize_target: bool | None = Field(
         None, description="Standardize a regression target with train-only mean/std; null: data set default."
@@ -56,7 +56,8 @@ class DataSection(Section):
     def _fractions_leave_training_rows(self) -> DataSection:
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError(
-                f"test_fraction: val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}"
+                "test_fraction: val_fraction + test_fraction must be < 1, "
+                f"got {self.val_fraction} + {self.test_fraction}"
             )
         if self.name == "csv" and not self.path:
             raise ValueError("path: data set csv needs a file path")
@@ -106,7 +107,7 @@ class MLPModel(Section):
         """The widths actually built, whichever way they were given."""
         if self.hidden_dims is not None:
             return list(self.hidden_dims)
-        return [max(1, int(round(self.hidden_dim * self.hidden_dim_ratio**i))) for i in range(self.num_layers)]
+        return [max(1, round(self.hidden_dim * self.hidden_dim_ratio**i)) for i in range(self.num_layers)]
 
 
 class CNNModel(Section):

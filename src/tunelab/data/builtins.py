@@ -24,8 +24,15 @@ def load_digits(cfg: DataSection, path: Path | None = None) -> RawData:
 
     bunch = sk_digits()
     x = (bunch.data.astype(np.float64) / 16.0).reshape(-1, 1, 8, 8)
-    return RawData(x=x, y=bunch.target.astype(np.int64), task="classification", source="sklearn digits",
-                   feature_names=_pixel_names(8), target_names=["digit"], class_labels=DIGIT_LABELS)
+    return RawData(
+        x=x,
+        y=bunch.target.astype(np.int64),
+        task="classification",
+        source="sklearn digits",
+        feature_names=_pixel_names(8),
+        target_names=["digit"],
+        class_labels=DIGIT_LABELS,
+    )
 
 
 def load_diabetes(cfg: DataSection, path: Path | None = None) -> RawData:
@@ -33,8 +40,14 @@ def load_diabetes(cfg: DataSection, path: Path | None = None) -> RawData:
     from sklearn.datasets import load_diabetes as sk_diabetes
 
     bunch = sk_diabetes()
-    return RawData(x=bunch.data.astype(np.float64), y=bunch.target.astype(np.float64), task="regression",
-                   source="sklearn diabetes", feature_names=list(bunch.feature_names), target_names=["progression"])
+    return RawData(
+        x=bunch.data.astype(np.float64),
+        y=bunch.target.astype(np.float64),
+        task="regression",
+        source="sklearn diabetes",
+        feature_names=list(bunch.feature_names),
+        target_names=["progression"],
+    )
 
 
 def toy_2d_tensors() -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,11 +65,28 @@ def load_toy_2d(cfg: DataSection, path: Path | None = None) -> RawData:
     """Two Gaussian features, a linear boundary; native split: first 180 train, last 60 val, no test."""
     x, y = toy_2d_tensors()
     native = {"train": np.arange(180), "val": np.arange(180, 240), "test": np.arange(0)}
-    return RawData(x=x.numpy().astype(np.float64), y=y.numpy(), task="classification", source="generated toy_2d",
-                   feature_names=["x0", "x1"], target_names=["label"], native=native, class_labels=["0", "1"])
+    return RawData(
+        x=x.numpy().astype(np.float64),
+        y=y.numpy(),
+        task="classification",
+        source="generated toy_2d",
+        feature_names=["x0", "x1"],
+        target_names=["label"],
+        native=native,
+        class_labels=["0", "1"],
+    )
 
 
-CALIFORNIA_FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
+CALIFORNIA_FEATURES = [
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+]
 
 
 def load_california_housing(cfg: DataSection, path: Path) -> RawData:
@@ -69,22 +99,48 @@ def load_california_housing(cfg: DataSection, path: Path) -> RawData:
         import pandas as pd
 
         frame = pd.read_csv(path)
-        cols = ["longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms",
-                "population", "households", "median_income", "median_house_value"]
+        cols = [
+            "longitude",
+            "latitude",
+            "housing_median_age",
+            "total_rooms",
+            "total_bedrooms",
+            "population",
+            "households",
+            "median_income",
+            "median_house_value",
+        ]
         raw = frame[cols].to_numpy(dtype=np.float64)
     else:
         raw = np.loadtxt(path, delimiter=",", dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != 9:
         raise DataError(f"data set california_housing: {path} should have 9 columns, got shape {raw.shape}")
     lon, lat, age, rooms, bedrooms, population, households, income, value = raw.T
-    x = np.stack([income, age, rooms / households, bedrooms / households, population,
-                  population / households, lat, lon], axis=1)
-    return RawData(x=x, y=value / 100_000.0, task="regression", source=str(path),
-                   feature_names=list(CALIFORNIA_FEATURES), target_names=["MedHouseVal"])
+    x = np.stack(
+        [
+            income,
+            age,
+            rooms / households,
+            bedrooms / households,
+            population,
+            population / households,
+            lat,
+            lon,
+        ],
+        axis=1,
+    )
+    return RawData(
+        x=x,
+        y=value / 100_000.0,
+        task="regression",
+        source=str(path),
+        feature_names=list(CALIFORNIA_FEATURES),
+        target_names=["MedHouseVal"],
+    )
 
 
 def load_usps(cfg: DataSection, path: Path) -> RawData:
-    """ESL's USPS digits: zip.train.gz (7291) and its native test file zip.test.gz (2007), 16x16 in [-1, 1]."""
+    """ESL's USPS digits: zip.train.gz (7291) plus its native test file zip.test.gz (2007), in [-1, 1]."""
     parts = []
     for name in ("zip.train.gz", "zip.test.gz"):
         try:
@@ -94,12 +150,19 @@ def load_usps(cfg: DataSection, path: Path) -> RawData:
         if table.ndim != 2 or table.shape[1] != 257:
             raise DataError(f"data set usps: {path.parent / name} should have 257 columns, got shape {table.shape}")
         parts.append(table)
-    train, test = parts
+    train = parts[0]
     both = np.concatenate(parts)
     native = {"train": np.arange(len(train)), "test": np.arange(len(train), len(both))}
-    return RawData(x=both[:, 1:].reshape(-1, 1, 16, 16), y=both[:, 0].astype(np.int64), task="classification",
-                   source=str(path.parent), feature_names=_pixel_names(16), target_names=["digit"],
-                   native=native, class_labels=DIGIT_LABELS)
+    return RawData(
+        x=both[:, 1:].reshape(-1, 1, 16, 16),
+        y=both[:, 0].astype(np.int64),
+        task="classification",
+        source=str(path.parent),
+        feature_names=_pixel_names(16),
+        target_names=["digit"],
+        native=native,
+        class_labels=DIGIT_LABELS,
+    )
 
 
 def load_query_wellformedness(cfg: DataSection, path: Path) -> RawData:
@@ -119,9 +182,18 @@ def load_query_wellformedness(cfg: DataSection, path: Path) -> RawData:
                 try:
                     ratings.append(float(rating))
                 except ValueError:
-                    raise DataError(f"data set query_wellformedness: {file}:{number}: expected query<TAB>rating") from None
+                    raise DataError(
+                        f"data set query_wellformedness: {file}:{number}: expected query<TAB>rating"
+                    ) from None
                 texts.append(query if sep else "")
         native[split] = np.arange(start, len(texts))
     n = len(texts)
-    return RawData(x=np.zeros((n, 0)), y=np.asarray(ratings, dtype=np.float64), task="regression",
-                   source=str(path.parent), target_names=["rating"], texts=texts, native=native)
+    return RawData(
+        x=np.zeros((n, 0)),
+        y=np.asarray(ratings, dtype=np.float64),
+        task="regression",
+        source=str(path.parent),
+        target_names=["rating"],
+        texts=texts,
+        native=native,
+    )

@@ -62,13 +62,15 @@ def _targets(raw: RawData, task: str) -> tuple[torch.Tensor, list[str] | None, i
         if raw.class_labels is not None:
             return torch.as_tensor(raw.y, dtype=torch.int64), list(raw.class_labels), len(raw.class_labels)
         if raw.y.ndim == 2 and raw.y.shape[1] > 1:
-            raise ConfigError(f"classification needs one label per row, got targets of shape {raw.y.shape}",
-                              key="task.type")
+            raise ConfigError(
+                f"classification needs one label per row, got targets of shape {raw.y.shape}", key="task.type"
+            )
         codes, labels = encode_labels(raw.y)
         return torch.from_numpy(codes), labels, len(labels)
     if raw.y.dtype.kind not in "fiub":
-        raise ConfigError(f"regression needs a numeric target, got values like {raw.y.reshape(-1)[0]!r}",
-                          key="task.type")
+        raise ConfigError(
+            f"regression needs a numeric target, got values like {raw.y.reshape(-1)[0]!r}", key="task.type"
+        )
     y = raw.y.astype(np.float32)
     y = y[:, None] if y.ndim == 1 else y
     return torch.from_numpy(np.ascontiguousarray(y)), None, int(y.shape[1])
@@ -111,7 +113,11 @@ def load_dataset(
     task_name = _resolve_task(cfg.name, raw, task)
     rows = plan_splits(len(raw.y), raw.native, cfg)
     if merge_val:
-        rows = {"train": np.concatenate([rows["train"], rows["val"]]), "val": rows["val"][:0], "test": rows["test"]}
+        rows = {
+            "train": np.concatenate([rows["train"], rows["val"]]),
+            "val": rows["val"][:0],
+            "test": rows["test"],
+        }
     x_all = torch.from_numpy(np.ascontiguousarray(fill_missing(raw.x, rows["train"]), dtype=np.float32))
     y_all, class_labels, output_dim = _targets(raw, task_name)
 
@@ -163,6 +169,6 @@ def load_dataset(
 
 
 def describe_split_sizes(ds: Dataset) -> str:
-    """"train 180 / val 60 / test none" for logs and reports."""
+    """Split sizes for logs and reports, e.g. `train 180 / val 60 / test none`."""
     test = str(len(ds.test)) if ds.test is not None else "none"
     return f"train {len(ds.train)} / val {len(ds.val)} / test {test}"

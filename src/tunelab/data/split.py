@@ -26,12 +26,12 @@ def split_indices(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, val and test row indices of `n` rows; sizes are the rounded fractions of `n`."""
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    n_val = int(round(n * val_fraction))
-    n_test = int(round(n * test_fraction))
+    n_val = round(n * val_fraction)
+    n_test = round(n * test_fraction)
     n_train = n - n_val - n_test
     if n_train < 1:
         raise DataError(
-            f"{n} rows leave no training rows with val_fraction={val_fraction} and test_fraction={test_fraction}"
+            f"{n} rows leave no training rows with val_fraction={val_fraction}, test_fraction={test_fraction}"
         )
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 

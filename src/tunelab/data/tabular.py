@@ -41,8 +41,10 @@ def encode_frame(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return np.concatenate(blocks, axis=1), names
 
 
-def choose_columns(frame: pd.DataFrame, cfg: DataSection, target: str, default: list[str], exclude: list[str]) -> list[str]:
-    """Resolve `data.features`: a list, `all` (every column but target/excluded), or the data set's default."""
+def choose_columns(
+    frame: pd.DataFrame, cfg: DataSection, target: str, default: list[str], exclude: list[str]
+) -> list[str]:
+    """Resolve `data.features`: a list, `all` (all but target/excluded), or the data set's default."""
     if cfg.features == "all" or (cfg.features == "default" and not default):
         return [c for c in frame.columns if c != target and c not in exclude]
     wanted = list(default) if cfg.features == "default" else list(cfg.features)

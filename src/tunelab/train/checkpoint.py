@@ -36,7 +36,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def load_latest(layout: TrialLayout) -> dict[str, Any] | None:
     """The newest checkpoint that loads; a damaged one is skipped with a warning, never a crash."""
-    for epoch, path in layout.epoch_checkpoints():
+    for _epoch, path in layout.epoch_checkpoints():
         try:
             return load_checkpoint(path)
         except Exception as exc:  # truncated zip, bad pickle, wrong format: fall back to an older one

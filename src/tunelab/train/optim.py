@@ -32,7 +32,7 @@ def make_optimizer(params: Iterable[Any], cfg: TrainSection, device: torch.devic
 
 def lr_factor(step: int, total_steps: int, steps_per_epoch: int, cfg: TrainSection) -> float:
     """Multiplier of the base lr after `step` optimizer steps: warmup, then the schedule."""
-    warmup = int(round(cfg.warmup_ratio * total_steps))
+    warmup = round(cfg.warmup_ratio * total_steps)
     if warmup and step < warmup:
         return (step + 1) / warmup
     if cfg.scheduler == "step":
