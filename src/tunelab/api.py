@@ -19,7 +19,7 @@ from tunelab.runs.identity import experiment_id
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import write_text_atomic
 from tunelab.train.hooks import Hook
-from tunelab.train.loop import FitResult
+from tunelab.train.loop import FitResult, resolve_device
 from tunelab.trial import model_for, run_trial, short_name
 
 
@@ -53,6 +53,7 @@ def prepare(exp: Experiment, *, data_dir: str | None = None) -> Prepared:
         else defaults.get("standardize_target", False)
     )
     resolved = resolve_experiment(exp, dataset, standardize=bool(standardize), standardize_target=bool(std_target))
+    resolve_device(resolved.train.device)  # a missing GPU is a config error, found before anything is written
     model_for(resolved, dataset)  # a model that cannot be built fails here, before any file is written
     return Prepared(resolved, dataset, experiment_id(resolved.model_dump(mode="json")))
 
@@ -77,6 +78,12 @@ def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
         return
     layout.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(layout.experiment_yaml, text)
+
+
+def _value_at(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
@@ -107,7 +114,10 @@ def train(
     prepared = prepare(exp, data_dir=data_dir)
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
     claim_run_folder(layout, prepared.experiment)
-    params = {".".join(parse_override(item)[0]): parse_override(item)[1] for item in overrides}
+    params = {}
+    for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
+        path = parse_override(item)[0]
+        params[".".join(path)] = _value_at(prepared.experiment.model_dump(mode="json"), path)
     trial = layout.trial(0, short_name({k.split(".")[-1]: v for k, v in params.items()}))
     existing = layout.trial_dirs()
     if existing:  # a rerun of the same experiment continues the trial already there

@@ -81,6 +81,87 @@ def train(
 
 
 @app.command()
+def tune(
+    experiment: Path = typer.Argument(..., help="Experiment YAML file."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<name>)."),
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", min=1, help="Trial budget (sampler strategies: the study's total)."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Stop starting trials after S seconds."),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: run folder sqlite)."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    no_final: bool = typer.Option(False, "--no-final", help="Skip retraining the winner on train+val."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a search; the same command again resumes it (finished trials are kept)."""
+    from tunelab.progress import StudyProgress
+    from tunelab.search.runner import tune as run_tune
+
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+
+    def run() -> Any:
+        with progress:
+            return run_tune(
+                experiment, overrides=set_, out=out, n_trials=n_trials, timeout_s=timeout, storage=storage,
+                data_dir=data_dir, observer=progress.observer, run_final=False if no_final else None,
+            )
+
+    res = _guarded(run)
+    if as_json:
+        from dataclasses import asdict
+
+        from tunelab.search.storage import mask_url
+
+        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
+        return
+    from tunelab.summary import print_tune_summary
+
+    print_tune_summary(console, res)
+
+
+@app.command()
+def final(
+    run_dir: Path = typer.Argument(..., help="Run folder of a finished study."),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL if not the run folder's."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the test metrics as JSON."),
+) -> None:
+    """Retrain the best configuration on train+val and score it once on test (writes final/)."""
+    from tunelab.search.final import run_final
+
+    record = _guarded(lambda: run_final(run_dir, data_dir=data_dir, storage=storage))
+    if as_json:
+        sys.stdout.write(json.dumps(record, default=str) + "\n")
+        return
+    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}")
+    for key, value in record.items():
+        if key.startswith("test_"):
+            console.print(f"  {key} = {value:.4f}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="Run folder with a final/ model."),
+    input_path: Path = typer.Argument(..., help="CSV with the feature columns (or a text file, one query a line)."),
+    out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
+) -> None:
+    """Predict rows of a CSV with the final model, using the training-set standardization."""
+    from tunelab.search.predict import predict_file
+
+    text = _guarded(lambda: predict_file(run_dir, input_path))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from tunelab.runs.records import write_text_atomic
+
+        write_text_atomic(out, text)
+        console.print(f"wrote {out}")
+
+
+@app.command()
 def init(
     path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the starter file."),
     template: str = typer.Option("digits", "--template", "-t", help="Starter template name."),

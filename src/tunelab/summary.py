@@ -35,3 +35,31 @@ def print_train_summary(console: Console, res: Any) -> None:
     for key in keys:
         table.add_row(key, _fmt(r.best_record.get(key)), _fmt(r.last_record.get(key)))
     console.print(table)
+
+
+def print_tune_summary(console: Console, res: Any) -> None:
+    """Where the study lives, how many trials ended how, and the winner."""
+    from tunelab.runs.layout import RunLayout
+    from tunelab.runs.records import read_json
+    from tunelab.search.storage import mask_url
+
+    layout = RunLayout(res.run_dir)
+    console.print(f"[bold]run folder[/bold] {res.run_dir}")
+    console.print(f"[bold]study[/bold]      {res.study_name} in {mask_url(res.storage)}")
+    state = "finished" if res.finished else "not finished (run the same command to continue)"
+    if res.ran_trials == 0 and res.finished:
+        state = "already finished: nothing to run"
+    console.print(
+        f"[bold]trials[/bold]     {res.n_complete} complete, {res.n_pruned} pruned, {res.n_failed} failed; {state}"
+    )
+    if res.best_value is not None:
+        console.print(f"[bold]best[/bold]       {res.best_value:.4f} with {res.best_params}")
+    if layout.summary_md.exists():
+        console.print(f"[bold]summary[/bold]    {layout.summary_md}")
+    final = layout.final / "test_metrics.json"
+    if final.exists():
+        record = read_json(final)
+        tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
+        console.print(f"[bold]final[/bold]      {tests or record.get('note', '')} ({layout.final})")
+    if layout.report_html.exists():
+        console.print(f"[bold]report[/bold]     {layout.report_html}")

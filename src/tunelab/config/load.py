@@ -51,6 +51,8 @@ def load_experiment(
     origin: dict[tuple[str, ...], str] = {}
     for item in overrides:
         key, value = parse_override(item)
+        if _is_text_field(key, data) and not isinstance(value, str):
+            value = item.partition("=")[2]
         _set_path(data, key, value, item)
         origin[key] = f"--set {item}"
     return validate_experiment(data, source=source, lines=lines, origin=origin)
@@ -71,8 +73,29 @@ def validate_experiment(
         raise _one_line_error(exc, data, source, lines or {}, origin or {}) from None
 
 
+def _is_text_field(key: tuple[str, ...], data: Mapping[str, Any]) -> bool:
+    """Whether `key` names a plain string field (so `--set name=2024` stays the text '2024')."""
+    model: type[BaseModel] | None = Experiment
+    for depth, part in enumerate(key):
+        if model is None:
+            return False
+        if part == "model" and depth == 0:
+            model = _family_models().get(str(_value_at(data, ("model", "family")) or "mlp"))
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if depth == len(key) - 1:
+            return annotation in (str, str | None)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return False
+
+
 def _with_default_family(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A model section without `family` is an mlp, as the default model is."""
+    """A model section without `family` is an mlp; a section left empty (`train:`) means defaults."""
+    if isinstance(data, Mapping):
+        data = {k: ({} if v is None and k in _SECTIONS else v) for k, v in data.items()}
     model = data.get("model") if isinstance(data, Mapping) else None
     if isinstance(model, Mapping) and "family" not in model:
         return {**data, "model": {"family": "mlp", **model}}
@@ -82,11 +105,11 @@ def _with_default_family(data: Mapping[str, Any]) -> Mapping[str, Any]:
 def parse_override(item: str) -> tuple[tuple[str, ...], Any]:
     """Split `a.b.c=value`; the value is read as YAML so numbers, lists and booleans keep their type."""
     if "=" not in item:
-        raise ConfigError(f"expected key.path=value, got {item!r}", source="--set")
+        raise ConfigError(f"--set {item}: expected key.path=value")
     key, _, text = item.partition("=")
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"expected key.path=value, got {item!r}", source="--set")
+        raise ConfigError(f"--set {item}: expected key.path=value")
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
@@ -116,13 +139,21 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     if not isinstance(data, dict):
         raise ConfigError(f"the top level must be a mapping of sections, got {type(data).__name__}", source=str(path))
     lines: dict[tuple[str, ...], int] = {}
-    _collect_lines(node, (), lines)
+    try:
+        _collect_lines(node, (), lines)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key=exc.key, source=str(path)) from None
     return data, lines
 
 
 def _collect_lines(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key_node, value_node in node.value:
+            if str(key_node.value) in seen:
+                dotted = ".".join((*prefix, str(key_node.value)))
+                raise ConfigError(f"duplicate key (line {key_node.start_mark.line + 1}); write it once", key=dotted)
+            seen.add(str(key_node.value))
             key = (*prefix, str(key_node.value))
             out[key] = key_node.start_mark.line + 1
             _collect_lines(value_node, key, out)
@@ -202,6 +233,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_SECTIONS = frozenset({"data", "task", "model", "train", "search", "final"})
 _BOUND_ERRORS = frozenset(
     {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
      "string_too_short", "string_too_long", "too_short", "too_long"}
@@ -237,7 +269,7 @@ def _one_line_error(
         text = f"unknown family {tag!r}; choose one of {', '.join(MODEL_FAMILY_NAMES)}"
     elif kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        text = f"got {_short(given)}; choose one of {expected.replace(' or ', ', ')}"
+        text = f"got {_short(given)}; choose one of {expected.replace(' or ', ', ').replace(chr(39), '')}"
     elif kind in ("int_parsing", "int_type", "int_from_float"):
         text = f"expected an integer, got {_short(given)}"
     elif kind in ("float_parsing", "float_type"):
@@ -267,6 +299,9 @@ def _one_line_error(
 
     # Union members each complain; keep to the first, but say a union was involved cleanly.
     where = source
+    for over_key, over_source in origin.items():
+        if key and over_key[: len(key)] == key:
+            where = over_source
     for depth in range(len(key), 0, -1):
         prefix = key[:depth]
         if prefix in origin:

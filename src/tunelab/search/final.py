@@ -1,0 +1,174 @@
+"""The final model: the best configuration retrained on train+val, scored on test exactly once.
+
+Rule for the epoch count: the best epoch the configuration reached on validation (the mean over
+its seeds, rounded), since there is no validation split left to stop on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+import yaml
+
+from tunelab.config.load import validate_experiment
+from tunelab.config.schema import Experiment
+from tunelab.config.space import apply_params, decode_params, parse_space
+from tunelab.data import load_dataset
+from tunelab.data.dataset import Dataset
+from tunelab.errors import RunFolderError
+from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tunelab.search.storage import make_storage
+from tunelab.train.loop import evaluate, fit, resolve_device
+from tunelab.train.losses import make_loss, point_prediction
+from tunelab.trial import model_for
+
+
+def load_run_experiment(run_dir: Path) -> Experiment:
+    """The resolved experiment a run folder was made with."""
+    path = RunLayout(run_dir).experiment_yaml
+    if not path.exists():
+        raise RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RunFolderError(f"{path} is damaged: {str(exc).splitlines()[0]}") from None
+    return validate_experiment(data, source=str(path))
+
+
+def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> optuna.Study:
+    url = storage or exp.search.storage or f"sqlite:///{RunLayout(run_dir).study_db}"
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise RunFolderError(f"{run_dir} has no study.db; run tunelab tune first")
+    try:
+        return optuna.load_study(study_name=exp.name, storage=make_storage(url))
+    except KeyError:
+        raise RunFolderError(f"no study named {exp.name!r} in {url.split('@')[-1]}") from None
+
+
+def run_final(
+    run_dir: str | Path, *, data_dir: str | None = None, study: optuna.Study | None = None, storage: str | None = None
+) -> dict[str, Any]:
+    """Retrain the study's best configuration on train+val and write `final/`."""
+    run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
+    base = load_run_experiment(run_dir)
+    study = study or load_study(run_dir, base, storage)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise RunFolderError(f"{run_dir}: no completed trial to retrain") from None
+    knobs = parse_space(base)
+    params = decode_params(knobs, best.params)
+    exp = apply_params(base, params)
+    best_epochs = [e for e in best.user_attrs.get("best_epochs", []) if e]
+    epochs = max(1, round(statistics.fmean(best_epochs))) if best_epochs else exp.train.epochs
+    train_cfg = exp.train.model_copy(
+        update={"epochs": epochs, "early_stopping": exp.train.early_stopping.model_copy(update={"patience": None})}
+    )
+    exp = exp.model_copy(update={"train": train_cfg})
+    data = load_dataset(exp.data, exp.task, data_dir=data_dir, merge_val=True)
+    per_seed: list[dict[str, float]] = []
+    first_model = None
+    for i in range(base.final.seeds):
+        seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
+        model = model_for(seeded, data)
+        sub = "train" if base.final.seeds == 1 else f"train-seed-{i}"
+        fit(model, data, seeded.train, loss_name=seeded.train.loss, metrics=seeded.train.metrics or [],
+            layout=TrialLayout(layout.final / sub), resume=True)
+        if data.test is not None:
+            per_seed.append(_score(model, data, seeded))
+        if first_model is None:
+            first_model = model
+    metrics = _reduce(per_seed)
+    record = {
+        "trial_number": best.number,
+        "params": params,
+        "epochs": epochs,
+        "rule": "epochs = the best validation epoch of the chosen configuration (mean over its seeds)",
+        "seeds": base.final.seeds,
+        "rows_trained": len(data.train),
+        "rows_tested": len(data.test) if data.test is not None else 0,
+        **(metrics if data.test is not None else {"note": f"data set {data.name} has no test split"}),
+    }
+    layout.final.mkdir(parents=True, exist_ok=True)
+    _save_model(layout.final / "model.pt", first_model, exp, data)
+    write_json_atomic(layout.final / "params.json", {"params": params, "config": exp.model_dump(mode="json")})
+    if data.test is not None:
+        write_text_atomic(layout.final / "predictions.csv", _predictions_csv(first_model, data, exp))
+    write_json_atomic(layout.final / "test_metrics.json", record)
+    return record
+
+
+def _score(model: torch.nn.Module, data: Dataset, exp: Experiment) -> dict[str, float]:
+    device = next(model.parameters()).device
+    assert data.test is not None
+    out = evaluate(
+        model, data.test.x.to(device), data.test.y.to(device),
+        loss_fn=make_loss(exp.train.loss, data.task, exp.train.huber_delta), loss_name=exp.train.loss,
+        metrics=exp.train.metrics or [], target_scaler=data.target_scaler,
+    )
+    return {f"test_{k}": float(v) for k, v in out.items()}
+
+
+def _reduce(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    if not per_seed:
+        return {}
+    merged: dict[str, float] = {}
+    for key in per_seed[0]:
+        values = [s[key] for s in per_seed]
+        merged[key] = statistics.fmean(values)
+        if len(values) > 1:
+            merged[f"{key}_std"] = statistics.stdev(values)
+    return merged
+
+
+def _save_model(path: Path, model: Any, exp: Experiment, data: Dataset) -> None:
+    """Weights plus what predict needs (shapes, scalers, labels) as plain data: loads with weights_only."""
+    payload = {
+        "format": 1,
+        "state_dict": model.state_dict(),
+        "input_shape": list(data.input_shape),
+        "output_dim": data.output_dim,
+        "task": data.task,
+        "feature_names": list(data.feature_names),
+        "target_names": list(data.target_names),
+        "class_labels": list(data.class_labels) if data.class_labels else None,
+        "feature_scaler": data.feature_scaler.to_dict() if data.feature_scaler else None,
+        "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+@torch.inference_mode()
+def _predictions_csv(model: Any, data: Dataset, exp: Experiment) -> str:
+    assert data.test is not None
+    model.eval()
+    device = resolve_device(exp.train.device)
+    out = point_prediction(model(data.test.x.to(device)).float(), exp.train.loss).cpu()
+    target = data.test.y
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if data.task == "classification":
+        labels = data.class_labels or [str(i) for i in range(data.output_dim)]
+        probs = torch.softmax(out, dim=1)
+        writer.writerow(["row", "target", "prediction", "probability"])
+        for i, (t, p) in enumerate(zip(target.tolist(), probs.tolist(), strict=True)):
+            k = max(range(len(p)), key=p.__getitem__)
+            writer.writerow([i, labels[t], labels[k], f"{p[k]:.6f}"])
+    else:
+        if data.target_scaler is not None:
+            out, target = data.target_scaler.inverse(out), data.target_scaler.inverse(target)
+        names = data.target_names or [f"y{j}" for j in range(out.shape[1])]
+        writer.writerow(["row", *[f"target_{n}" for n in names], *[f"prediction_{n}" for n in names]])
+        for i, (t, p) in enumerate(zip(target.tolist(), out.tolist(), strict=True)):
+            writer.writerow([i, *[f"{v:.6g}" for v in t], *[f"{v:.6g}" for v in p]])
+    return buffer.getvalue()

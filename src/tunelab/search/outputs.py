@@ -1,0 +1,167 @@
+"""The study's tables: summary.csv, summary.md and optimization_history.json, from the study alone."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.config.schema import Experiment
+from tunelab.config.space import Knob, decode_params
+from tunelab.runs.layout import RunLayout
+from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
+
+SHOWN = ("complete", "pruned", "diverged")
+
+
+def _value_text(mean: float | None, std: float | None, seeds: int) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "-"
+    return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f}"
+
+
+def summary_rows(study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) -> list[dict[str, Any]]:
+    """One row per configuration, best first; crashed attempts that were retried are left out."""
+    metric = exp.search.objective.metric
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        outcome = t.user_attrs.get("outcome")
+        if outcome not in SHOWN and t.state != TrialState.RUNNING:
+            continue
+        values = t.user_attrs.get("seed_values", [])
+        mean = t.value if t.state == TrialState.COMPLETE else None
+        std = t.user_attrs.get("value_std", 0.0)
+        best_epochs = t.user_attrs.get("best_epochs", [])
+        rows.append(
+            {
+                "number": t.number,
+                "name": t.user_attrs.get("trial_dir", "").split("/")[-1],
+                "params": json.dumps(decode_params(knobs, t.params), default=str),
+                metric: _value_text(mean, std, len(values)),
+                f"{metric}_mean": mean,
+                f"{metric}_std": std if len(values) > 1 else None,
+                "seeds": len(values),
+                "seed_values": json.dumps(values),
+                "best_epoch": best_epochs[0] if len(best_epochs) == 1 else json.dumps(best_epochs),
+                "train_time_s": t.user_attrs.get("train_time_s"),
+                "peak_mem_mb": t.user_attrs.get("peak_mem_mb"),
+                "state": outcome or "running",
+                "reason": t.user_attrs.get("reason", ""),
+            }
+        )
+    maximize = exp.search.objective.resolved_direction() == "maximize"
+    key = f"{metric}_mean"
+    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0) if maximize else (r[key] or 0)))
+    return rows
+
+
+def seed_noise_flag(rows: Sequence[dict[str, Any]], metric: str) -> str:
+    """A warning when the winner's margin over the runner-up is inside the seeds' spread."""
+    done = [r for r in rows if r[f"{metric}_mean"] is not None]
+    if len(done) < 2 or not done[0]["seeds"] or done[0]["seeds"] < 2:
+        return ""
+    margin = abs(done[0][f"{metric}_mean"] - done[1][f"{metric}_mean"])
+    noise = max(done[0][f"{metric}_std"] or 0.0, done[1][f"{metric}_std"] or 0.0)
+    if margin <= noise:
+        return (
+            f"winner #{done[0]['number']} beats #{done[1]['number']} by {margin:.4g}, inside the seed "
+            f"spread (std {noise:.4g}): run more seeds before trusting the order"
+        )
+    return ""
+
+
+def md_escape(text: Any) -> str:
+    """Make any user-controlled text safe inside a Markdown table cell (and in HTML renderers)."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) -> None:
+    """Write the tables atomically; safe to call after every trial or on a crashed study."""
+    metric = exp.search.objective.metric
+    rows = summary_rows(study, exp, knobs)
+    final = _final_metrics(layout)
+    columns = ["number", "name", "params", metric, f"{metric}_mean", f"{metric}_std", "seeds", "seed_values",
+               "best_epoch", "train_time_s", "peak_mem_mb", "state", "reason"]
+    test_cols = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
+    for row in rows:
+        for col in test_cols:
+            row[col] = final[col] if final.get("trial_number") == row["number"] else None
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns + test_cols, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(layout.summary_csv, buffer.getvalue())
+    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols))
+    write_json_atomic(layout.optimization_history, history(study, knobs, metric))
+
+
+def _final_metrics(layout: RunLayout) -> dict[str, Any]:
+    path = layout.final / "test_metrics.json"
+    try:
+        return read_json(path) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _markdown(exp: Experiment, rows: Sequence[dict[str, Any]], metric: str, test_cols: Sequence[str]) -> str:
+    direction = exp.search.objective.resolved_direction()
+    lines = [
+        f"# {md_escape(exp.name)}: {md_escape(exp.search.strategy)} search",
+        "",
+        f"Objective: {metric} ({direction}) at each configuration's best epoch, mean ± std over "
+        f"{exp.search.seeds} seed(s). Test numbers come from the final model only.",
+        "",
+    ]
+    flag = seed_noise_flag(rows, metric)
+    if flag:
+        lines += [f"> **Seed noise:** {md_escape(flag)}", ""]
+    header = ["#", "name", "params", metric, "best epoch", "train time (s)", "peak mem (MB)", "state", *test_cols]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for r in rows:
+        cells = [r["number"], r["name"], r["params"], r[metric], r["best_epoch"], r["train_time_s"],
+                 r["peak_mem_mb"], r["state"] + (f" ({r['reason']})" if r["reason"] else "")]
+        cells += [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "" for c in test_cols]
+        lines.append("| " + " | ".join(md_escape(c if c is not None else "-") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def history(study: optuna.Study, knobs: Sequence[Knob], metric: str) -> dict[str, Any]:
+    """Best params, best value and every trial, like seed 001's optimization_history.json."""
+    trials = study.get_trials(deepcopy=False)
+    try:
+        best = study.best_trial
+        best_params, best_value, best_number = decode_params(knobs, best.params), best.value, best.number
+    except ValueError:
+        best_params, best_value, best_number = {}, None, None
+    return {
+        "study_name": study.study_name,
+        "direction": study.direction.name.lower(),
+        "metric": metric,
+        "best_params": best_params,
+        "best_value": best_value,
+        "best_trial": best_number,
+        "n_trials": len(trials),
+        "trials": [
+            {
+                "number": t.number,
+                "params": decode_params(knobs, t.params),
+                "value": t.value,
+                "state": t.state.name.lower(),
+                "outcome": t.user_attrs.get("outcome"),
+                "reason": t.user_attrs.get("reason", ""),
+                "seed_values": t.user_attrs.get("seed_values", []),
+                "duration_s": t.duration.total_seconds() if t.duration is not None else None,
+                "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
+                "trial_dir": t.user_attrs.get("trial_dir"),
+            }
+            for t in trials
+        ],
+    }

@@ -1,0 +1,296 @@
+"""`tunelab tune`: an ordinary Optuna study driven trial by trial (ask/tell), resumable after a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.api import Prepared, claim_run_folder, default_out, prepare
+from tunelab.config.load import load_experiment
+from tunelab.config.schema import Experiment
+from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
+from tunelab.errors import ConfigError
+from tunelab.runs.layout import RunLayout
+from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices, run_configuration
+from tunelab.search.storage import open_study
+from tunelab.search.strategies import STRATEGIES, Plan
+from tunelab.train.hooks import Hook
+
+log = logging.getLogger(__name__)
+COUNTED = ("complete", "pruned", "diverged")  # outcomes that use up budget; crashes are retried
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Where a study lives and how it ended."""
+
+    run_dir: Path
+    study_name: str
+    storage: str
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    finished: bool
+    ran_trials: int
+
+
+class StudyObserver:
+    """Callbacks for progress display; every method is a no-op by default."""
+
+    def epoch_hooks(self) -> Sequence[Hook]:
+        return ()
+
+    def study_start(self, total: int | None, done: int) -> None:
+        pass
+
+    def trial_start(self, number: int, name: str) -> None:
+        pass
+
+    def trial_end(self, number: int, outcome: TrialOutcome, best: float | None) -> None:
+        pass
+
+
+def _counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("outcome") in COUNTED]
+
+
+def recover_dead_trials(study: optuna.Study, run: RunLayout) -> int:
+    """RUNNING trials whose process on this host is gone are failed and queued again.
+
+    The retry keeps the dead trial's folder, so it resumes from its last epoch checkpoint.
+    """
+    recovered = 0
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") != host or pid is None or _alive(int(pid)):
+            continue
+        storage = study._storage
+        storage.set_trial_user_attr(t._trial_id, "reason", "process died while training; configuration retried")
+        storage.set_trial_user_attr(t._trial_id, "outcome", "crashed")
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        attrs = {"retry_of": t.number}
+        if t.user_attrs.get("trial_dir"):
+            attrs["retry_dir"] = t.user_attrs["trial_dir"]
+        if t.user_attrs.get("config_key"):
+            attrs["config_key"] = t.user_attrs["config_key"]
+        study.enqueue_trial(t.params, user_attrs=attrs)
+        recovered += 1
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _enqueue_missing(study: optuna.Study, knobs: Sequence[Knob], points: Sequence[dict[str, Any]]) -> int:
+    """Queue every explicit point not yet finished, waiting or running (exactly once across resumes)."""
+    taken = {
+        t.user_attrs.get("config_key")
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("outcome") in COUNTED or t.state in (TrialState.WAITING, TrialState.RUNNING)
+    }
+    added = 0
+    for point in points:
+        key = config_key(point)
+        if key in taken:
+            continue
+        study.enqueue_trial(encode_params(knobs, point), user_attrs={"config_key": key})
+        taken.add(key)
+        added += 1
+    return added
+
+
+def _waiting(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _params_of(
+    trial: optuna.trial.Trial, knobs: Sequence[Knob], base: Experiment, choices: dict[str, list[Any]] | None
+) -> dict[str, Any] | None:
+    """The trial's configuration by key path; None when an explicit study has no point left for it."""
+    if choices is None:
+        return suggest(trial, knobs, base)
+    key = trial.user_attrs.get("config_key")  # set when the point was enqueued
+    if not key:
+        return None
+    point = json.loads(key)
+    encoded = encode_params(knobs, point)
+    for name, value in encoded.items():  # registers the enqueued values as the trial's Optuna params
+        trial.suggest_categorical(name, choices.get(name, [value]))
+    return {**fixed_params(knobs), **point}
+
+
+def tune(
+    experiment: str | Path | Experiment | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    storage: str | None = None,
+    data_dir: str | None = None,
+    observer: StudyObserver | None = None,
+    run_final: bool | None = None,
+    write_outputs: bool = True,
+) -> TuneResult:
+    """Run (or resume) the experiment's search; writes the run folder's summary and final model."""
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, overrides)
+    if isinstance(experiment, Experiment) and overrides:
+        exp = load_experiment(None, overrides, raw=experiment.model_dump(mode="json"))
+    if exp.search.strategy == "none":
+        raise ConfigError(
+            f"strategy none has nothing to search; choose one of {', '.join(STRATEGIES)} or use tunelab train",
+            key="search.strategy",
+        )
+    prepared = prepare(exp, data_dir=data_dir)
+    base = prepared.experiment
+    _check_objective(base)
+    knobs = parse_space(base)
+    plan = STRATEGIES[base.search.strategy](base, knobs)
+    if base.search.strategy == "staged":
+        raise ConfigError("strategy staged runs through tunelab tune's staged mode", key="search.strategy")
+    layout = RunLayout(Path(out) if out is not None else default_out(base))
+    claim_run_folder(layout, base)
+    storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
+    study = open_study(base, storage_url, plan.sampler)
+    observer = observer or StudyObserver()
+    ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
+    result = summarize_study(study, layout, storage_url, plan, n_trials, ran)
+    if write_outputs:
+        from tunelab.search.outputs import write_outputs as write_run_outputs
+
+        write_run_outputs(layout, study, base, knobs)
+        do_final = base.final.enabled if run_final is None else run_final
+        if do_final and result.finished and result.best_value is not None:
+            from tunelab.search.final import run_final as final_model
+
+            final_model(layout.root, data_dir=data_dir, study=study)
+            write_run_outputs(layout, study, base, knobs)
+    return result
+
+
+def _check_objective(exp: Experiment) -> None:
+    metric = exp.search.objective.metric
+    allowed = ["val_loss"] + [f"val_{m}" for m in exp.train.metrics or []]
+    if metric not in allowed:
+        raise ConfigError(
+            f"objective {metric!r} is not logged for this experiment; choose one of {', '.join(allowed)}",
+            key="search.objective.metric",
+        )
+
+
+def _optimize(
+    study: optuna.Study,
+    base: Experiment,
+    knobs: list[Knob],
+    plan: Plan,
+    layout: RunLayout,
+    prepared: Prepared,
+    data_dir: str | None,
+    observer: StudyObserver,
+    n_trials: int | None,
+    timeout_s: float | None,
+) -> int:
+    recover_dead_trials(study, layout)
+    choices = None
+    if plan.points is not None:
+        _enqueue_missing(study, knobs, plan.points)
+        choices = encoded_choices(knobs, plan.points)
+    budget = n_trials or plan.n_trials
+    deadline = time.monotonic() + (timeout_s or base.search.timeout_s or float("inf"))
+    datasets = DatasetCache(data_dir, (base, prepared.dataset))
+    total = len(plan.points) if plan.points is not None else budget
+    observer.study_start(total, len(_counted(study)))
+    ran = 0
+    while time.monotonic() < deadline:
+        if plan.points is not None:
+            if _waiting(study) == 0 or (n_trials is not None and ran >= n_trials):
+                break
+        elif len(_counted(study)) >= budget:
+            break
+        trial = study.ask()
+        params = _params_of(trial, knobs, base, choices)
+        if params is None:  # another worker took the last point between our check and ask()
+            trial.set_user_attr("outcome", "skipped")
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        observer.trial_start(trial.number, "")
+        try:
+            outcome = run_configuration(
+                trial, params, knobs, base, layout, datasets, prepared.exp_id, epoch_hooks=observer.epoch_hooks()
+            )
+        except KeyboardInterrupt:
+            trial.set_user_attr("outcome", "interrupted")
+            trial.set_user_attr("reason", "interrupted by the user; configuration retried on the next run")
+            study.tell(trial, state=TrialState.FAIL)
+            study.enqueue_trial(
+                trial.params,
+                user_attrs={"retry_of": trial.number, "retry_dir": trial.user_attrs.get("trial_dir", ""),
+                            "config_key": trial.user_attrs.get("config_key", "")},
+            )
+            raise
+        if outcome.state == "complete":
+            study.tell(trial, outcome.value)
+        elif outcome.state == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        ran += 1
+        observer.trial_end(trial.number, outcome, _best_value(study))
+    return ran
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
+def summarize_study(
+    study: optuna.Study, layout: RunLayout, storage: str, plan: Plan, n_trials: int | None, ran: int
+) -> TuneResult:
+    trials = study.get_trials(deepcopy=False)
+    outcomes = [t.user_attrs.get("outcome") for t in trials]
+    counted = sum(1 for o in outcomes if o in COUNTED)
+    if plan.points is not None:
+        finished = _waiting(study) == 0 and not any(t.state == TrialState.RUNNING for t in trials)
+    else:
+        finished = counted >= (n_trials or plan.n_trials)
+    best = _best_value(study)
+    return TuneResult(
+        run_dir=layout.root,
+        study_name=study.study_name,
+        storage=storage,
+        n_complete=outcomes.count("complete"),
+        n_pruned=outcomes.count("pruned"),
+        n_failed=outcomes.count("diverged"),
+        best_value=best,
+        best_params=study.best_trial.params if best is not None else {},
+        finished=finished,
+        ran_trials=ran,
+    )
+
+
+ObserverFactory = Callable[[], StudyObserver]

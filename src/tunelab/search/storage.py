@@ -1,0 +1,52 @@
+"""Open the study: an ordinary Optuna study named after the experiment, SQLite by default."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import optuna
+
+from tunelab.config.schema import Experiment
+from tunelab.errors import ConfigError
+from tunelab.search.strategies import make_pruner
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+def mask_url(url: str) -> str:
+    """The storage URL with any password replaced, safe for logs, run folders and reports."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """RDB storage with a busy timeout for SQLite, so several processes can share one file."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as exc:  # bad URL, server down, corrupted file: one line, no traceback
+        raise ConfigError(
+            f"cannot open study storage {mask_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            key="search.storage",
+        ) from None
+
+
+def open_study(exp: Experiment, url: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """Create or load the study; the resolved experiment travels with it in the study's attributes."""
+    storage = make_storage(url)
+    try:
+        study = optuna.create_study(
+            study_name=exp.name,
+            storage=storage,
+            sampler=sampler,
+            pruner=make_pruner(exp.search.pruner),
+            direction=exp.search.objective.resolved_direction(),
+            load_if_exists=True,
+        )
+    except ValueError as exc:  # e.g. an existing study with another direction
+        raise ConfigError(f"study {exp.name!r}: {exc}", key="search.objective.direction") from None
+    if "experiment" not in study.user_attrs:
+        study.set_user_attr("experiment", json.loads(exp.model_dump_json()))
+    return study
