@@ -56,6 +56,9 @@ def print_tune_summary(console: Console, res: Any) -> None:
         console.print(f"[bold]best[/bold]       {res.best_value:.4f} with {res.best_params}")
     if layout.summary_md.exists():
         console.print(f"[bold]summary[/bold]    {layout.summary_md}")
+    sweep = layout.root / "lr_sweep.txt"
+    if sweep.exists():
+        console.print(sweep.read_text(encoding="utf-8"), markup=False, highlight=False, end="")
     final = layout.final / "test_metrics.json"
     if final.exists():
         record = read_json(final)

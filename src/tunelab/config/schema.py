@@ -258,6 +258,15 @@ class Objective(Section):
         return "maximize" if self.metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
 
 
+class StageSpec(Section):
+    """One stage of a staged search: a small study over `space` around the previous stages' winners."""
+
+    name: str = Field(..., min_length=1, max_length=60)
+    space: dict[str, Any] = Field(default_factory=dict)
+    strategy: Literal["grid", "random", "tpe", "gp", "qmc"] = "grid"
+    n_trials: int | None = Field(None, ge=1)
+
+
 class SearchSection(Section):
     """How configurations are chosen; `space` is validated by `tunelab.config.space`."""
 
@@ -275,6 +284,9 @@ class SearchSection(Section):
     n_jobs: int | Literal["auto"] = 1
     storage: str | None = None
     vectorize: int | Literal["auto", "off"] = "auto"
+    stages: list[StageSpec] | None = Field(
+        None, description="staged strategy: the stages in order; null: seed 004's default order."
+    )
 
 
 # --------------------------------------------------------------------------- final

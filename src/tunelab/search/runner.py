@@ -21,6 +21,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.records import write_text_atomic
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices, run_configuration
 from tunelab.search.storage import open_study
 from tunelab.search.strategies import STRATEGIES, Plan
@@ -166,10 +167,10 @@ def tune(
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
+    if base.search.strategy == "staged":
+        return _tune_staged(base, out, data_dir, observer or StudyObserver(), run_final)
     knobs = parse_space(base)
     plan = STRATEGIES[base.search.strategy](base, knobs)
-    if base.search.strategy == "staged":
-        raise ConfigError("strategy staged runs through tunelab tune's staged mode", key="search.strategy")
     layout = RunLayout(Path(out) if out is not None else default_out(base))
     claim_run_folder(layout, base)
     storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
@@ -181,6 +182,10 @@ def tune(
         from tunelab.search.outputs import write_outputs as write_run_outputs
 
         write_run_outputs(layout, study, base, knobs)
+        if base.search.strategy == "lr_sweep":
+            from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+            write_text_atomic(layout.root / "lr_sweep.txt", format_sweep(*sweep_rows(layout.root)))
         do_final = base.final.enabled if run_final is None else run_final
         if do_final and result.finished and result.best_value is not None:
             from tunelab.search.final import run_final as final_model
@@ -188,6 +193,32 @@ def tune(
             final_model(layout.root, data_dir=data_dir, study=study)
             write_run_outputs(layout, study, base, knobs)
     return result
+
+
+def _tune_staged(
+    base: Experiment, out: str | Path | None, data_dir: str | None, observer: StudyObserver, run_final: bool | None
+) -> TuneResult:
+    from tunelab.search.staged import default_stages, run_staged, stage_experiment
+
+    for i, stage in enumerate(base.search.stages or default_stages(base), start=1):
+        parse_space(stage_experiment(base, stage, i, {}))  # every stage's space is checked before anything runs
+    layout = RunLayout(Path(out) if out is not None else default_out(base))
+    claim_run_folder(layout, base)
+    outcome = run_staged(base, layout, data_dir=data_dir, observer=observer, run_final=run_final)
+    stages = outcome["stages"]
+    last = stages[-1] if stages else {}
+    return TuneResult(
+        run_dir=layout.root,
+        study_name=base.name,
+        storage=f"{len(stages)} stage studies under {layout.root / 'stages'}",
+        n_complete=len(stages),
+        n_pruned=0,
+        n_failed=0,
+        best_value=last.get("best_value"),
+        best_params=outcome["winners"],
+        finished=all(s["finished"] for s in stages),
+        ran_trials=len(stages),
+    )
 
 
 def _check_objective(exp: Experiment) -> None:

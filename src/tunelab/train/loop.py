@@ -204,11 +204,10 @@ def fit(
         if full_batch:
             batches = [(x_train, y_train)]
         else:
+            # One gather per epoch, then contiguous slices: cheaper than a gather per batch.
             order = torch.randperm(n, generator=generator).to(device)
-            batches = [
-                (x_train.index_select(0, idx), y_train.index_select(0, idx))
-                for idx in order.split(batch_size)
-            ]
+            x_epoch, y_epoch = x_train.index_select(0, order), y_train.index_select(0, order)
+            batches = list(zip(x_epoch.split(batch_size), y_epoch.split(batch_size), strict=True))
         accum = cfg.gradient_accumulation_steps
         last = len(batches) - 1
         for i, (xb, yb) in enumerate(batches):
