@@ -123,6 +123,42 @@ def tune(
 
 
 @app.command()
+def worker(
+    source: str | None = typer.Argument(None, help="Run folder or experiment file (omit with --study)."),
+    storage: str = typer.Option(..., "--storage", help="Shared Optuna storage URL, e.g. postgresql://..."),
+    study: str | None = typer.Option(None, "--study", help="Study name: read the experiment from the study."),
+    out: Path | None = typer.Option(None, "--out", help="Shared run folder for trial files."),
+    n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="At most this many trials here."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Join a shared study from any machine and train its trials until none are left."""
+    from tunelab.progress import StudyProgress
+    from tunelab.search.runner import work
+
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+
+    def run() -> Any:
+        with progress:
+            return work(source, storage=storage, study_name=study, out=out, n_trials=n_trials,
+                        data_dir=data_dir, observer=progress.observer)
+
+    res = _guarded(run)
+    if as_json:
+        from dataclasses import asdict
+
+        from tunelab.search.storage import mask_url
+
+        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
+        return
+    from tunelab.summary import print_tune_summary
+
+    print_tune_summary(console, res)
+
+
+@app.command()
 def final(
     run_dir: Path = typer.Argument(..., help="Run folder of a finished study."),
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL if not the run folder's."),
@@ -196,6 +232,54 @@ def datasets(
     for row in rows:
         table.add_row(row.name, row.task, "yes" if row.available else "no", str(row.where), row.description)
     console.print(table)
+
+
+@app.command()
+def diagnose(
+    run_dir: Path = typer.Argument(..., help="Run folder of a study or a `tunelab train` run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON, most important first."),
+) -> None:
+    """Read the logged curves, gradients and results; say what looks wrong and what to try next."""
+    from rich.markup import escape as rich_escape
+
+    from tunelab.diagnose.decisions import collect_findings, write_decisions
+    from tunelab.runs.view import RunView
+
+    def run() -> Any:
+        labelled = collect_findings(RunView(run_dir))
+        return labelled, write_decisions(run_dir)
+
+    labelled, path = _guarded(run)
+    if as_json:
+        rows = [{**f.to_dict(), **({"stage": label} if label else {})} for label, f in labelled]
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    if not labelled:
+        console.print("no findings: nothing in the curves, gradients or study results looks wrong")
+    else:
+        colors = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+        staged = any(label for label, _ in labelled)
+        table = Table(title=f"diagnosis of {run_dir}")
+        for column in (["stage"] if staged else []) + ["severity", "rule", "trials", "evidence", "next experiment"]:
+            wraps = column in ("evidence", "next experiment")
+            table.add_column(column, overflow="fold" if wraps else "ellipsis", no_wrap=not wraps)
+        for label, f in labelled:
+            severity = f"[{colors[f.severity]}]{f.severity}[/]"
+            cells = [f.rule, f.where, f.evidence, f.next_experiment]
+            table.add_row(*([label or "study"] if staged else []), severity, *(rich_escape(c) for c in cells))
+        console.print(table)
+    console.print(f"wrote {rich_escape(str(path))}")
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Run folder (made by tunelab tune or tunelab train)."),
+) -> None:
+    """Rebuild plots/ and report.html from a run folder alone (no retraining); prints the page's path."""
+    from tunelab.report.html import write_report
+
+    path = _guarded(lambda: write_report(run_dir))
+    sys.stdout.write(f"{path}\n")
 
 
 def main() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,10 +23,19 @@ from tunelab.runs.records import write_text_atomic
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices, run_configuration
 from tunelab.search.storage import open_study
 from tunelab.search.strategies import STRATEGIES, Plan
+from tunelab.search.workers import (
+    Heartbeat,
+    check_compatible,
+    duplicate_of,
+    recover_dead_trials,
+    retry_trial,
+    stamp_study,
+)
 from tunelab.train.hooks import Hook
 
 log = logging.getLogger(__name__)
 COUNTED = ("complete", "pruned", "diverged")  # outcomes that use up budget; crashes are retried
+POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,43 +74,6 @@ def _counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("outcome") in COUNTED]
 
 
-def recover_dead_trials(study: optuna.Study, run: RunLayout) -> int:
-    """RUNNING trials whose process on this host is gone are failed and queued again.
-
-    The retry keeps the dead trial's folder, so it resumes from its last epoch checkpoint.
-    """
-    recovered = 0
-    host = socket.gethostname()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") != host or pid is None or _alive(int(pid)):
-            continue
-        storage = study._storage
-        storage.set_trial_user_attr(t._trial_id, "reason", "process died while training; configuration retried")
-        storage.set_trial_user_attr(t._trial_id, "outcome", "crashed")
-        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        attrs = {"retry_of": t.number}
-        if t.user_attrs.get("trial_dir"):
-            attrs["retry_dir"] = t.user_attrs["trial_dir"]
-        if t.user_attrs.get("config_key"):
-            attrs["config_key"] = t.user_attrs["config_key"]
-        study.enqueue_trial(t.params, user_attrs=attrs)
-        recovered += 1
-    return recovered
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _enqueue_missing(study: optuna.Study, knobs: Sequence[Knob], points: Sequence[dict[str, Any]]) -> int:
     """Queue every explicit point not yet finished, waiting or running (exactly once across resumes)."""
     taken = {
@@ -120,6 +90,10 @@ def _enqueue_missing(study: optuna.Study, knobs: Sequence[Knob], points: Sequenc
         taken.add(key)
         added += 1
     return added
+
+
+def _others_running(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _waiting(study: optuna.Study) -> int:
@@ -175,6 +149,8 @@ def tune(
     claim_run_folder(layout, base)
     storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
     study = open_study(base, storage_url, plan.sampler)
+    check_compatible(study, prepared.dataset.data_hash, strict_code=False)
+    stamp_study(study, prepared.dataset.data_hash)
     observer = observer or StudyObserver()
     ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
     result = summarize_study(study, layout, storage_url, plan, n_trials, ran)
@@ -243,7 +219,7 @@ def _optimize(
     n_trials: int | None,
     timeout_s: float | None,
 ) -> int:
-    recover_dead_trials(study, layout)
+    recover_dead_trials(study)
     choices = None
     if plan.points is not None:
         _enqueue_missing(study, knobs, plan.points)
@@ -255,9 +231,15 @@ def _optimize(
     observer.study_start(total, len(_counted(study)))
     ran = 0
     while time.monotonic() < deadline:
+        recover_dead_trials(study)
         if plan.points is not None:
-            if _waiting(study) == 0 or (n_trials is not None and ran >= n_trials):
+            if n_trials is not None and ran >= n_trials:
                 break
+            if _waiting(study) == 0:
+                if not _others_running(study):
+                    break
+                time.sleep(POLL_S)  # another worker is training; its trial may still die and come back
+                continue
         elif len(_counted(study)) >= budget:
             break
         trial = study.ask()
@@ -265,21 +247,25 @@ def _optimize(
         if params is None:  # another worker took the last point between our check and ask()
             trial.set_user_attr("outcome", "skipped")
             study.tell(trial, state=TrialState.FAIL)
-            break
+            continue
+        twin = duplicate_of(study, trial, config_key(params))
+        if twin is not None:
+            trial.set_user_attr("outcome", "duplicate")
+            trial.set_user_attr("reason", f"configuration already taken by trial {twin}")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
         observer.trial_start(trial.number, "")
         try:
-            outcome = run_configuration(
-                trial, params, knobs, base, layout, datasets, prepared.exp_id, epoch_hooks=observer.epoch_hooks()
-            )
+            with Heartbeat(study, trial):
+                outcome = run_configuration(
+                    trial, params, knobs, base, layout, datasets, prepared.exp_id,
+                    epoch_hooks=observer.epoch_hooks(),
+                )
         except KeyboardInterrupt:
             trial.set_user_attr("outcome", "interrupted")
             trial.set_user_attr("reason", "interrupted by the user; configuration retried on the next run")
             study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(
-                trial.params,
-                user_attrs={"retry_of": trial.number, "retry_dir": trial.user_attrs.get("trial_dir", ""),
-                            "config_key": trial.user_attrs.get("config_key", "")},
-            )
+            retry_trial(study, study.get_trials(deepcopy=False)[trial.number], "interrupted")
             raise
         if outcome.state == "complete":
             study.tell(trial, outcome.value)
@@ -325,3 +311,60 @@ def summarize_study(
 
 
 ObserverFactory = Callable[[], StudyObserver]
+
+
+def work(
+    source: str | Path | None = None,
+    *,
+    storage: str,
+    study_name: str | None = None,
+    out: str | Path | None = None,
+    n_trials: int | None = None,
+    data_dir: str | None = None,
+    observer: StudyObserver | None = None,
+) -> TuneResult:
+    """Join a study and train its trials until the budget or the grid is exhausted.
+
+    The experiment comes from `source` (a run folder or an experiment file) or, given only the
+    storage URL and the study name, from the study's own attributes.
+    """
+    from tunelab.config.load import validate_experiment
+    from tunelab.search.storage import make_storage
+
+    if source is None:
+        if not study_name:
+            raise ConfigError("give a run folder, an experiment file, or --study NAME", key="worker")
+        try:
+            summaries = optuna.get_all_study_summaries(make_storage(storage))
+        except Exception as exc:
+            raise ConfigError(f"cannot read studies: {type(exc).__name__}", key="--storage") from None
+        match = [s for s in summaries if s.study_name == study_name]
+        if not match:
+            names = ", ".join(s.study_name for s in summaries) or "none"
+            raise ConfigError(f"no study named {study_name!r} in this storage (studies: {names})", key="--study")
+        exp = validate_experiment(match[0].user_attrs.get("experiment", {}), source=f"study {study_name}")
+    elif Path(source).is_dir():
+        from tunelab.search.final import load_run_experiment
+
+        exp = load_run_experiment(Path(source))
+        out = out if out is not None else source
+    else:
+        exp = load_experiment(source)
+    if exp.search.strategy in ("none", "staged"):
+        raise ConfigError(f"a worker joins one study; strategy {exp.search.strategy} has none", key="search.strategy")
+    prepared = prepare(exp, data_dir=data_dir)
+    base = prepared.experiment
+    knobs = parse_space(base)
+    plan = STRATEGIES[base.search.strategy](base, knobs)
+    layout = RunLayout(Path(out) if out is not None else default_out(base))
+    claim_run_folder(layout, base)
+    study = open_study(base, storage, plan.sampler)
+    check_compatible(study, prepared.dataset.data_hash)
+    stamp_study(study, prepared.dataset.data_hash)
+    ran = _optimize(
+        study, base, knobs, plan, layout, prepared, data_dir, observer or StudyObserver(), n_trials, None
+    )
+    from tunelab.search.outputs import write_outputs as write_run_outputs
+
+    write_run_outputs(layout, study, base, knobs)
+    return summarize_study(study, layout, storage, plan, n_trials, ran)

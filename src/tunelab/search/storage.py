@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 
 import optuna
 
@@ -22,10 +23,21 @@ def mask_url(url: str) -> str:
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """RDB storage with a busy timeout for SQLite, so several processes can share one file."""
+    """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
+    a busy timeout so several processes can share one file."""
+    from tunelab.search.workers import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
+
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=GRACE_PERIOD_S,
+                heartbeat_stale_trial_callback=stale_trial_callback,
+            )
     except Exception as exc:  # bad URL, server down, corrupted file: one line, no traceback
         raise ConfigError(
             f"cannot open study storage {mask_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
@@ -48,5 +60,8 @@ def open_study(exp: Experiment, url: str, sampler: optuna.samplers.BaseSampler) 
     except ValueError as exc:  # e.g. an existing study with another direction
         raise ConfigError(f"study {exp.name!r}: {exc}", key="search.objective.direction") from None
     if "experiment" not in study.user_attrs:
-        study.set_user_attr("experiment", json.loads(exp.model_dump_json()))
+        data = json.loads(exp.model_dump_json())
+        if data["search"].get("storage"):
+            data["search"]["storage"] = mask_url(data["search"]["storage"])
+        study.set_user_attr("experiment", data)
     return study

@@ -1,0 +1,168 @@
+"""Rules over one trial's learning curves (metrics.jsonl): flat, exploding, overfitting, best epoch early."""
+
+from __future__ import annotations
+
+import math
+
+from tunelab.diagnose.finding import Finding
+from tunelab.diagnose.readings import best_record, curve, finite, fmt, is_maximized, monitor_of, per_trial, setting
+from tunelab.diagnose.thresholds import Thresholds
+from tunelab.runs.view import RunView, SeedRun, TrialView
+
+
+def train_loss_flat(run: RunView, th: Thresholds) -> list[Finding]:
+    """Train loss barely moves: lr too low, model too small, or bad labels."""
+
+    def check(trial: TrialView, seed: SeedRun) -> Finding | None:
+        points = curve(seed, "train_loss")
+        if len(points) < th.min_epochs or not finite(points):
+            return None
+        first_epoch, first = points[0]
+        low_epoch, low = min(points, key=lambda p: p[1])
+        drop = (first - low) / abs(first) if first else 0.0
+        if drop >= th.flat_rel_drop:
+            return None
+        lr = setting(run, trial, "train.lr")
+        raise_lr = f"raise lr ×10 (lr={fmt(float(lr) * 10)})" if isinstance(lr, int | float) else "raise lr ×10"
+        return Finding(
+            rule="train_loss_flat",
+            severity="warning",
+            scope="trial",
+            trials=[trial.number],
+            title="train loss does not move",
+            evidence=(
+                f"train_loss {fmt(first)} at epoch {first_epoch}, lowest {fmt(low)} at epoch {low_epoch}: "
+                f"{drop:.1%} lower over {len(points)} epochs (< {th.flat_rel_drop:.0%})"
+            ),
+            next_experiment=f"{raise_lr}; if it stays flat, try a larger model and check the labels",
+        )
+
+    return per_trial(run, check)
+
+
+def loss_exploding(run: RunView, th: Thresholds) -> list[Finding]:
+    """Loss turns NaN/inf, crosses the divergence limit, or jumps far above its lowest value."""
+
+    def check(trial: TrialView, seed: SeedRun) -> Finding | None:
+        lr = setting(run, trial, "train.lr")
+        clip = setting(run, trial, "train.max_grad_norm")
+        lower = f"lower lr to {fmt(float(lr) / 10)}" if isinstance(lr, int | float) else "lower lr ×10"
+        fix = f"{lower} (clipping at max_grad_norm={fmt(clip)} is already on)" if clip else (
+            f"{lower} or add clipping (train.max_grad_norm=1.0)"
+        )
+        for key in ("train_loss", "val_loss"):
+            for epoch, value in curve(seed, key):
+                if not math.isfinite(value):
+                    return _exploding(trial, "error", f"{key}={value} at epoch {epoch}", fix)
+        state = seed.result.get("state") if seed.result else trial.state
+        if state == "diverged":
+            reason = seed.result.get("reason") or trial.reason or "marked diverged"
+            return _exploding(trial, "error", f"trial diverged: {reason}", fix)
+        points = curve(seed, "train_loss")
+        low_epoch, low = (points[0] if points else (0, math.nan))
+        for epoch, value in points[1:]:
+            if low > 0 and value > th.explode_factor * low:
+                last_epoch, last = points[-1]
+                return _exploding(
+                    trial,
+                    "warning",
+                    f"train_loss jumped to {fmt(value)} at epoch {epoch}, {value / low:.0f}× its lowest "
+                    f"earlier value {fmt(low)} (epoch {low_epoch}); {fmt(last)} at the last epoch {last_epoch}",
+                    fix,
+                )
+            if value < low:
+                low_epoch, low = epoch, value
+        return None
+
+    return per_trial(run, check)
+
+
+def _exploding(trial: TrialView, severity: str, evidence: str, fix: str) -> Finding:
+    return Finding(
+        rule="loss_exploding",
+        severity=severity,
+        scope="trial",
+        trials=[trial.number],
+        title="loss turns NaN or diverges: lr too high" if severity == "error" else "train loss spikes: lr too high",
+        evidence=evidence,
+        next_experiment=fix,
+    )
+
+
+def overfitting(run: RunView, th: Thresholds) -> list[Finding]:
+    """The val-train gap grows after the best validation epoch while train loss keeps falling."""
+
+    def check(trial: TrialView, seed: SeedRun) -> Finding | None:
+        val = dict(curve(seed, "val_loss"))
+        # train_eval_loss is measured like val (no dropout); train_loss is the running average while training
+        train_key = "train_eval_loss" if curve(seed, "train_eval_loss") else "train_loss"
+        train = dict(curve(seed, train_key))
+        epochs = [e for e in val if e in train and math.isfinite(val[e]) and math.isfinite(train[e])]
+        if len(epochs) < th.min_epochs:
+            return None
+        best = min(epochs, key=lambda e: val[e])
+        last = epochs[-1]
+        if last == best:
+            return None
+        gap_best, gap_last = val[best] - train[best], val[last] - train[last]
+        growth = gap_last - gap_best
+        grew = growth > th.overfit_gap_growth * abs(val[best])
+        if not (grew and train[last] < train[best] and val[last] > val[best]):
+            return None
+        return Finding(
+            rule="overfitting",
+            severity="warning",
+            scope="trial",
+            trials=[trial.number],
+            title="overfitting: the train-validation gap grows",
+            evidence=(
+                f"val_loss−{train_key} gap grew from {fmt(gap_best)} at epoch {best} to {fmt(gap_last)} at epoch "
+                f"{last} while {train_key} fell {fmt(train[best])}→{fmt(train[last])}; val_loss stopped improving "
+                f"at epoch {best} ({fmt(val[best])})"
+            ),
+            next_experiment=(
+                f"add regularization (weight_decay, dropout) or stop at epoch {best} "
+                "(train.early_stopping.patience); then check the split for leakage"
+            ),
+        )
+
+    return per_trial(run, check)
+
+
+def best_epoch_early(run: RunView, th: Thresholds) -> list[Finding]:
+    """Validation improved, then worsened: the best epoch is far before the last one."""
+
+    def check(trial: TrialView, seed: SeedRun) -> Finding | None:
+        if (seed.result.get("state") or trial.state) in ("diverged", "pruned"):
+            return None
+        if setting(run, trial, "train.early_stopping.patience") is not None:
+            return None  # early stopping already ends the run soon after the best epoch
+        monitor = monitor_of(run, seed)
+        points = [(e, v) for e, v in curve(seed, monitor) if math.isfinite(v)]
+        if len(points) < th.min_epochs:
+            return None
+        best_epoch = best_record(run, seed).get("epoch")
+        if not isinstance(best_epoch, int):
+            pick = max if is_maximized(monitor) else min
+            best_epoch = pick(points, key=lambda p: p[1])[0]
+        values = dict(points)
+        last_epoch = points[-1][0]
+        after = last_epoch - best_epoch
+        if best_epoch not in values or after < th.best_epoch_gap_min or after < th.best_epoch_gap_frac * last_epoch:
+            return None
+        return Finding(
+            rule="best_epoch_early",
+            severity="info",
+            scope="trial",
+            trials=[trial.number],
+            title=f"validation stopped improving at epoch {best_epoch}",
+            evidence=(
+                f"{monitor} best {fmt(values[best_epoch])} at epoch {best_epoch} of {last_epoch}; "
+                f"{fmt(values[last_epoch])} at the last epoch ({after} epochs without a new best)"
+            ),
+            next_experiment=(
+                f"train for {best_epoch} epochs (train.epochs={best_epoch}) or set train.early_stopping.patience=3"
+            ),
+        )
+
+    return per_trial(run, check)

@@ -1,0 +1,201 @@
+"""decisions.md: the decision card of the study (one per stage for a staged study) and the findings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
+from tunelab.diagnose.finding import Finding, sort_findings
+from tunelab.diagnose.readings import fixed_space_values, fmt, searched_knobs, short_names
+from tunelab.diagnose.registry import RULES, diagnose_view
+from tunelab.diagnose.study import edge_knobs
+from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from tunelab.errors import RunFolderError
+from tunelab.runs.records import read_json, write_text_atomic
+from tunelab.runs.view import RunView
+from tunelab.search.outputs import md_escape
+
+STAGES_JSON = "stages.json"  # written by the staged strategy: [{stage, name, question, run_dir}, ...]
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One stage of a staged study: its label, its question and its sub-run folder (None when missing)."""
+
+    label: str
+    question: str
+    run: RunView | None
+    run_dir: Path
+
+
+def stage_runs(run: RunView) -> list[StageRun]:
+    """The stages listed in the run folder's stages.json, in order; [] when there is none."""
+    path = run.root / STAGES_JSON
+    if not path.exists():
+        return []
+    try:
+        data: Any = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"{path} is damaged: {type(exc).__name__}") from None
+    entries = data.get("stages", []) if isinstance(data, Mapping) else data
+    if not isinstance(entries, list):
+        raise RunFolderError(f"{path} is damaged: expected a list of stages")
+    stages = []
+    for i, entry in enumerate(e for e in entries if isinstance(e, Mapping)):
+        number = entry.get("stage", i + 1)
+        name = entry.get("name")
+        label = f"Stage {number}" + (f": {name}" if name else "")
+        run_dir = Path(str(entry.get("run_dir", "")))
+        run_dir = run_dir if run_dir.is_absolute() else run.root / run_dir
+        try:
+            view: RunView | None = RunView(run_dir)
+        except RunFolderError:
+            view = None
+        stages.append(StageRun(label, str(entry.get("question") or ""), view, run_dir))
+    return stages
+
+
+def collect_findings(
+    run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> list[tuple[str, Finding]]:
+    """(stage label or '', finding) for the folder and each stage's sub-run, most important first."""
+    labelled = [("", f) for f in diagnose_view(run, thresholds)]
+    for stage in stage_runs(run):
+        if stage.run is not None:
+            labelled += [(stage.label, f) for f in diagnose_view(stage.run, thresholds)]
+    order = sort_findings([f for _, f in labelled], RULES)
+    rank = {id(f): i for i, f in enumerate(order)}
+    return sorted(labelled, key=lambda pair: rank[id(pair[1])])
+
+
+def _fixed(run: RunView, searched: Sequence[str]) -> dict[str, Any]:
+    """What the study held constant: seed, split, model, optimizer, epochs, batch size, pinned knobs."""
+    exp = run.experiment
+    data, model, train = (exp.get(k) if isinstance(exp.get(k), Mapping) else {} for k in ("data", "model", "train"))
+    out: dict[str, Any] = {}
+    if "train.seed" not in searched and train.get("seed") is not None:
+        out["seed"] = train["seed"]
+    if not any(p.startswith("data.") for p in searched) and data:
+        split = f"val {fmt(data.get('val_fraction'))}, test {fmt(data.get('test_fraction'))}"
+        source = data.get("name") or data.get("path") or "data"
+        out["split"] = f"{source} ({split}, split_seed {data.get('split_seed')})"
+    if "model.family" not in searched and model.get("family"):
+        size = ""
+        if not any(p.startswith("model.hidden") or p == "model.num_layers" for p in searched):
+            dims = model.get("hidden_dims") or model.get("channels")
+            size = f" {dims}" if dims else (
+                f" {model.get('hidden_dim')}×{model.get('num_layers')}" if model.get("hidden_dim") else ""
+            )
+        out["model"] = f"{model['family']}{size}"
+    for key in ("optimizer", "epochs", "batch_size"):
+        if f"train.{key}" not in searched and train.get(key) is not None:
+            out[key] = train[key]
+    pinned = fixed_space_values(run)
+    names = short_names(list(pinned))
+    out.update({names[p]: v for p, v in pinned.items()})
+    return out
+
+
+def build_card(
+    run: RunView,
+    findings: Sequence[Finding] = (),
+    *,
+    title: str | None = None,
+    question: str | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> DecisionCard | None:
+    """The decision card of one study folder; None for a folder without a study (`tunelab train`)."""
+    history = run.history
+    if not isinstance(history, Mapping) or not history:
+        return None
+    knobs = searched_knobs(run)
+    best_params = history.get("best_params") if isinstance(history.get("best_params"), Mapping) else {}
+    names = short_names(list(dict.fromkeys([k.path for k in knobs] + list(best_params))))
+    changed = {names[k.path]: (k.values or (k.low, k.high)) for k in knobs}
+    best = {names[p]: v for p, v in best_params.items()}
+    metric, direction = run.objective
+    edges = [names[p] for p, _, _ in edge_knobs(run, thresholds)]
+    card = study_card(
+        title=title or ("lr sweep" if run.strategy == "lr_sweep" else f"{run.strategy} search: {run.name}"),
+        changed=changed,
+        fixed=_fixed(run, [k.path for k in knobs]),
+        metric=metric,
+        direction=direction,
+        best=best,
+        best_value=history.get("best_value"),
+        edge_knobs=edges,
+    )
+    updates: dict[str, str] = {
+        "changed": "; ".join(f"{names[k.path]} in {k.describe()}" for k in knobs) or "nothing",
+    }
+    if question:
+        updates["question"] = question
+    if run.strategy == "lr_sweep" and best and not edges:
+        keep = ", ".join(f"{k}={fmt(v)}" for k, v in best.items())
+        nxt = NEXT_KNOB.get(list(changed)[-1] if changed else "lr", "batch_size")
+        updates["next_experiment"] = f"keep {keep} fixed and compare {nxt} values"
+    errors = [f for f in findings if f.severity == "error" and f.scope == "study"]
+    if errors:  # a broken selection (e.g. val/test disagree) comes before tuning the next knob
+        updates["next_experiment"] = errors[0].next_experiment
+    return replace(card, **updates)
+
+
+def findings_markdown(labelled: Sequence[tuple[str, Finding]]) -> str:
+    """The findings as one Markdown table (a stage column when any finding comes from a stage)."""
+    if not labelled:
+        return "No findings: nothing in the curves, gradients or study results looks wrong.\n"
+    staged = any(label for label, _ in labelled)
+    header = (["stage"] if staged else []) + ["severity", "rule", "trials", "finding", "evidence", "next experiment"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, f in labelled:
+        cells = ([label or "study"] if staged else []) + [
+            f.severity, f.rule, f.where, f.title, f.evidence, f.next_experiment
+        ]
+        lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
+    """The text of decisions.md for one run folder."""
+    labelled = collect_findings(run, thresholds)
+    root_findings = [f for label, f in labelled if not label]
+    cards: list[str] = []
+    card = build_card(run, root_findings, thresholds=thresholds)
+    if card is not None:
+        cards.append(card.to_markdown())
+    for stage in stage_runs(run):
+        if stage.run is None:
+            cards.append(f"### {md_escape(stage.label)}\n\nNo run folder at {md_escape(stage.run_dir)} yet.\n")
+            continue
+        stage_findings = [f for label, f in labelled if label == stage.label]
+        stage_card = build_card(
+            stage.run, stage_findings, title=stage.label, question=stage.question or None, thresholds=thresholds
+        )
+        if stage_card is not None:
+            cards.append(stage_card.to_markdown())
+    parts = [f"# Decisions: {md_escape(run.name)}", ""]
+    if cards:
+        parts += ["## Decision cards" if len(cards) > 1 else "## Decision card", "", "\n".join(cards)]
+    parts += ["## Findings", "", "Most important first; thresholds in docs/diagnosis.md.", ""]
+    parts.append(findings_markdown(labelled))
+    return "\n".join(parts)
+
+
+def write_decisions(run_dir: str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Path:
+    """Write decisions.md (decision cards, then findings) into the run folder, atomically.
+
+    Raises:
+        RunFolderError: the folder is missing, damaged or cannot be written.
+    """
+    run = RunView(run_dir)
+    text = decisions_markdown(run, thresholds)
+    path = run.layout.decisions_md
+    try:
+        write_text_atomic(path, text)
+    except OSError as exc:
+        raise RunFolderError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+    return path

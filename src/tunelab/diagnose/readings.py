@@ -1,0 +1,171 @@
+"""Small readers the rules share: numbers from records (NaN/inf as logged), knob names, a trial's settings.
+
+Built on `RunView`, which stays the only reader of the run folder itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.diagnose.finding import Finding
+from tunelab.runs.view import RunView, SeedRun, TrialView
+
+MAXIMIZED = ("r2", "accuracy", "f1")
+# Strategies whose trials are drawn by an Optuna sampler (order and budget mean something).
+SAMPLER_STRATEGIES = ("random", "tpe", "gp", "cmaes", "qmc")
+
+
+def num(value: Any) -> float | None:
+    """A logged number as float: NaN is written as null and infinities as strings; None when absent."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def curve(run: SeedRun, key: str) -> list[tuple[int, float]]:
+    """(epoch, value) of one record key; a key logged as null (NaN) reads as NaN, a missing key is skipped."""
+    points = []
+    for record in run.records:
+        if not isinstance(record, Mapping) or key not in record or not isinstance(record.get("epoch"), int):
+            continue
+        value = num(record[key])
+        points.append((record["epoch"], math.nan if value is None else value))
+    return points
+
+
+def finite(points: Sequence[tuple[int, float]]) -> bool:
+    return all(math.isfinite(v) for _, v in points)
+
+
+def fmt(value: Any) -> str:
+    """A number for evidence text: 4 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def is_maximized(metric: str) -> bool:
+    """Scores (R², accuracy, F1) go up; losses and errors go down."""
+    return metric.split("_")[-1] in MAXIMIZED
+
+
+def short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Key path -> the knob's one name (`train.lr` -> `lr`), unless two paths share a last part."""
+    lasts = [p.split(".")[-1] for p in paths]
+    return {p: (p if lasts.count(p.split(".")[-1]) > 1 else p.split(".")[-1]) for p in paths}
+
+
+@dataclass(frozen=True)
+class SearchedKnob:
+    """One searched knob of `search.space`: a list of values or a range {low, high, log}."""
+
+    path: str
+    values: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def numbers(self) -> list[float]:
+        """The distinct numeric values of a list knob, sorted (empty when any value is not a number)."""
+        if any(num(v) is None for v in self.values):
+            return []
+        return sorted({float(v) for v in self.values})
+
+    def describe(self) -> str:
+        if self.is_range:
+            return f"{fmt(self.low)}..{fmt(self.high)}" + (" (log)" if self.log else "")
+        return "[" + ", ".join(fmt(v) for v in self.values) + "]"
+
+
+def searched_knobs(run: RunView) -> list[SearchedKnob]:
+    """Knobs the study changed: lists with two or more values and ranges; fixed values are left out."""
+    knobs = []
+    for path, spec in run.searched_space.items():
+        if isinstance(spec, Mapping) and "values" in spec:
+            spec = spec["values"]
+        if isinstance(spec, Mapping) and num(spec.get("low")) is not None and num(spec.get("high")) is not None:
+            low, high = num(spec["low"]), num(spec["high"])
+            knobs.append(SearchedKnob(str(path), low=low, high=high, log=bool(spec.get("log", False))))
+        elif isinstance(spec, list | tuple) and len(spec) > 1:
+            knobs.append(SearchedKnob(str(path), values=tuple(spec)))
+    return knobs
+
+
+def fixed_space_values(run: RunView) -> dict[str, Any]:
+    """Knobs `search.space` pins to one value for every trial."""
+    out = {}
+    for path, spec in run.searched_space.items():
+        if isinstance(spec, Mapping) and "values" in spec:
+            spec = spec["values"]
+        if isinstance(spec, list | tuple) and len(spec) == 1:
+            out[str(path)] = spec[0]
+        elif not isinstance(spec, Mapping | list | tuple):
+            out[str(path)] = spec
+    return out
+
+
+def setting(run: RunView, trial: TrialView | None, path: str, default: Any = None) -> Any:
+    """A setting of the trial's configuration (params.json), else the experiment's, e.g. `train.lr`."""
+    sources: list[Any] = []
+    if trial is not None and trial.first is not None:
+        sources.append(trial.first.params.get("config", {}))
+    sources.append(run.experiment)
+    for source in sources:
+        node = source
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            return node
+    return default
+
+
+def monitor_of(run: RunView, seed: SeedRun) -> str:
+    """The record key the trial picked its best epoch by."""
+    monitor = seed.result.get("monitor") if isinstance(seed.result, Mapping) else None
+    return str(monitor or run.experiment.get("train", {}).get("monitor") or "val_loss")
+
+
+def best_record(run: RunView, seed: SeedRun) -> dict[str, Any]:
+    """The record of the trial's best epoch: result.json's, else the last record flagged is_best."""
+    record = seed.result.get("best_record") if isinstance(seed.result, Mapping) else None
+    if isinstance(record, Mapping) and record:
+        return dict(record)
+    flagged = [r for r in seed.records if isinstance(r, Mapping) and r.get("is_best")]
+    return dict(flagged[-1]) if flagged else {}
+
+
+def per_trial(
+    run: RunView, check: Callable[[TrialView, SeedRun], Finding | None]
+) -> list[Finding]:
+    """Run `check` on each seed run of each trial; keep the first finding per trial, naming the seed."""
+    findings = []
+    for trial in run.trials:
+        for i, seed in enumerate(trial.seeds):
+            found = check(trial, seed)
+            if found is None:
+                continue
+            if len(trial.seeds) > 1:
+                found = _with_prefix(found, f"seed {i + 1} of {len(trial.seeds)}: ")
+            findings.append(found)
+            break
+    return findings
+
+
+def _with_prefix(found: Finding, prefix: str) -> Finding:
+    from dataclasses import replace
+
+    return replace(found, evidence=prefix + found.evidence)

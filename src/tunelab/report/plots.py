@@ -1,0 +1,108 @@
+"""Every plot of a run folder as PNG files in `plots/`, drawn from the folder alone."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from tunelab.report import curves, study_plots
+from tunelab.report.figures import png_bytes, style
+from tunelab.report.importance import importance_plot
+from tunelab.report.runinfo import ReportRun
+from tunelab.runs.records import write_bytes_atomic
+
+log = logging.getLogger(__name__)
+FIXED_NAMES = ("learning_curves", "learning_curves_best", "metric_curves", "grad_norms", "lr_sweep", "ablation",
+               "optimization_history", "parameter_importance", "parallel_coordinates", "seed_spread")
+Drawing = Figure | str | None  # a figure, a note saying why there is none, or None: not applicable
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One plot of the report: its file (None when skipped) and a note to show with it."""
+
+    name: str
+    title: str
+    path: Path | None
+    note: str = ""
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _drafts(run: ReportRun) -> Iterator[tuple[str, str, Callable[[], Drawing]]]:
+    """(file stem, title, draw) for every plot this folder supports, in page order."""
+    trials, best = run.trials, run.best()
+    focus = best or (trials[0] if trials else None)
+    if focus is None:
+        yield "learning_curves", "Learning curves", lambda: "no trial folder with records yet"
+    elif len(trials) == 1:
+        yield "learning_curves", "Learning curves", lambda: curves.learning_curves_single(run, focus)
+    else:
+        yield "learning_curves", "Learning curves: loss, every configuration", \
+            lambda: curves.learning_curves_grid(run, "val_loss", "loss")
+        if run.curve_metric:
+            metric = run.curve_metric
+            yield "metric_curves", f"Learning curves: {metric}, every configuration", \
+                lambda: curves.learning_curves_grid(run, metric, metric.removeprefix("val_"))
+        yield "learning_curves_best", f"Learning curves of the best configuration (#{focus.number})", \
+            lambda: curves.learning_curves_single(run, focus)
+    if focus is not None:
+        yield "grad_norms", "Gradient norms", lambda: curves.grad_norms(run, focus)
+    if not run.is_study or len(trials) < 2:
+        return
+    if run.view.strategy == "lr_sweep":
+        yield "lr_sweep", "Learning-rate sweep", lambda: study_plots.lr_sweep(run)
+    if run.view.strategy == "ablation":
+        yield "ablation", "Ablation", lambda: study_plots.ablation_bars(run)
+    for knob in run.knobs:
+        yield f"axis_{_safe(knob.name)}", f"Axis plot: {knob.name}", \
+            lambda knob=knob: study_plots.axis_plot(run, knob)
+    yield "optimization_history", "Optimization history", lambda: study_plots.optimization_history(run)
+    yield "parameter_importance", "Parameter importance", lambda: importance_plot(run)
+    yield "parallel_coordinates", "Parallel coordinates", lambda: study_plots.parallel_coordinates(run)
+    yield "seed_spread", "Seed spread", lambda: study_plots.seed_spread(run)
+
+
+def make_plots(run_dir: str | Path) -> list[Plot]:
+    """Draw and write every plot; a plot that cannot be drawn becomes a note, never a crash of the report."""
+    run = ReportRun(run_dir)
+    folder = run.view.layout.plots
+    plots: list[Plot] = []
+    with style():
+        for name, title, draw in _drafts(run):
+            try:
+                drawing = draw()
+            except Exception as exc:  # one broken plot must not cost the user the whole report
+                log.warning("plot %s failed", name, exc_info=True)
+                drawing = f"could not draw this plot: {type(exc).__name__}: {exc}"
+            if drawing is None:
+                continue
+            if isinstance(drawing, str):
+                plots.append(Plot(name, title, None, drawing))
+                continue
+            path = folder / f"{name}.png"
+            write_bytes_atomic(path, png_bytes(drawing))
+            plots.append(Plot(name, title, path))
+    _remove_stale(folder, {p.path for p in plots if p.path})
+    return plots
+
+
+def _remove_stale(folder: Path, kept: set[Path]) -> None:
+    """Plots an earlier report wrote that this one did not (a knob no longer searched, say)."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.png"):
+        if path not in kept and (path.stem in FIXED_NAMES or path.stem.startswith("axis_")):
+            path.unlink(missing_ok=True)
+
+
+def write_plots(run_dir: str | Path) -> list[Path]:
+    """Write the run folder's plots to `plots/` and return their paths, in page order."""
+    return [p.path for p in make_plots(run_dir) if p.path is not None]

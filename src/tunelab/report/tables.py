@@ -1,0 +1,119 @@
+"""The report's tables as plain data: summary rows, the best configuration, the final test metrics.
+
+A cell is (text, sort key); `html.py` escapes and renders them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.report.runinfo import ReportRun, finite, fmt
+from tunelab.runs.view import TrialView
+
+Cell = tuple[str, float | str | None]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]]
+
+
+def _num(value: Any, digits: str = ".4f") -> Cell:
+    return (format(value, digits), float(value)) if finite(value) else ("-", None)
+
+
+def _value_cell(run: ReportRun, trial: TrialView) -> Cell:
+    value = run.value(trial)
+    if value is None:
+        return "-", None
+    seeds = run.seed_values(trial)
+    if len(seeds) > 1:
+        return f"{value:.4f} ± {statistics.pstdev(seeds):.4f}", value
+    return f"{value:.4f}", value
+
+
+def _seed_stats(trial: TrialView) -> tuple[Cell, Cell, Cell]:
+    results = [s.result for s in trial.seeds if s.result]
+    epochs = [r.get("best_epoch") for r in results if finite(r.get("best_epoch"))]
+    times = [r.get("train_time_s") for r in results if finite(r.get("train_time_s"))]
+    mems = [r.get("peak_mem_mb") for r in results if finite(r.get("peak_mem_mb"))]
+    epoch_text = ", ".join(str(e) for e in epochs) if epochs else "-"
+    return (
+        (epoch_text, float(epochs[0]) if epochs else None),
+        _num(sum(times), ".2f") if times else ("-", None),
+        _num(max(mems), ".0f") if mems else ("-", None),
+    )
+
+
+def _sorted_trials(run: ReportRun) -> list[TrialView]:
+    def key(t: TrialView) -> tuple[bool, float]:
+        v = run.value(t)
+        return v is None, (-(v or 0.0) if run.maximize else (v or 0.0))
+
+    return sorted(run.trials, key=key)
+
+
+def summary_table(run: ReportRun) -> Table:
+    """One row per configuration, best first (like summary.csv); test columns only on the final model's row."""
+    final = run.view.final
+    test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
+    headers = ["#", "trial", *[k.name for k in run.knobs], run.metric, "seeds", "best epoch",
+               "train time (s)", "peak mem (MB)", "state", "reason", *test_keys]
+    rows = []
+    for t in _sorted_trials(run):
+        params = [(fmt(t.params.get(k.path, "-")), _sort_value(t.params.get(k.path))) for k in run.knobs]
+        is_final = final.get("trial_number") == t.number
+        tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
+        rows.append([(str(t.number), float(t.number)), (t.name, t.name), *params, _value_cell(run, t),
+                     (str(len(t.seeds)), float(len(t.seeds))), *_seed_stats(t), (t.state, t.state),
+                     (t.reason, t.reason), *tests])
+    return Table(headers, rows)
+
+
+def _sort_value(value: Any) -> float | str:
+    return float(value) if finite(value) else fmt(value)
+
+
+def best_table(run: ReportRun) -> Table | None:
+    """The winning configuration: every searched value (full key path), its objective and folder."""
+    best = run.best()
+    if best is None:
+        return None
+    rows: list[list[Cell]] = [[("trial", None), (f"#{best.number} ({best.name})", None)]]
+    for path, value in best.params.items():
+        rows.append([(path, None), (fmt(value), None)])
+    text, _ = _value_cell(run, best)
+    direction = "maximize" if run.maximize else "minimize"
+    rows.append([(f"{run.metric} ({direction})", None), (text, None)])
+    epochs, _, _ = _seed_stats(best)
+    rows.append([("best epoch", None), epochs])
+    rows.append([("state", None), (best.state, None)])
+    return Table(["", "value"], rows)
+
+
+def final_table(run: ReportRun) -> Table | None:
+    """final/test_metrics.json: the winner retrained on train+val, scored once on test."""
+    final = run.view.final
+    if not final:
+        return None
+    rows = [[(k, None), (fmt(v), None)] for k, v in final.items() if k.startswith("test_")]
+    for key in ("trial_number", "epochs", "seeds", "rows_trained", "rows_tested", "rule"):
+        if key in final:
+            rows.append([(key, None), (fmt(final[key]), None)])
+    params = final.get("params") or {}
+    rows += [[(f"params: {k}", None), (fmt(v), None)] for k, v in params.items()]
+    return Table(["", "value"], rows)
+
+
+def identity_table(run: ReportRun) -> Table | None:
+    """Experiment id, code and data versions, as recorded with the best (or first) trial."""
+    trial = run.best() or (run.trials[0] if run.trials else None)
+    ident = trial.first.result.get("identity", {}) if trial and trial.first else {}
+    if not ident:
+        return None
+    rows = [[(k, None), (fmt(v), None)] for k, v in ident.items() if k != "versions"]
+    rows += [[(f"version: {k}", None), (fmt(v), None)] for k, v in (ident.get("versions") or {}).items()]
+    return Table(["", "value"], rows)

@@ -1,0 +1,188 @@
+"""Many processes on one study: heartbeats, retries of dead workers' trials, and compatibility checks.
+
+A trial whose process died (found by its pid on this host, or by a stale heartbeat anywhere) is
+failed and its configuration queued again with `retry_dir`, so the retry continues from the dead
+trial's last epoch checkpoint in the shared output folder instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import warnings
+from importlib import resources
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunelab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+MAX_RETRIES = 2
+HEARTBEAT_INTERVAL_S = 5
+GRACE_PERIOD_S = 20
+
+
+TRAINING_CODE = ("train", "models", "data", "config", "trial.py")
+
+
+def code_hash() -> str:
+    """A hash of the tunelab source that decides what a trial computes (trainer, models, data,
+    config), so workers running different training code refuse to share a study."""
+    digest = hashlib.sha256()
+    root = resources.files("tunelab")
+    files = []
+    for name in TRAINING_CODE:
+        entry = root.joinpath(name)
+        files += _py_files(entry, name + "/") if entry.is_dir() else [(name, entry)]
+    for rel, path in sorted(files, key=lambda item: item[0]):
+        digest.update(rel.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _py_files(root: Any, prefix: str) -> list[tuple[str, Any]]:
+    found = []
+    for child in root.iterdir():
+        if child.is_dir() and child.name != "__pycache__":
+            found += _py_files(child, prefix + child.name + "/")
+        elif child.name.endswith(".py"):
+            found.append((prefix + child.name, child))
+    return found
+
+
+def stamp_study(study: optuna.Study, data_hash: str) -> None:
+    """Record the code and data a study was started with (first writer wins)."""
+    if "code_hash" not in study.user_attrs:
+        study.set_user_attr("code_hash", code_hash())
+    if "data_hash" not in study.user_attrs:
+        study.set_user_attr("data_hash", data_hash)
+
+
+def check_compatible(study: optuna.Study, data_hash: str, *, strict_code: bool = True) -> None:
+    """A worker whose code or data differ from the study's refuses, in one line.
+
+    `tune` resuming its own study only warns about changed code (a user may fix a bug and go on).
+    """
+    theirs, ours = study.user_attrs.get("code_hash"), code_hash()
+    if theirs and theirs != ours and not strict_code:
+        log.warning("training code changed since study %r started (%s -> %s)", study.study_name, theirs, ours)
+    elif theirs and theirs != ours:
+        raise ConfigError(
+            f"study {study.study_name!r} was started with tunelab code {theirs}, this worker runs {ours}; "
+            "install the same tunelab version on every worker",
+            key="worker",
+        )
+    theirs = study.user_attrs.get("data_hash")
+    if theirs and theirs != data_hash:
+        raise ConfigError(
+            f"study {study.study_name!r} trains on data {theirs}, this worker loaded {data_hash}; "
+            "point every worker at the same data files",
+            key="worker",
+        )
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """Queue a failed trial's configuration again (bounded); the retry reuses its folder."""
+    retries = int(trial.user_attrs.get("retries", 0))
+    if retries >= MAX_RETRIES:
+        log.warning("trial %d failed %d times (%s); not retried again", trial.number, retries + 1, reason)
+        return False
+    attrs = {"retry_of": trial.number, "retries": retries + 1}
+    for key in ("trial_dir", "config_key"):
+        if trial.user_attrs.get(key):
+            attrs["retry_dir" if key == "trial_dir" else key] = trial.user_attrs[key]
+    study.enqueue_trial(dict(trial.params), user_attrs=attrs)
+    return True
+
+
+def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    storage = study._storage
+    storage.set_trial_user_attr(trial._trial_id, "outcome", "crashed")
+    storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+    if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+        retry_trial(study, trial, reason)
+
+
+def recover_dead_trials(study: optuna.Study) -> int:
+    """Fail and retry RUNNING trials of dead processes: by pid on this host, by heartbeat elsewhere."""
+    host, recovered = socket.gethostname(), 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") == host and pid is not None and not _alive(int(pid)):
+            _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
+            recovered += 1
+    storage = study._storage
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optuna.storages.fail_stale_trials(study)  # the storage's callback retries them
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna calls this for a trial whose heartbeat stopped: record why, and retry it."""
+    study._storage.set_trial_user_attr(trial._trial_id, "outcome", "crashed")
+    study._storage.set_trial_user_attr(
+        trial._trial_id, "reason", "worker stopped sending heartbeats; configuration retried"
+    )
+    retry_trial(study, trial, "stale heartbeat")
+
+
+class Heartbeat:
+    """Records a trial's heartbeat every interval from a background thread while it trains."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.trial.Trial) -> None:
+        storage = study._storage
+        self._storage = storage
+        self._trial_id = trial._trial_id
+        self._interval = getattr(storage, "heartbeat_interval", None) if hasattr(storage, "record_heartbeat") else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if self._interval:
+            self._storage.record_heartbeat(self._trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # a flaky connection must not kill the training thread
+                log.warning("heartbeat for trial %s failed", self._trial_id)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def duplicate_of(study: optuna.Study, trial: optuna.trial.Trial, key: str) -> int | None:
+    """Another trial already finished or (with a lower number) running this configuration."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == trial.number or t.user_attrs.get("config_key") != key:
+            continue
+        if t.user_attrs.get("outcome") in ("complete", "pruned", "diverged"):
+            return t.number
+        if t.state == TrialState.RUNNING and t.number < trial.number:
+            return t.number
+    return None

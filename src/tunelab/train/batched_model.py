@@ -1,0 +1,215 @@
+"""K same-shape networks as one: parameters stacked in a (K, P) buffer, forward by batched ops.
+
+A `StackedNet` is built from K `nn.Sequential` models that share every shape. Each member's
+parameters live in one row of a flat `(K, P)` buffer; per-parameter views `(K, *shape)` of it
+are the autograd leaves, so an optimizer can update every member's every tensor with a handful
+of element-wise ops on the buffer. Linear layers run as `baddbmm` over the member dimension;
+convolutions as one grouped convolution (`groups=K`) over channels stacked member-major, which
+keeps each member's arithmetic separate (a member's NaN never reaches another member).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tunelab.models.activations import ACTIVATION_MODULES
+
+_ELEMENTWISE = tuple(ACTIVATION_MODULES.values())
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+def unsupported_module(model: nn.Module) -> str | None:
+    """Why this network cannot be stacked, or None when it can."""
+    if not isinstance(model, nn.Sequential):
+        return f"model is a {type(model).__name__}, not an nn.Sequential"
+    for i, layer in enumerate(model):
+        if isinstance(layer, (nn.Linear, nn.Flatten, nn.Dropout, *_POOLS, *_ELEMENTWISE)):
+            continue
+        if isinstance(layer, nn.LayerNorm):
+            if len(layer.normalized_shape) != 1 or not layer.elementwise_affine or layer.bias is None:
+                return f"layer {i}: only a 1-d affine LayerNorm is supported"
+            continue
+        if isinstance(layer, nn.Conv2d):
+            if layer.groups != 1 or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+                return f"layer {i}: only groups=1, zero-padded Conv2d with numeric padding is supported"
+            continue
+        return f"layer {i}: {type(layer).__name__} is not supported by vectorized training"
+    return None
+
+
+def layer_signature(model: nn.Module) -> list[str]:
+    """Everything about the layers that must match across members (Dropout layers may differ)."""
+    sig = [repr(layer) for layer in model if not isinstance(layer, nn.Dropout)]  # type: ignore[attr-defined]
+    return sig + [f"{tuple(p.shape)}:{p.dtype}" for p in model.parameters()]
+
+
+class StackedNet:
+    """The K members' parameters as one flat buffer plus a batched forward."""
+
+    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
+        # Dropout layers are taken out of the plan (members differ in them: p=0 builds none) and
+        # become per-member rates applied after the layer they follow.
+        self.layers: list[nn.Module] = []
+        self.drop_after: dict[int, int] = {}
+        rates: list[list[float]] = []
+        for model in models:
+            member_rates: dict[int, float] = {}
+            position = -1
+            for layer in model:  # type: ignore[attr-defined]
+                if isinstance(layer, nn.Dropout):
+                    member_rates[position] = float(layer.p)
+                else:
+                    position += 1
+                    if model is models[0]:
+                        self.layers.append(layer)
+            rates.append(list(member_rates.items()))  # type: ignore[arg-type]
+        for member_rates in rates:
+            for position, _ in member_rates:  # type: ignore[misc]
+                self.drop_after.setdefault(position, len(self.drop_after))
+        table = [[0.0] * len(self.drop_after) for _ in models]
+        for row, member_rates in zip(table, rates, strict=True):
+            for position, p in member_rates:  # type: ignore[misc]
+                row[self.drop_after[position]] = p
+        self.dropout = torch.tensor(table, dtype=torch.float32, device=device)  # (K, dropout slots)
+        self.names = [n for n, p in models[0].named_parameters()]
+        self.shapes = [tuple(p.shape) for p in models[0].parameters()]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.offsets = [0]
+        for size in self.sizes:
+            self.offsets.append(self.offsets[-1] + size)
+        self.conv_input = any(isinstance(layer, nn.Conv2d) for layer in self.layers)
+        self.device = device
+        rows = [torch.cat([p.detach().reshape(-1) for p in model.parameters()]) for model in models]
+        self.flat = torch.stack(rows).to(device)
+        self._make_views()
+
+    @property
+    def k(self) -> int:
+        return int(self.flat.shape[0])
+
+    def _make_views(self) -> None:
+        k = self.k
+        self.views = []
+        for (a, b), shape in zip(zip(self.offsets, self.offsets[1:], strict=False), self.shapes, strict=True):
+            view = self.flat[:, a:b].view(k, *shape)
+            view.requires_grad_(True)
+            self.views.append(view)
+        self.by_layer: dict[int, dict[str, torch.Tensor]] = {}
+        views = iter(self.views)
+        for index, layer in enumerate(self.layers):  # parameters() order: each layer's weight, then bias
+            for attr in ("weight", "bias"):
+                if getattr(layer, attr, None) is not None:
+                    self.by_layer.setdefault(index, {})[attr] = next(views)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only these members (row indices), in this order."""
+        self.flat = self.flat.index_select(0, rows)
+        self.dropout = self.dropout.index_select(0, rows)
+        self._make_views()
+
+    def write_back(self, row: int, model: nn.Module) -> None:
+        """Copy member `row`'s current weights into its own module."""
+        with torch.no_grad():
+            for param, a, b in zip(model.parameters(), self.offsets, self.offsets[1:], strict=False):
+                param.copy_(self.flat[row, a:b].view_as(param))
+
+    def grad_norms(self, flat_grad: torch.Tensor) -> torch.Tensor:
+        """(n_params, K): each member's gradient norm per parameter tensor."""
+        return torch.stack(
+            [flat_grad[:, a:b].norm(dim=1) for a, b in zip(self.offsets, self.offsets[1:], strict=False)]
+        )
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        """(K, B, *shape) per-member rows -> the layout the first layer takes."""
+        if self.conv_input:  # (B, K*C, H, W): each member's channels side by side
+            k, b = x.shape[:2]
+            return x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])
+        return x
+
+    def shared_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The same rows for every member (validation): (B, *shape) -> the first layer's layout."""
+        if self.conv_input:
+            return x.repeat(1, self.k, 1, 1)
+        return x.unsqueeze(0).expand(self.k, *x.shape)
+
+    def forward(self, h: torch.Tensor, *, train: bool) -> torch.Tensor:
+        """Batched forward from `input`/`shared_input`; returns (K, B, outputs)."""
+        k = self.k
+        conv = self.conv_input
+        if conv:  # channels-last grouped conv and pooling run faster on CPU than NCHW
+            h = h.contiguous(memory_format=torch.channels_last)
+        for i, layer in enumerate(self.layers):
+            p = self.by_layer.get(i, {})
+            if isinstance(layer, nn.Linear):
+                h = torch.baddbmm(p["bias"].unsqueeze(1), h, p["weight"].transpose(1, 2))
+            elif isinstance(layer, nn.Conv2d):
+                w = p["weight"].reshape(-1, *p["weight"].shape[2:])
+                bias = p["bias"].reshape(-1) if "bias" in p else None
+                h = F.conv2d(h, w, bias, layer.stride, layer.padding, layer.dilation, groups=k)
+            elif isinstance(layer, nn.Flatten):
+                if conv:
+                    h = h.reshape(h.shape[0], k, -1).transpose(0, 1)
+                    conv = False
+                else:
+                    h = h.reshape(k, h.shape[1], -1)
+            elif isinstance(layer, nn.LayerNorm):
+                h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
+                h = torch.addcmul(p["bias"].unsqueeze(1), h, p["weight"].unsqueeze(1))
+            else:  # activations and pools act element- or channel-wise
+                h = layer(h)
+            if train and i in self.drop_after:
+                h = _dropout(h, self.dropout[:, self.drop_after[i]], conv, k)
+        return h
+
+
+def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tensor:
+    """Inverted dropout with each member's own rate; masks are drawn from the global RNG."""
+    if not bool((p > 0).any()):
+        return h
+    if conv:  # (B, K*C, H, W)
+        view = h.reshape(h.shape[0], k, -1)
+        rate = p.view(1, k, 1)
+    else:
+        view = h
+        rate = p.view(k, *([1] * (h.dim() - 1)))
+    keep = (torch.rand_like(view) >= rate).to(h.dtype) / (1 - rate)
+    return (view * keep).reshape(h.shape)
+
+
+BatchedLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def batched_loss(name: str, task: str, huber_delta: float = 1.0) -> BatchedLoss:
+    """Per-member mean loss: (K, B, out) and (K, B[, targets]) -> (K,), as `make_loss` per member."""
+
+    def per_member(values: torch.Tensor) -> torch.Tensor:
+        return values.reshape(values.shape[0], -1).mean(dim=1)
+
+    if name == "cross_entropy":
+        def ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            flat = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none")
+            return per_member(flat.view(y.shape))
+        return ce
+    if name in ("mse", "huber"):
+        def elementwise(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            if name == "mse":
+                return F.mse_loss(out, target, reduction="none")
+            return F.huber_loss(out, target, reduction="none", delta=huber_delta)
+
+        def regression(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if task == "classification":
+                y = F.one_hot(y, out.shape[-1]).to(out.dtype)
+            return per_member(elementwise(out, y))
+        return regression
+    if name == "gaussian_nll":
+        def nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            k = out.shape[-1] // 2
+            var = F.softplus(out[..., k:]) + 1e-6
+            return per_member(F.gaussian_nll_loss(out[..., :k], y, var, reduction="none"))
+        return nll
+    raise ValueError(f"unknown loss {name!r}")

@@ -1,0 +1,367 @@
+"""Vectorized trials: K same-shape configurations trained together as one batched model.
+
+`fit_group` trains K members (same architecture, data, batch size, epochs, loss and optimizer
+type; any lr / weight decay / betas / eps / momentum / max_grad_norm / dropout / seed / init)
+in one loop. Each member keeps its own initial weights (the caller builds them with
+`model_for` under the member's seed), its own data order (the same seeded `randperm` per epoch
+as `fit`), its own optimizer state and hyperparameters, its own records, checkpoints, early
+stopping, hooks and divergence verdict. With dropout 0 a member's records and weights equal
+`fit` of that member alone to float rounding; with dropout > 0 the masks come from one global
+RNG stream shared by the group, so they differ from a sequential run (statistically alike).
+
+A member that finishes early (diverged, early-stopped, pruned) is written back to its module
+and dropped from the stack at the end of that epoch, so it stops costing compute. Members'
+arithmetic never mixes (batched matmuls and grouped convolutions keep them apart; the
+per-member losses are summed only so one backward serves all, and d(sum)/d(loss_k) = 1), so a
+member's NaN cannot reach another member.
+
+Differences from `fit`, by design:
+  - no resume: a member whose trial folder already holds a checkpoint or a result must go
+    through `fit` (`has_progress(layout)` says which);
+  - `epoch_time_s` (and so `train_time_s`) is the group's epoch wall time divided by the
+    number of members trained that epoch: each member's share of the cost;
+  - a checkpoint's `rng["torch"]` is the global RNG state at that moment (it only matters for
+    dropout, whose masks are not reproducible member by member anyway).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from tunelab.config.schema import Experiment, TrainSection
+from tunelab.data.dataset import Dataset
+from tunelab.runs.layout import TrialLayout
+from tunelab.runs.recorder import TrialRecorder
+from tunelab.train import checkpoint as ckpt
+from tunelab.train.batched_model import StackedNet, batched_loss, layer_signature, unsupported_module
+from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS, BatchedOptimizer
+from tunelab.train.hooks import EarlyStopping, FitContext, Hook
+from tunelab.train.loop import (
+    EVAL_CHUNK_ROWS,
+    FitResult,
+    _Best,
+    _divergence,
+    _without_identity,
+    peak_memory_mb,
+    resolve_device,
+    set_threads,
+)
+from tunelab.train.losses import make_loss, point_prediction, resolve_loss
+from tunelab.train.metrics import METRICS
+from tunelab.train.optim import make_optimizer
+
+# Train keys that may differ between members of one group (the rest must be equal).
+PER_MEMBER_TRAIN_KEYS = frozenset({
+    "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "seed", "monitor",
+    "early_stopping", "checkpoints", "divergence",
+    "alpha", "step_size", "gamma", "plateau_patience",  # unused with a constant schedule and no rmsprop
+})
+VECTORIZED_FAMILIES = ("mlp", "cnn")
+
+
+def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
+    """None when these trials can train as one `fit_group`, else the reason they cannot."""
+    if not members:
+        return "no members"
+    exp0, data0 = members[0]
+    for i, (exp, data) in enumerate(members):
+        train = exp.train
+        if exp.model.family not in VECTORIZED_FAMILIES:
+            return f"member {i}: model family {exp.model.family!r} is not vectorized (only mlp, cnn)"
+        if getattr(exp.model, "batch_norm", False):
+            return f"member {i}: batch_norm is not vectorized"
+        if data.is_text:
+            return f"member {i}: text data is not vectorized"
+        if train.optimizer not in SUPPORTED_OPTIMIZERS:
+            return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
+        if train.scheduler != "constant" or train.warmup_ratio > 0:
+            return f"member {i}: scheduler {train.scheduler!r} / warmup is not vectorized (constant only)"
+        if train.gradient_accumulation_steps != 1:
+            return f"member {i}: gradient_accumulation_steps > 1 is not vectorized"
+        if train.precision != "fp32":
+            return f"member {i}: precision {train.precision} is not vectorized (fp32 only)"
+        if i == 0:
+            continue
+        if data is not data0 and (data.data_hash != data0.data_hash or data.name != data0.name
+                                  or len(data.train) != len(data0.train)):
+            return f"member {i}: different data ({data.name} {data.data_hash[:12]} vs {data0.name})"
+        m0 = exp0.model.model_dump(mode="json", exclude={"dropout"})
+        m = exp.model.model_dump(mode="json", exclude={"dropout"})
+        if m != m0:
+            keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
+            return f"member {i}: different model shape ({', '.join('model.' + k for k in keys)})"
+        t0 = exp0.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
+        t = train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
+        if t != t0:
+            keys = sorted(k for k in set(t) | set(t0) if t.get(k) != t0.get(k))
+            return f"member {i}: different training recipe ({', '.join('train.' + k for k in keys)})"
+    return None
+
+
+def has_progress(layout: TrialLayout | None) -> bool:
+    """Whether a trial folder already holds a result or a checkpoint (then resume it with `fit`)."""
+    if layout is None:
+        return False
+    return layout.result_json.exists() or bool(layout.epoch_checkpoints())
+
+
+@dataclass
+class _Member:
+    """One member's own bookkeeping: everything `fit` keeps per trial."""
+
+    index: int
+    model: nn.Module
+    cfg: TrainSection
+    monitor: str
+    generator: torch.Generator
+    hooks: list[Hook]
+    ctx: FitContext
+    best: _Best
+    layout: TrialLayout | None
+    recorder: TrialRecorder | None
+    optimizer: torch.optim.Optimizer | None = None
+    train_time: float = 0.0
+    state: str = "complete"
+    reason: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+    result: FitResult | None = None
+
+
+def _group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
+    if not models or len(models) != len(cfgs):
+        return "need one TrainSection per model and at least one model"
+    reason = unsupported_module(models[0])
+    if reason:
+        return reason
+    sig = layer_signature(models[0])
+    for i, model in enumerate(models[1:], start=1):
+        if layer_signature(model) != sig:
+            return f"member {i}: different layers or parameter shapes"
+    c0 = cfgs[0]
+    for i, cfg in enumerate(cfgs):
+        if cfg.optimizer not in SUPPORTED_OPTIMIZERS or cfg.scheduler != "constant" or cfg.warmup_ratio > 0:
+            return f"member {i}: optimizer/scheduler not vectorized"
+        if cfg.gradient_accumulation_steps != 1 or cfg.precision != "fp32":
+            return f"member {i}: gradient accumulation / bf16 not vectorized"
+        same = ("epochs", "batch_size", "optimizer", "nesterov", "device", "threads", "eval_train", "huber_delta")
+        diff = [k for k in same if getattr(cfg, k) != getattr(c0, k)]
+        if diff:
+            return f"member {i}: different {', '.join(diff)}"
+    return None
+
+
+def fit_group(
+    models: Sequence[nn.Module],
+    data: Dataset,
+    cfgs: Sequence[TrainSection],
+    *,
+    loss_name: str,
+    metrics: Sequence[str],
+    layouts: Sequence[TrialLayout | None],
+    identities: Sequence[dict[str, Any]],
+    hooks: Sequence[Sequence[Hook]] = (),
+) -> list[FitResult]:
+    """Train K members together; returns each member's `FitResult` (as `fit` would, in order).
+
+    Each model's weights are updated in place to the member's final weights.
+    """
+    error = _group_error(models, cfgs)
+    if error:
+        raise ValueError(f"cannot vectorize: {error}")
+    k = len(models)
+    layouts = list(layouts) if layouts else [None] * k
+    identities = list(identities) if identities else [{} for _ in range(k)]
+    member_hooks = list(hooks) if hooks else [() for _ in range(k)]
+    for layout in layouts:
+        if has_progress(layout):
+            raise ValueError(f"{layout.root} already holds a checkpoint or result; resume it with fit")  # type: ignore[union-attr]
+    cfg0 = cfgs[0]
+    set_threads(cfg0.threads)
+    device = resolve_device(cfg0.device)
+    for model in models:
+        model.to(device)
+    loss_name = resolve_loss(loss_name, data.task)
+    loss_fn = make_loss(loss_name, data.task, cfg0.huber_delta)
+    train_loss = batched_loss(loss_name, data.task, cfg0.huber_delta)
+    x_train, y_train = data.train.x.to(device), data.train.y.to(device)
+    x_val, y_val = data.val.x.to(device), data.val.y.to(device)
+    has_val = len(y_val) > 0
+    n = len(y_train)
+    full_batch = cfg0.batch_size == "full"
+    batch_size = n if full_batch else min(int(cfg0.batch_size), n)
+
+    members = []
+    for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
+        monitor = cfg.monitor if has_val else "train_loss"
+        all_hooks = list(member_hooks[i])
+        if cfg.early_stopping.patience is not None and has_val:
+            all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
+        layout = layouts[i]
+        recorder = TrialRecorder(layout, identities[i] or {}, monitor) if layout is not None else None
+        if recorder is not None:
+            recorder.truncate_after(0)  # stale records of a run that never checkpointed
+        member = _Member(
+            index=i, model=model, cfg=cfg, monitor=monitor, generator=torch.Generator().manual_seed(cfg.seed),
+            hooks=all_hooks, ctx=FitContext(model=model, epochs=cfg.epochs), best=_Best(monitor),
+            layout=layout, recorder=recorder,
+            optimizer=make_optimizer(model.parameters(), cfg, device) if layout is not None else None,
+        )
+        members.append(member)
+        for hook in all_hooks:
+            hook.on_train_start(member.ctx)
+
+    net = StackedNet(models, device)
+    opt = BatchedOptimizer(cfgs, net.flat)
+    active = list(members)
+    ev = _Evaluator(loss_fn, loss_name, metrics, data)
+    for epoch in range(1, cfg0.epochs + 1):
+        kk = len(active)
+        t0 = time.perf_counter()
+        for m in active:
+            m.ctx.epoch = epoch
+        loss_sum = torch.zeros(kk, device=device)
+        if full_batch:
+            xs, ys = [net.shared_input(x_train)], [y_train.unsqueeze(0).expand(kk, *y_train.shape)]
+        else:
+            orders = torch.stack([torch.randperm(n, generator=m.generator) for m in active]).to(device)
+            ys = list(y_train[orders].split(batch_size, dim=1))
+            if net.conv_input:  # (n, K, C, H, W): a batch is a slice, (B, K*C, H, W) a free view
+                x_epoch = x_train[orders.t()]
+                xs = [xb.reshape(xb.shape[0], -1, *xb.shape[3:]) for xb in x_epoch.split(batch_size)]
+            else:
+                xs = list(x_train[orders].split(batch_size, dim=1))
+        norms = torch.zeros(0, kk, device=device)
+        last = len(xs) - 1
+        for i, (xb, yb) in enumerate(zip(xs, ys, strict=True)):
+            losses = train_loss(net.forward(xb, train=True), yb)
+            grads = torch.autograd.grad(losses.sum(), net.views)
+            flat_grad = torch.cat([g.reshape(kk, -1) for g in grads], dim=1)
+            loss_sum.add_(losses.detach(), alpha=yb.shape[1])
+            if i == last:
+                norms = net.grad_norms(flat_grad)
+            opt.clip_(flat_grad)
+            opt.step(net.flat, flat_grad)
+
+        keys, per_member = ["train_loss"], [loss_sum / n]
+        if has_val:
+            for key, values in ev(net, x_val, y_val).items():
+                keys.append(f"val_{key}")
+                per_member.append(values)
+        if cfg0.eval_train:
+            for key, values in ev(net, x_train, y_train).items():
+                keys.append(f"train_eval_{key}")
+                per_member.append(values)
+        synced = torch.cat([torch.stack(per_member).float(), norms.float()]).tolist()  # the epoch's one sync
+        epoch_time = (time.perf_counter() - t0) / kk
+        finished = [_end_epoch(m, r, epoch, keys, synced, net, opt, epoch_time) for r, m in enumerate(active)]
+        if any(finished):
+            rows = [r for r, done in enumerate(finished) if not done]
+            if rows:
+                index = torch.tensor(rows, device=device)
+                net.keep(index)
+                opt.keep(index)
+            active = [active[r] for r in rows]
+        if not active:
+            break
+    for r, m in enumerate(active):
+        net.write_back(r, m.model)
+        _finish(m, device)
+    return [m.result for m in members]  # type: ignore[misc]
+
+
+class _Evaluator:
+    """Every member's loss and metrics on one split, as `evaluate` computes them per model."""
+
+    def __init__(self, loss_fn: Any, loss_name: str, metrics: Sequence[str], data: Dataset) -> None:
+        self.loss_fn, self.loss_name, self.metrics, self.scaler = loss_fn, loss_name, list(metrics), data.target_scaler
+
+    @torch.no_grad()
+    def __call__(self, net: StackedNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        chunks = [net.forward(net.shared_input(x[i : i + EVAL_CHUNK_ROWS]), train=False)
+                  for i in range(0, len(x), EVAL_CHUNK_ROWS)]
+        outputs = torch.cat(chunks, dim=1).float()
+        target = self.scaler.inverse(y) if self.scaler is not None else y
+        out: dict[str, list[torch.Tensor]] = {"loss": []}
+        out.update({name: [] for name in self.metrics})
+        for row in outputs:
+            out["loss"].append(self.loss_fn(row, y))
+            pred = point_prediction(row, self.loss_name)
+            if self.scaler is not None:
+                pred = self.scaler.inverse(pred)
+            for name in self.metrics:
+                out[name].append(METRICS[name](pred, target))
+        return {key: torch.stack(values) for key, values in out.items()}
+
+
+def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[list[float]],
+               net: StackedNet, opt: BatchedOptimizer, epoch_time: float) -> bool:
+    """`fit`'s end-of-epoch for one member: record, hooks, checkpoints. True when it is done."""
+    cfg, layout = m.cfg, m.layout
+    record: dict[str, Any] = {"epoch": epoch, **{key: synced[j][row] for j, key in enumerate(keys)}}
+    names = [name for name, _ in m.model.named_parameters()]  # the member's own names (dropout shifts them)
+    grad_norms = {name: synced[len(keys) + j][row] for j, name in enumerate(names)}
+    record["lr"] = cfg.lr
+    m.train_time += epoch_time
+    record["epoch_time_s"] = round(epoch_time, 6)
+    diverged = _divergence(record, cfg.divergence.max_loss)
+    record["is_best"] = False if diverged else m.best.update(record)
+    m.record = record
+    net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
+    if m.recorder is not None:
+        m.recorder.epoch(record, grad_norms)
+    ctx = m.ctx
+    if diverged:
+        m.state, m.reason = "diverged", f"{diverged} at epoch {epoch}"
+        ctx.request_stop("diverged", m.reason)
+    for hook in m.hooks:
+        hook.on_epoch_end(ctx, record)
+    if ctx.stop and not diverged:
+        m.state, m.reason = ctx.stop_state, ctx.stop_reason
+    if layout is not None and not diverged:
+        if record["is_best"] and cfg.checkpoints.keep_best:
+            ckpt.save_checkpoint(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
+        if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
+            ckpt.save_checkpoint(
+                layout.epoch_checkpoint(epoch),
+                {
+                    "epoch": epoch,
+                    "model": m.model.state_dict(),
+                    "optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.offsets),  # type: ignore[arg-type]
+                    "scheduler": {},
+                    "rng": ckpt.rng_state(m.generator),
+                    "hooks": {h.name: h.state_dict() for h in m.hooks},
+                    "best": {"value": m.best.value, "epoch": m.best.epoch},
+                    "train_time_s": m.train_time,
+                },
+            )
+            ckpt.prune_checkpoints(layout, cfg.checkpoints.keep_last)
+    if ctx.stop:
+        _finish(m, net.device)
+        return True
+    return False
+
+
+def _finish(m: _Member, device: torch.device) -> None:
+    m.result = FitResult(
+        state=m.state,
+        reason=m.reason,
+        epochs_run=m.ctx.epoch,
+        best_epoch=m.best.epoch,
+        best_value=m.best.value,
+        monitor=m.monitor,
+        best_record=_without_identity(m.best.record),
+        last_record=_without_identity(m.record),
+        train_time_s=round(m.train_time, 4),
+        peak_mem_mb=round(peak_memory_mb(device), 1),
+        resumed_from_epoch=0,
+    )
+    if m.recorder is not None:
+        m.recorder.finish(m.result.to_dict())
+    for hook in m.hooks:
+        hook.on_train_end(m.ctx, m.result)

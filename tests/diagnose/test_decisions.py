@@ -1,0 +1,128 @@
+"""decisions.md: the study's decision card (seed 004's six fields), one card per stage, then the findings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tunelab.cli import app
+from tunelab.diagnose import diagnose_run
+from tunelab.diagnose.decisions import build_card, write_decisions
+from tunelab.runs.view import RunView
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CARD_FIELDS = ("Question", "Fixed", "Changed", "Selection metric", "Best setting", "Next experiment")
+
+
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory) -> Path:
+    """The real seed 004 sweep (5 lrs × 40 full-batch epochs on toy_2d, about a second)."""
+    out = tmp_path_factory.mktemp("diag") / "s4"
+    result = CliRunner().invoke(app, ["tune", str(EXAMPLES / "seed004_lr_sweep.yaml"), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_seed_004_sweep_best_lr_1_is_not_on_the_edge(lr_sweep):
+    findings = diagnose_run(lr_sweep)
+    assert not [f for f in findings if f.rule == "best_on_edge"]
+    by_rule = {f.rule: f for f in findings}
+    # lr=0.001 barely moves; lr=10 spikes (25.96 at epoch 3) but recovers, so it is a warning, not an error
+    assert by_rule["train_loss_flat"].trials == [0]
+    assert by_rule["loss_exploding"].trials == [4] and by_rule["loss_exploding"].severity == "warning"
+    assert not [f for f in findings if f.severity == "error"]
+
+
+def test_seed_004_sweep_card_has_the_six_fields(lr_sweep):
+    text = write_decisions(lr_sweep).read_text(encoding="utf-8")
+    assert text.startswith("# Decisions: seed004_lr_sweep")
+    assert "### lr sweep" in text
+    for name in CARD_FIELDS:
+        assert f"| {name} | " in text
+    assert "| Changed | lr in [0.001, 0.01, 0.1, 1, 10] |" in text
+    assert "| Best setting | lr=1 (val_loss=0.0717) |" in text
+    assert "| Next experiment | keep lr=1 fixed and compare batch_size values |" in text
+    assert "seed=123" in text and "optimizer=sgd" in text and "epochs=40" in text and "batch_size=full" in text
+    assert "## Findings" in text and "| warning | loss_exploding | #4 |" in text
+
+
+def test_edge_winner_card_says_widen(build):
+    b = build().experiment(strategy="lr_sweep", space={"train.lr": [0.001, 0.01, 0.1]})
+    for i, lr in enumerate([0.001, 0.01, 0.1]):
+        b.trial(i, params={"train.lr": lr}, value=0.5 - 0.1 * i)
+    card = build_card(RunView(b.history().root))
+    assert card is not None
+    assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
+
+
+def test_val_test_error_replaces_the_next_experiment(build):
+    b = build().experiment(space={"train.lr": [0.01, 0.001, 0.0001]})
+    b.trial(0, params={"train.lr": 0.001}, value=0.26, train=[0.5, 0.4, 0.3], val=[0.4, 0.3, 0.26],
+            extra={"val_r2": [0.1, 0.3, 0.47]})
+    b.history().final(trial_number=0, test_r2=-10.4, test_loss=0.34)
+    text = write_decisions(b.root).read_text(encoding="utf-8")
+    assert "| Next experiment | the split is too small or shifted" in text
+    assert "| error | val_test_disagree | study (#0) |" in text
+
+
+def test_train_folder_gets_findings_only(build):
+    b = build().experiment(strategy="none")
+    b.trial(0, train=[0.776, 25.96, 0.3, 0.28], val=[0.6, 20.0, 0.3, 0.29])
+    text = write_decisions(b.root).read_text(encoding="utf-8")
+    assert "Decision card" not in text
+    assert "| warning | loss_exploding | #0 |" in text
+
+
+def test_clean_folder_says_no_findings(build):
+    b = build().experiment(strategy="none")
+    b.trial(0, train=[1.0, 0.6, 0.4, 0.3], val=[1.0, 0.65, 0.45, 0.35])
+    assert "No findings" in write_decisions(b.root).read_text(encoding="utf-8")
+
+
+def test_user_text_is_escaped(build):
+    b = build().experiment(name="a|b<script>", space={"train.lr": [0.1, 1.0]})
+    b.trial(0, params={"train.lr": 1.0}, value=0.2)
+    text = write_decisions(b.history().root).read_text(encoding="utf-8")
+    assert "# Decisions: a\\|b&lt;script&gt;" in text
+    assert "<script>" not in text
+
+
+def test_staged_folder_gets_one_card_per_stage(build):
+    root = build("staged").experiment(strategy="staged").root
+    for i, (name, space, best) in enumerate(
+        [("lr", {"train.lr": [0.01, 0.1, 1.0]}, 0.1), ("batch_size", {"train.batch_size": [16, 32, 64]}, 32)],
+        start=1,
+    ):
+        stage = build(f"staged/stages/{i}-{name}").experiment(space=space, name=f"synthetic.stage{i}-{name}")
+        key = next(iter(space))
+        for j, v in enumerate(space[key]):
+            stage.trial(j, params={key: v}, value=0.3 if v == best else 0.4)
+        stage.history()
+    (root / "stages.json").write_text(json.dumps({"stages": [
+        {"stage": 1, "name": "lr", "question": "which lr learns fastest?", "run_dir": "stages/1-lr"},
+        {"stage": 2, "name": "batch_size", "question": "which batch size?", "run_dir": "stages/2-batch_size"},
+        {"stage": 3, "name": "epochs", "question": "how long?", "run_dir": "stages/3-epochs"},
+    ]}), encoding="utf-8")
+    text = write_decisions(root).read_text(encoding="utf-8")
+    assert "## Decision cards" in text
+    assert "### Stage 1: lr" in text and "| Question | which lr learns fastest? |" in text
+    assert "| Best setting | lr=0.1 (val_loss=0.3000) |" in text
+    assert "### Stage 2: batch_size" in text and "| Best setting | batch_size=32 (val_loss=0.3000) |" in text
+    assert "### Stage 3: epochs" in text and "No run folder at" in text
+
+
+def test_unwritable_folder_is_a_one_line_error(build, monkeypatch):
+    from tunelab.diagnose import decisions
+    from tunelab.errors import RunFolderError
+
+    b = build().experiment(strategy="none")
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(decisions, "write_text_atomic", refuse)
+    with pytest.raises(RunFolderError, match=r"cannot write .*decisions\.md: Permission denied"):
+        write_decisions(b.root)

@@ -1,0 +1,134 @@
+"""kill -9 of `tunelab tune` in the middle of a grid, then the same command again.
+
+Every configuration completes exactly once, none is trained to completion twice, the killed
+trial continues in its own folder, and nothing finished before the kill is lost or changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+EXPERIMENT = """\
+name: kill_resume
+data:
+  name: diabetes
+model:
+  family: mlp
+  hidden_dims: [32]
+train:
+  epochs: 30
+  batch_size: 8
+  optimizer: adam
+search:
+  strategy: grid
+  space:
+    train.lr: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02]
+final:
+  enabled: false
+"""
+LRS = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02}
+
+
+def tune_command(path: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "tunelab", "tune", str(path), "--out", str(out), "--quiet"]
+
+
+def finished_results(out: Path) -> dict[str, str]:
+    """Short configuration name (folder name without the trial number) -> result.json text."""
+    found = {}
+    for path in sorted((out / "trials").glob("*/result.json")):
+        name = path.parent.name.split("-", 1)[1]
+        assert name not in found, f"configuration {name} has two result.json files"
+        found[name] = path.read_text(encoding="utf-8")
+    return found
+
+
+def epochs_of(trial_dir: Path) -> list[int]:
+    lines = (trial_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["epoch"] for line in lines if line.strip()]
+
+
+def test_kill_9_mid_grid_then_rerun_completes_every_configuration_exactly_once(tmp_path):
+    path = tmp_path / "kill.yaml"
+    path.write_text(EXPERIMENT, encoding="utf-8")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    proc = subprocess.Popen(
+        tune_command(path, out), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while len(list((out / "trials").glob("*/result.json"))) < 2:
+            assert proc.poll() is None, f"tune ended before the kill: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "no two finished trials within 90 s"
+            time.sleep(0.02)
+        # let the next trial train a few epochs, then kill it mid-trial
+        while True:
+            running = [d for d in (out / "trials").iterdir() if not (d / "result.json").exists()]
+            if running and (running[0] / "metrics.jsonl").exists() and len(epochs_of(running[0])) >= 3:
+                break
+            assert proc.poll() is None, "tune finished before it could be killed mid-trial"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    before = finished_results(out)
+    assert 2 <= len(before) < 6
+    killed = [d for d in (out / "trials").iterdir() if not (d / "result.json").exists()]
+    assert len(killed) == 1, killed
+    killed_name = killed[0].name.split("-", 1)[1]
+    epochs_before_kill = epochs_of(killed[0])
+    assert epochs_before_kill and epochs_before_kill[-1] < 30
+
+    rerun = subprocess.run(tune_command(path, out), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr
+
+    # every configuration complete exactly once in summary.csv, with distinct params
+    with (out / "summary.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6
+    assert {row["state"] for row in rows} == {"complete"}
+    lrs = [json.loads(row["params"])["train.lr"] for row in rows]
+    assert set(lrs) == LRS and len(lrs) == 6
+
+    # one result.json per configuration; finished results unchanged
+    after = finished_results(out)
+    assert set(after) == {name.split("-", 1)[1] for name in os.listdir(out / "trials")}
+    assert len(after) == 6
+    for name, text in before.items():
+        assert after[name] == text, f"finished trial {name} changed after the rerun"
+
+    # the killed configuration was continued in its folder (renamed to the retry's number), not restarted
+    continued = [d for d in (out / "trials").iterdir() if d.name.split("-", 1)[1] == killed_name]
+    assert len(continued) == 1
+    assert not killed[0].exists() or continued[0] == killed[0]
+    epochs = epochs_of(continued[0])
+    assert epochs == list(range(1, 31))
+    result = json.loads((continued[0] / "result.json").read_text(encoding="utf-8"))
+    assert result["epochs_run"] == 30
+    assert result["resumed_from_epoch"] >= 1
+
+    # seen from Optuna: the killed attempt is one FAIL (crashed), then six COMPLETE trials, none running
+    study = optuna.load_study(study_name="kill_resume", storage=f"sqlite:///{out / 'study.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
+    assert len(failed) == 1 and failed[0].user_attrs["outcome"] == "crashed"
+    assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

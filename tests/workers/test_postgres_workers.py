@@ -1,0 +1,90 @@
+"""Four `tunelab worker` processes on one PostgreSQL study; one is killed with SIGKILL mid-trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import yaml
+
+GRID = {
+    "data": {"name": "diabetes"},
+    "model": {"family": "mlp", "hidden_dims": [16]},
+    "train": {"epochs": 12, "batch_size": 2, "lr": 0.001},
+    "search": {
+        "strategy": "grid",
+        "space": {
+            "train.lr": [0.0003, 0.001, 0.003, 0.01],
+            "model.hidden_dims": [[8], [16], [32]],
+            "model.activation": ["relu", "tanh"],
+        },
+    },
+    "final": {"enabled": False},
+}
+
+
+def _worker(exp: Path, url: str, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunelab", "worker", str(exp), "--storage", url, "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.user_attrs.get("pid") == pid:
+            return t
+    return None
+
+
+def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_path, pg_url, study_name):
+    exp = tmp_path / "grid.yaml"
+    exp.write_text(yaml.safe_dump({"name": study_name, **GRID}))
+    out = tmp_path / "shared"
+    workers = [_worker(exp, pg_url, out)]
+    time.sleep(3)  # the first worker creates the study and queues the grid
+    workers += [_worker(exp, pg_url, out) for _ in range(3)]
+    victim = workers[1]
+
+    study = None
+    killed = None
+    deadline = time.time() + 180
+    while time.time() < deadline and killed is None:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=pg_url)
+        except KeyError:
+            time.sleep(0.2)
+            continue
+        trial = _running_trial_of(study, victim.pid)
+        if trial is not None and trial.user_attrs.get("trial_dir"):
+            metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+                os.kill(victim.pid, signal.SIGKILL)
+                killed = trial.number
+        time.sleep(0.1)
+    assert killed is not None, "never caught the victim in the middle of a trial"
+    for w in workers:
+        w.wait(timeout=300)
+    for w in workers[:1] + workers[2:]:
+        assert w.returncode == 0, w.stderr.read()
+
+    study = optuna.load_study(study_name=study_name, storage=pg_url)
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.user_attrs.get("outcome") == "complete"]
+    keys = [t.user_attrs["config_key"] for t in done]
+    assert len(keys) == 24 and len(set(keys)) == 24, "every grid point completed exactly once"
+    dead = next(t for t in trials if t.number == killed)
+    assert dead.state == optuna.trial.TrialState.FAIL and dead.user_attrs["outcome"] == "crashed"
+    retries = [t for t in done if t.user_attrs.get("retry_of") == killed]
+    assert len(retries) == 1 and retries[0].user_attrs["config_key"] == dead.user_attrs["config_key"]
+    # the retry continued the dead trial's folder: epochs 1..12 once each, no restart from scratch
+    folder = out / retries[0].user_attrs["trial_dir"]
+    epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 13))
+    assert json.loads((folder / "result.json").read_text())["resumed_from_epoch"] >= 1
