@@ -10,7 +10,7 @@ setup-dev:
 	bash scripts/setup.sh dev
 
 demo: setup
-	.venv/bin/tunelab train examples/demo_digits.yaml --out runs/demo_digits
+	.venv/bin/tunelab tune examples/demo_digits.yaml --out runs/demo_digits
 
 test: setup-dev
 	.venv/bin/python -m ruff check .

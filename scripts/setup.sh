@@ -19,3 +19,7 @@ if [ "${1:-}" = "dev" ]; then
 else
   $PIP install --quiet --disable-pip-version-check -c "$C" -e .
 fi
+if [ "${1:-}" = "dev" ]; then
+  # Headless browser tests render report.html in Debian's chromium.
+  bash scripts/install_chromium.sh || { [ "${CI:-}" = "true" ] && exit 1; echo "warning: chromium not installed; browser tests will skip" >&2; }
+fi

@@ -125,6 +125,9 @@ def train(
     result = run_trial(
         prepared.experiment, prepared.dataset, trial, params=params, exp_id=prepared.exp_id, hooks=hooks
     )
+    from tunelab.search.runner import write_evidence
+
+    write_evidence(layout.root)
     return TrainResult(layout.root, trial.root, result, prepared.experiment)
 
 

@@ -19,6 +19,8 @@ def print_train_summary(console: Console, res: Any) -> None:
     r = res.result
     console.print(f"[bold]run folder[/bold]   {res.run_dir}")
     console.print(f"[bold]trial folder[/bold] {res.trial_dir}")
+    if (res.run_dir / "report.html").exists():
+        console.print(f"[bold]report[/bold]       {res.run_dir / 'report.html'}")
     state = r.state + (f" ({r.reason})" if r.reason else "")
     if r.resumed_from_epoch:
         state += f"; resumed from epoch {r.resumed_from_epoch}"

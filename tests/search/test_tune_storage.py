@@ -69,12 +69,6 @@ def test_load_study_reads_every_trial_with_params_and_intermediate_values(median
     assert "experiment" in study.user_attrs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: per-epoch validation values are reported to Optuna only when a pruner is set "
-    "(search/objective.py run_configuration inserts OptunaPruning only if pruner != 'none'), so a "
-    "default study has no intermediate values for load_study / optuna-dashboard learning curves",
-)
 def test_intermediate_values_are_reported_without_a_pruner(tmp_path):
     out = tmp_path / "run"
     tune(grid_experiment("storage_nopruner", "none"), out=out, run_final=False)

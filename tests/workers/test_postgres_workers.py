@@ -32,7 +32,7 @@ GRID = {
 def _worker(exp: Path, url: str, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tunelab", "worker", str(exp), "--storage", url, "--out", str(out), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -66,11 +66,12 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
             metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
             if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
                 os.kill(victim.pid, signal.SIGKILL)
+                victim.wait()
                 killed = trial.number
         time.sleep(0.1)
     assert killed is not None, "never caught the victim in the middle of a trial"
     for w in workers:
-        w.wait(timeout=300)
+        w.wait(timeout=240)
     for w in workers[:1] + workers[2:]:
         assert w.returncode == 0, w.stderr.read()
 

@@ -81,7 +81,7 @@ def study_card(
         title=title,
         question=f"which value of {names} gives the best {metric}?",
         fixed=", ".join(f"{k}={_fmt(v)}" for k, v in fixed.items()) or "everything else as in experiment.yaml",
-        changed="; ".join(f"{k} in {[_fmt(v) for v in vals]}" for k, vals in changed.items()),
+        changed="; ".join(f"{k} in [{', '.join(_fmt(v) for v in vals)}]" for k, vals in changed.items()),
         selection_metric=f"{metric} ({direction}) on the validation split, best epoch",
         best_setting=best_setting,
         next_experiment=next_exp,

@@ -29,19 +29,20 @@ def config_key(params: Mapping[str, Any]) -> str:
 
 
 class OptunaPruning(Hook):
-    """Reports the monitored value every epoch and stops the fit when Optuna's pruner says so."""
+    """Reports the objective every epoch (learning curves in the study) and, with a pruner,
+    stops the fit when Optuna says so."""
 
     name = "optuna_pruning"
 
-    def __init__(self, trial: optuna.trial.Trial, key: str) -> None:
-        self.trial, self.key = trial, key
+    def __init__(self, trial: optuna.trial.Trial, key: str, prune: bool = True) -> None:
+        self.trial, self.key, self.prune = trial, key, prune
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         value = record.get(self.key)
         if value is None or value != value:
             return
         self.trial.report(float(value), record["epoch"])
-        if self.trial.should_prune():
+        if self.prune and self.trial.should_prune():
             ctx.request_stop("pruned", f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})")
 
 
@@ -110,8 +111,8 @@ def run_configuration(
             on_seed_start(i)
         seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
         hooks: list[Hook] = list(epoch_hooks)
-        if i == 0 and base.search.pruner != "none":
-            hooks.insert(0, OptunaPruning(trial, metric))
+        if i == 0:
+            hooks.insert(0, OptunaPruning(trial, metric, prune=base.search.pruner != "none"))
         result = run_trial(
             seeded, datasets.get(seeded), seed_layout, params=params, exp_id=exp_id, hooks=hooks
         )

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from tunelab.api import Prepared, claim_run_folder, default_out, prepare
 from tunelab.config.load import load_experiment
 from tunelab.config.schema import Experiment
-from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
+from tunelab.config.space import Knob, decode_params, encode_params, fixed_params, parse_space, suggest
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
@@ -153,7 +153,7 @@ def tune(
     stamp_study(study, prepared.dataset.data_hash)
     observer = observer or StudyObserver()
     ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
-    result = summarize_study(study, layout, storage_url, plan, n_trials, ran)
+    result = summarize_study(study, layout, storage_url, plan, n_trials, ran, knobs)
     if write_outputs:
         from tunelab.search.outputs import write_outputs as write_run_outputs
 
@@ -168,7 +168,21 @@ def tune(
 
             final_model(layout.root, data_dir=data_dir, study=study)
             write_run_outputs(layout, study, base, knobs)
+        write_evidence(layout.root)
     return result
+
+
+def write_evidence(run_dir: Path) -> None:
+    """decisions.md (cards and findings) then report.html; a report problem never fails a finished study."""
+    from tunelab.diagnose.decisions import write_decisions
+    from tunelab.errors import TunelabError
+    from tunelab.report.html import write_report
+
+    try:
+        write_decisions(run_dir)
+        write_report(run_dir)
+    except (TunelabError, OSError) as exc:
+        log.warning("report not written: %s", exc)
 
 
 def _tune_staged(
@@ -181,6 +195,7 @@ def _tune_staged(
     layout = RunLayout(Path(out) if out is not None else default_out(base))
     claim_run_folder(layout, base)
     outcome = run_staged(base, layout, data_dir=data_dir, observer=observer, run_final=run_final)
+    write_evidence(layout.root)
     stages = outcome["stages"]
     last = stages[-1] if stages else {}
     return TuneResult(
@@ -285,8 +300,21 @@ def _best_value(study: optuna.Study) -> float | None:
         return None
 
 
+def _best_params(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
+    """The winner's searched values by knob name, decoded (lists are lists again)."""
+    by_path = decode_params(knobs, study.best_trial.params) if knobs else dict(study.best_trial.params)
+    names = {k.path: k.name for k in knobs if k.kind != "fixed"}
+    return {names.get(p, p): v for p, v in by_path.items() if not knobs or p in names}
+
+
 def summarize_study(
-    study: optuna.Study, layout: RunLayout, storage: str, plan: Plan, n_trials: int | None, ran: int
+    study: optuna.Study,
+    layout: RunLayout,
+    storage: str,
+    plan: Plan,
+    n_trials: int | None,
+    ran: int,
+    knobs: Sequence[Knob] = (),
 ) -> TuneResult:
     trials = study.get_trials(deepcopy=False)
     outcomes = [t.user_attrs.get("outcome") for t in trials]
@@ -304,7 +332,7 @@ def summarize_study(
         n_pruned=outcomes.count("pruned"),
         n_failed=outcomes.count("diverged"),
         best_value=best,
-        best_params=study.best_trial.params if best is not None else {},
+        best_params=_best_params(study, knobs) if best is not None else {},
         finished=finished,
         ran_trials=ran,
     )
@@ -367,4 +395,4 @@ def work(
     from tunelab.search.outputs import write_outputs as write_run_outputs
 
     write_run_outputs(layout, study, base, knobs)
-    return summarize_study(study, layout, storage, plan, n_trials, ran)
+    return summarize_study(study, layout, storage, plan, n_trials, ran, knobs)

@@ -14,6 +14,8 @@ from tunelab.errors import ConfigError
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# We drive trials with ask/tell and send heartbeats ourselves (search/workers.py).
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 log = logging.getLogger(__name__)
 
 

@@ -125,6 +125,7 @@ def recover_dead_trials(study: optuna.Study) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a local process still runs (a zombie, killed but not yet reaped, counts as dead)."""
     if pid == os.getpid():
         return True
     try:
@@ -133,7 +134,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
