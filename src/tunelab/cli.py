@@ -45,6 +45,20 @@ def _guarded(func: Callable[[], Any]) -> Any:
         raise typer.Exit(130) from None
 
 
+def _print_study_result(res: Any, as_json: bool) -> None:
+    """`tune` and `worker` end the same way: JSON (password masked) or the one-screen summary."""
+    if as_json:
+        from dataclasses import asdict
+
+        from tunelab.search.storage import mask_url
+
+        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
+        return
+    from tunelab.summary import print_tune_summary
+
+    print_tune_summary(console, res)
+
+
 def _quiet_mode(quiet: bool) -> bool:
     return quiet or not sys.stdout.isatty()
 
@@ -109,17 +123,7 @@ def tune(
                 data_dir=data_dir, observer=progress.observer, run_final=False if no_final else None,
             )
 
-    res = _guarded(run)
-    if as_json:
-        from dataclasses import asdict
-
-        from tunelab.search.storage import mask_url
-
-        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
-        return
-    from tunelab.summary import print_tune_summary
-
-    print_tune_summary(console, res)
+    _print_study_result(_guarded(run), as_json)
 
 
 @app.command()
@@ -145,17 +149,7 @@ def worker(
             return work(source, storage=storage, study_name=study, out=out, n_trials=n_trials,
                         data_dir=data_dir, observer=progress.observer)
 
-    res = _guarded(run)
-    if as_json:
-        from dataclasses import asdict
-
-        from tunelab.search.storage import mask_url
-
-        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
-        return
-    from tunelab.summary import print_tune_summary
-
-    print_tune_summary(console, res)
+    _print_study_result(_guarded(run), as_json)
 
 
 @app.command()

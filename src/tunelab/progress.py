@@ -10,6 +10,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tunelab.train.hooks import FitContext, Hook
 
 
+def _make_progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
 class EpochProgress(Hook):
     """One bar over the current trial's epochs, showing the latest validation loss."""
 
@@ -17,19 +28,7 @@ class EpochProgress(Hook):
 
     def __init__(self, *, enabled: bool, console: Console | None = None) -> None:
         self.enabled = enabled
-        self._progress = (
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-            )
-            if enabled
-            else None
-        )
+        self._progress = _make_progress(console) if enabled else None
         self._task: Any = None
 
     def __enter__(self) -> EpochProgress:
@@ -64,18 +63,7 @@ class StudyProgress:
         from tunelab.search.runner import StudyObserver
 
         self.enabled = enabled
-        self._progress = (
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                console=console,
-            )
-            if enabled
-            else None
-        )
+        self._progress = _make_progress(console) if enabled else None
         self._epochs = EpochProgress(enabled=False)
         self._epochs._progress = self._progress
         self._epochs.enabled = enabled
