@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_WIDTH = 65_536  # a layer wider than this is a typo, not an experiment (and would exhaust memory)
+MAX_LAYERS = 256
 Activation = Literal["relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu")
 Metric = Literal["r2", "mae", "rmse", "mse", "accuracy", "f1"]
@@ -40,7 +42,7 @@ class DataSection(Section):
     download: bool = Field(False, description="Download a missing built-in data set into data_dir.")
     val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for validation.")
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for test.")
-    split_seed: int = Field(0, description="Seed of the row shuffle before splitting.")
+    split_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the row shuffle before splitting.")
     shuffle: bool = Field(True, description="Shuffle rows before splitting (off: the last rows are test).")
     use_native_splits: bool = Field(
         True, description="Use a data set's own validation/test split where it has one (USPS test file)."
@@ -91,11 +93,11 @@ class MLPModel(Section):
     """Fully connected layers: Linear -> [LayerNorm] -> activation -> [Dropout] per hidden layer."""
 
     family: Literal["mlp"] = "mlp"
-    hidden_dims: list[Annotated[int, Field(ge=1)]] | None = Field(
+    hidden_dims: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] | None = Field(
         None, description="Width of each hidden layer; overrides hidden_dim/num_layers/hidden_dim_ratio."
     )
-    hidden_dim: int = Field(64, ge=1, description="Width of the first hidden layer.")
-    num_layers: int = Field(2, ge=0, description="Number of hidden layers (0: a linear model).")
+    hidden_dim: int = Field(64, ge=1, le=MAX_WIDTH, description="Width of the first hidden layer.")
+    num_layers: int = Field(2, ge=0, le=MAX_LAYERS, description="Number of hidden layers (0: a linear model).")
     hidden_dim_ratio: float = Field(
         1.0, gt=0.0, le=1.0, description="Each hidden layer is this fraction of the one before."
     )
@@ -114,19 +116,19 @@ class CNNModel(Section):
     """Conv blocks (conv -> [BatchNorm] -> activation -> [pool] -> [dropout]) then a linear head."""
 
     family: Literal["cnn"] = "cnn"
-    channels: list[Annotated[int, Field(ge=1)]] | None = Field(
+    channels: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] | None = Field(
         None, description="Output channels of each conv layer; overrides num_layers/width."
     )
-    num_layers: int = Field(2, ge=1, description="Number of conv layers when channels is not given.")
-    width: int = Field(16, ge=1, description="Channels of every conv layer when channels is not given.")
-    kernel_size: int = Field(3, ge=1, description="Kernel width of every conv layer.")
+    num_layers: int = Field(2, ge=1, le=MAX_LAYERS, description="Number of conv layers when channels is not given.")
+    width: int = Field(16, ge=1, le=MAX_WIDTH, description="Channels of every conv layer when channels is not given.")
+    kernel_size: int = Field(3, ge=1, le=64, description="Kernel width of every conv layer.")
     padding: Literal["same", "valid"] = "same"
     activation: Activation = "relu"
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: int = Field(2, ge=1)
     batch_norm: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    head_dims: list[Annotated[int, Field(ge=1)]] = Field(
+    head_dims: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
         default_factory=list, description="Hidden widths of the linear head (empty: one Linear)."
     )
 
@@ -206,7 +208,7 @@ class TrainSection(Section):
     checkpoints: Checkpoints = Field(default_factory=Checkpoints)
     divergence: Divergence = Field(default_factory=Divergence)
     eval_train: bool = Field(False, description="Also measure train loss/metrics in eval mode after each epoch.")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | Literal["auto"] = Field(1, description="torch threads for this process; `auto`: all cores.")
@@ -214,8 +216,8 @@ class TrainSection(Section):
     @field_validator("threads")
     @classmethod
     def _positive_threads(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError(f"threads must be >= 1 or auto, got {value}")
+        if isinstance(value, int) and not 1 <= value <= 1024:
+            raise ValueError(f"threads must be 1..1024 or auto, got {value}")
         return value
 
     @field_validator("batch_size")
