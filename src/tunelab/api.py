@@ -58,10 +58,20 @@ def prepare(exp: Experiment, *, data_dir: str | None = None) -> Prepared:
     return Prepared(resolved, dataset, experiment_id(resolved.model_dump(mode="json")))
 
 
+def public_dump(exp: Experiment) -> dict[str, Any]:
+    """The experiment as plain data with any storage password masked (what run folders keep)."""
+    from tunelab.search.storage import mask_url
+
+    data = exp.model_dump(mode="json")
+    if data["search"].get("storage"):
+        data["search"]["storage"] = mask_url(data["search"]["storage"])
+    return data
+
+
 def experiment_yaml(exp: Experiment) -> str:
-    """The resolved experiment as YAML, every default spelled out."""
+    """The resolved experiment as YAML, every default spelled out, no password."""
     header = "# Resolved by tunelab: every default filled in. Rerun with `tunelab train` or `tunelab tune`.\n"
-    return header + yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return header + yaml.safe_dump(public_dump(exp), sort_keys=False, allow_unicode=True)
 
 
 def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
@@ -69,8 +79,8 @@ def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
     text = experiment_yaml(exp)
     if layout.experiment_yaml.exists():
         existing = yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8"))
-        if existing != exp.model_dump(mode="json"):
-            differing = _first_difference(existing, exp.model_dump(mode="json"))
+        if existing != public_dump(exp):
+            differing = _first_difference(existing, public_dump(exp))
             raise RunFolderError(
                 f"{layout.root} holds a different experiment (differs at {differing}); "
                 "use another --out or remove that folder"

@@ -385,9 +385,9 @@ def work(
     knobs = parse_space(base)
     plan = STRATEGIES[base.search.strategy](base, knobs)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
-    claim_run_folder(layout, base)
     study = open_study(base, storage, plan.sampler)
-    check_compatible(study, prepared.dataset.data_hash)
+    check_compatible(study, prepared.dataset.data_hash)  # refuse before writing anything
+    claim_run_folder(layout, base)
     stamp_study(study, prepared.dataset.data_hash)
     ran = _optimize(
         study, base, knobs, plan, layout, prepared, data_dir, observer or StudyObserver(), n_trials, None

@@ -1,0 +1,38 @@
+"""The PostgreSQL password never reaches the run folder, and a worker with other data refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunelab.config.load import load_experiment
+from tunelab.errors import ConfigError
+from tunelab.search.runner import tune, work
+
+SWEEP = Path(__file__).resolve().parents[2] / "examples" / "seed004_lr_sweep.yaml"
+
+
+def _with_password(url: str) -> str:
+    # trust auth ignores the password, so it only travels: it must never be written down
+    return url.replace("postgres@", "postgres:s3cr3t-pw@")
+
+
+def test_storage_password_is_never_written_to_the_run_folder(tmp_path, pg_url, study_name):
+    url = _with_password(pg_url)
+    exp = load_experiment(SWEEP, [f"name={study_name}", f"search.storage={url}"])
+    tune(exp, out=tmp_path / "run", run_final=False)
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t-pw" not in path.read_bytes(), path
+
+
+def test_a_worker_whose_data_differ_from_the_study_refuses(tmp_path, pg_url, study_name):
+    exp = load_experiment(SWEEP, [f"name={study_name}"])
+    tune(exp, out=tmp_path / "run", storage=pg_url, run_final=False)
+    other = tmp_path / "other.yaml"
+    other.write_text(SWEEP.read_text().replace("name: seed004_lr_sweep", f"name: {study_name}")
+                     .replace("  name: toy_2d", "  name: digits"))
+    with pytest.raises(ConfigError, match="trains on data"):
+        work(other, storage=pg_url, out=tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()
