@@ -33,10 +33,15 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def tune(experiment: str | Path | Experiment | None = None, **kwargs: Any) -> TuneResult:
-    """Run or resume a search (same keywords as `tunelab.search.runner.tune`)."""
+def tune(experiment: str | Path | Experiment | None = None, *, quick: bool = False, **kwargs: Any) -> TuneResult:
+    """Run or resume a search (same keywords as `tunelab.search.runner.tune`).
+
+    `quick=True` applies the experiment file's `quick:` budget before `overrides`.
+    """
     from tunelab.search.runner import tune as _tune
 
+    if quick and not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment, kwargs.pop("overrides", ()), quick=True)
     return _tune(experiment, **kwargs)
 
 

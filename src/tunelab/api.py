@@ -116,9 +116,13 @@ def train(
     out: str | Path | None = None,
     data_dir: str | None = None,
     hooks: Sequence[Hook] = (),
+    quick: bool = False,
 ) -> TrainResult:
-    """Train one configuration into a run folder; the same call again resumes from its checkpoints."""
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, overrides)
+    """Train one configuration into a run folder; the same call again resumes from its checkpoints.
+
+    `quick=True` applies the file's `quick:` budget before `overrides`.
+    """
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, overrides, quick=quick)
     if isinstance(experiment, Experiment) and overrides:
         exp = load_experiment(None, overrides, raw=experiment.model_dump(mode="json"))
     prepared = prepare(exp, data_dir=data_dir)

@@ -27,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SET_HELP = "Override a key of the experiment, e.g. --set train.lr=0.01 (repeatable)."
 DATA_DIR_HELP = "Folder with local copies of file-based data sets (default: $TUNELAB_DATA_DIR)."
+QUICK_HELP = "Apply the file's quick: budget (a smoke run in seconds) before any --set."
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -69,6 +70,7 @@ def train(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/<name>-train)."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -81,7 +83,7 @@ def train(
 
     def run() -> Any:
         with progress:
-            return api.train(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress])
+            return api.train(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
 
     res = _guarded(run)
     if as_json:
@@ -106,12 +108,13 @@ def tune(
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: run folder sqlite)."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     no_final: bool = typer.Option(False, "--no-final", help="Skip retraining the winner on train+val."),
+    quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a search; the same command again resumes it (finished trials are kept)."""
+    from tunelab import tune as run_tune
     from tunelab.progress import StudyProgress
-    from tunelab.search.runner import tune as run_tune
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
@@ -121,6 +124,7 @@ def tune(
             return run_tune(
                 experiment, overrides=set_, out=out, n_trials=n_trials, timeout_s=timeout, storage=storage,
                 data_dir=data_dir, observer=progress.observer, run_final=False if no_final else None,
+                quick=quick,
             )
 
     _print_study_result(_guarded(run), as_json)

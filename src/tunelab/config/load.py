@@ -33,8 +33,12 @@ def load_experiment(
     overrides: Sequence[str] = (),
     *,
     raw: Mapping[str, Any] | None = None,
+    quick: bool = False,
 ) -> Experiment:
     """Validate an experiment file (or a dict) with `key.path=value` overrides applied.
+
+    The file's top-level `quick:` block (dotted key -> value) is never part of the experiment:
+    with `quick=True` its entries are applied first, then `overrides`; otherwise it is ignored.
 
     Raises:
         ConfigError: one line naming the file/line or override, the key path and what is allowed.
@@ -48,14 +52,57 @@ def load_experiment(
             data, lines = _read_yaml(Path(path))
     else:
         data = _plain(raw)
+    budget = _pop_quick(data, source, lines)
     origin: dict[tuple[str, ...], str] = {}
+    for key, value, where in budget if quick else ():
+        if _is_text_field(key, data) and not isinstance(value, str):
+            value = str(value)
+        _set_path(data, key, value, where)
+        origin[key] = where
     for item in overrides:
         key, value = parse_override(item)
         if _is_text_field(key, data) and not isinstance(value, str):
             value = item.partition("=")[2]
-        _set_path(data, key, value, item)
+        _set_path(data, key, value, f"--set {item}")
         origin[key] = f"--set {item}"
-    return validate_experiment(data, source=source, lines=lines, origin=origin)
+    try:
+        return validate_experiment(data, source=source, lines=lines, origin=origin)
+    except ConfigError as exc:
+        if quick and exc.key and any(exc.source == where for _, _, where in budget):
+            raise ConfigError(exc.message, key=f"quick.{exc.key}", source=exc.source) from None
+        raise
+
+
+def _pop_quick(
+    data: dict[str, Any], source: str, lines: Mapping[tuple[str, ...], int]
+) -> list[tuple[tuple[str, ...], Any, str]]:
+    """Take the `quick:` block out of the file's data: (key path, value, where it was written).
+
+    Raises:
+        ConfigError: the block is not a mapping of dotted key paths.
+    """
+    block = data.pop("quick", None)
+    if block is None:
+        return []
+    line = lines.get(("quick",))
+    where = f"{source}:{line}" if source and line else (source or "quick")
+    if not isinstance(block, dict):
+        raise ConfigError(
+            f"expected a mapping of key.path: value (e.g. train.epochs: 2), got {_short(block)}",
+            key="quick", source=where,
+        )
+    out = []
+    for dotted, value in block.items():
+        key = split_key(str(dotted))
+        item_line = lines.get(("quick", str(dotted)))
+        item_where = f"{source}:{item_line}" if source and item_line else where
+        if any(not part for part in key) or key[0] == "quick":
+            raise ConfigError(
+                "keys must be key paths of the experiment like search.n_trials or train.epochs",
+                key=f"quick.{dotted}", source=item_where,
+            )
+        out.append((key, value, item_where))
+    return out
 
 
 def validate_experiment(
@@ -114,7 +161,15 @@ def parse_override(item: str) -> tuple[tuple[str, ...], Any]:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
         value = text
-    return tuple(key.split(".")), value
+    return split_key(key), value
+
+
+def split_key(dotted: str) -> tuple[str, ...]:
+    """`a.b.c` -> ('a', 'b', 'c'); a search-space entry keeps its own dots (`search.space.train.lr`)."""
+    parts = tuple(dotted.split("."))
+    if parts[:2] == ("search", "space") and len(parts) > 3:
+        return (*parts[:2], ".".join(parts[2:]))
+    return parts
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -172,7 +227,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _set_path(data: dict[str, Any], key: tuple[str, ...], value: Any, item: str) -> None:
+def _set_path(data: dict[str, Any], key: tuple[str, ...], value: Any, where: str) -> None:
     node: Any = data
     for depth, part in enumerate(key[:-1]):
         child = node.get(part)
@@ -180,9 +235,7 @@ def _set_path(data: dict[str, Any], key: tuple[str, ...], value: Any, item: str)
             child = {}
             node[part] = child
         if not isinstance(child, dict):
-            raise ConfigError(
-                f"{'.'.join(key[: depth + 1])} is a value, not a section", source=f"--set {item}"
-            )
+            raise ConfigError(f"{'.'.join(key[: depth + 1])} is a value, not a section", source=where)
         node = child
     node[key[-1]] = value
 

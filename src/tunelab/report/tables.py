@@ -48,6 +48,14 @@ def _seed_stats(trial: TrialView) -> tuple[Cell, Cell, Cell]:
     )
 
 
+def _epoch_time(trial: TrialView) -> Cell:
+    """Mean time of one epoch over the seeds (seed 003 compares it across batch sizes and kernels)."""
+    results = [s.result for s in trial.seeds if s.result]
+    per_seed = [r["train_time_s"] / r["epochs_run"] for r in results
+                if finite(r.get("train_time_s")) and finite(r.get("epochs_run")) and r["epochs_run"] > 0]
+    return _num(statistics.fmean(per_seed), ".3f") if per_seed else ("-", None)
+
+
 def _sorted_trials(run: ReportRun) -> list[TrialView]:
     def key(t: TrialView) -> tuple[bool, float]:
         v = run.value(t)
@@ -61,16 +69,21 @@ def summary_table(run: ReportRun) -> Table:
     final = run.view.final
     test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
     headers = ["#", "trial", *[k.name for k in run.knobs], run.metric, "seeds", "best epoch",
-               "train time (s)", "peak mem (MB)", "state", "reason", *test_keys]
+               "train time (s)", "epoch time (s)", "peak mem (MB)", "state", "reason", *test_keys]
     rows = []
     for t in _sorted_trials(run):
         params = [(fmt(t.params.get(k.path, "-")), _sort_value(t.params.get(k.path))) for k in run.knobs]
         is_final = final.get("trial_number") == t.number
         tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
         rows.append([(str(t.number), float(t.number)), (t.name, t.name), *params, _value_cell(run, t),
-                     (str(len(t.seeds)), float(len(t.seeds))), *_seed_stats(t), (t.state, t.state),
+                     (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), (t.state, t.state),
                      (t.reason, t.reason), *tests])
     return Table(headers, rows)
+
+
+def _with_epoch_time(trial: TrialView) -> tuple[Cell, Cell, Cell, Cell]:
+    epochs, train_time, mem = _seed_stats(trial)
+    return epochs, train_time, _epoch_time(trial), mem
 
 
 def _sort_value(value: Any) -> float | str:

@@ -8,6 +8,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -15,7 +16,7 @@ from optuna.trial import TrialState
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, decode_params
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
 
 SHOWN = ("complete", "pruned", "diverged")
@@ -27,9 +28,60 @@ def _value_text(mean: float | None, std: float | None, seeds: int) -> str:
     return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f}"
 
 
-def summary_rows(study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) -> list[dict[str, Any]]:
-    """One row per configuration, best first; crashed attempts that were retried are left out."""
+def train_counterpart(exp: Experiment) -> str | None:
+    """The training-split record key that mirrors the validation objective.
+
+    `val_accuracy` -> `train_eval_accuracy` (needs `train.eval_train`); `val_loss` without it ->
+    the running `train_loss`; otherwise None.
+    """
     metric = exp.search.objective.metric
+    if not metric.startswith("val_"):
+        return None
+    if exp.train.eval_train:
+        return f"train_eval_{metric[4:]}"
+    return "train_loss" if metric == "val_loss" else None
+
+
+def _seed_results(root: Path | None, trial_dir: str, seeds: int) -> list[dict[str, Any]]:
+    """Each seed's `result.json` of a trial folder (`seed-<i>/` with several seeds); unreadable ones skipped."""
+    if root is None or not trial_dir:
+        return []
+    folder = root / trial_dir
+    folders = [folder] if seeds <= 1 else [folder / f"seed-{i}" for i in range(seeds)]
+    results = []
+    for sub in folders:
+        try:
+            results.append(read_json(TrialLayout(sub).result_json))
+        except (OSError, ValueError):
+            continue
+    return results
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def _folder_columns(results: Sequence[dict[str, Any]], train_key: str | None) -> dict[str, float | None]:
+    """The training-split counterpart at the best epoch and the mean epoch time, both seed means."""
+    bests = [r.get("best_record") or {} for r in results]
+    epoch_times = [r.get("train_time_s", 0) / r["epochs_run"] for r in results if r.get("epochs_run")]
+    out: dict[str, float | None] = {"epoch_time_s": _mean(epoch_times)}
+    if train_key:
+        out[train_key] = _mean([b.get(train_key) for b in bests])
+    return out
+
+
+def summary_rows(
+    study: optuna.Study, exp: Experiment, knobs: Sequence[Knob], root: Path | None = None
+) -> list[dict[str, Any]]:
+    """One row per configuration, best first; crashed attempts that were retried are left out.
+
+    With `root` (the run folder), each row also carries the training-split counterpart of the
+    objective at the best epoch (`train_eval_<metric>`), read from the trial folder.
+    """
+    metric = exp.search.objective.metric
+    train_key = train_counterpart(exp)
     rows = []
     for t in study.get_trials(deepcopy=False):
         outcome = t.user_attrs.get("outcome")
@@ -50,6 +102,10 @@ def summary_rows(study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) ->
                 "seeds": len(values),
                 "seed_values": json.dumps(values),
                 "best_epoch": best_epochs[0] if len(best_epochs) == 1 else json.dumps(best_epochs),
+                **_folder_columns(
+                    _seed_results(root, t.user_attrs.get("trial_dir", ""), len(values) or exp.search.seeds),
+                    train_key,
+                ),
                 "train_time_s": t.user_attrs.get("train_time_s"),
                 "peak_mem_mb": t.user_attrs.get("peak_mem_mb"),
                 "state": outcome or "running",
@@ -85,10 +141,12 @@ def md_escape(text: Any) -> str:
 def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) -> None:
     """Write the tables atomically; safe to call after every trial or on a crashed study."""
     metric = exp.search.objective.metric
-    rows = summary_rows(study, exp, knobs)
+    rows = summary_rows(study, exp, knobs, layout.root)
     final = _final_metrics(layout)
+    train_key = train_counterpart(exp)
+    train_cols = [train_key] if train_key and any(r.get(train_key) is not None for r in rows) else []
     columns = ["number", "name", "params", metric, f"{metric}_mean", f"{metric}_std", "seeds", "seed_values",
-               "best_epoch", "train_time_s", "peak_mem_mb", "state", "reason"]
+               *train_cols, "best_epoch", "train_time_s", "epoch_time_s", "peak_mem_mb", "state", "reason"]
     test_cols = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
     for row in rows:
         for col in test_cols:
@@ -98,7 +156,7 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(layout.summary_csv, buffer.getvalue())
-    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols))
+    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols))
     write_json_atomic(layout.optimization_history, history(study, knobs, metric))
 
 
@@ -110,7 +168,13 @@ def _final_metrics(layout: RunLayout) -> dict[str, Any]:
         return {}
 
 
-def _markdown(exp: Experiment, rows: Sequence[dict[str, Any]], metric: str, test_cols: Sequence[str]) -> str:
+def _markdown(
+    exp: Experiment,
+    rows: Sequence[dict[str, Any]],
+    metric: str,
+    test_cols: Sequence[str],
+    train_cols: Sequence[str] = (),
+) -> str:
     direction = exp.search.objective.resolved_direction()
     lines = [
         f"# {md_escape(exp.name)}: {md_escape(exp.search.strategy)} search",
@@ -122,12 +186,19 @@ def _markdown(exp: Experiment, rows: Sequence[dict[str, Any]], metric: str, test
     flag = seed_noise_flag(rows, metric)
     if flag:
         lines += [f"> **Seed noise:** {md_escape(flag)}", ""]
-    header = ["#", "name", "params", metric, "best epoch", "train time (s)", "peak mem (MB)", "state", *test_cols]
+    notes = "Train time is summed over seeds; epoch time is the mean time of one epoch."
+    if train_cols:
+        notes = f"`{train_cols[0]}`: the same measure on the training split at the best epoch (seed mean). " + notes
+    lines += [notes, ""]
+    header = ["#", "name", "params", metric, *train_cols, "best epoch", "train time (s)", "epoch time (s)",
+              "peak mem (MB)", "state", *test_cols]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for r in rows:
-        cells = [r["number"], r["name"], r["params"], r[metric], r["best_epoch"], r["train_time_s"],
-                 r["peak_mem_mb"], r["state"] + (f" ({r['reason']})" if r["reason"] else "")]
+        trains = [f"{r[c]:.4f}" if isinstance(r.get(c), float) else None for c in train_cols]
+        epoch_time = f"{r['epoch_time_s']:.3f}" if isinstance(r.get("epoch_time_s"), float) else None
+        cells = [r["number"], r["name"], r["params"], r[metric], *trains, r["best_epoch"], r["train_time_s"],
+                 epoch_time, r["peak_mem_mb"], r["state"] + (f" ({r['reason']})" if r["reason"] else "")]
         cells += [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "" for c in test_cols]
         lines.append("| " + " | ".join(md_escape(c if c is not None else "-") for c in cells) + " |")
     return "\n".join(lines) + "\n"
