@@ -11,6 +11,7 @@ from tunelab.models import build_model
 from tunelab.runs.identity import make_identity
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import write_json_atomic
+from tunelab.text.features import check_model_fits_data, model_inputs
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.losses import model_output_dim
@@ -47,8 +48,27 @@ def short_name(params: Mapping[str, Any], limit: int = 80) -> str:
 
 def model_for(exp: Experiment, dataset: Dataset) -> Any:
     """The network this trial trains, initialised from the trial seed."""
+    check_model_fits_data(exp.model, dataset)
     out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
     return build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+
+
+def write_params(
+    exp: Experiment, dataset: Dataset, layout: TrialLayout, *, params: Mapping[str, Any], exp_id: str
+) -> dict[str, Any]:
+    """Create the trial folder with its params.json; returns the identity its records carry."""
+    identity = make_identity(exp_id, dataset.data_hash, exp.train.seed)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        layout.params_json,
+        {
+            "name": layout.root.name,
+            "params": dict(params),
+            "config": exp.model_dump(mode="json", include={"data", "task", "model", "train"}),
+            "identity": identity,
+        },
+    )
+    return identity
 
 
 def run_trial(
@@ -62,6 +82,7 @@ def run_trial(
     resume: bool = True,
 ) -> FitResult:
     """Train one configuration into its trial folder (resuming from its checkpoints if any)."""
+    dataset = model_inputs(exp, dataset)  # text: cached embeddings or token tensors; others unchanged
     model = model_for(exp, dataset)
     identity = make_identity(exp_id, dataset.data_hash, exp.train.seed)
     layout.root.mkdir(parents=True, exist_ok=True)

@@ -31,12 +31,17 @@ train:
   optimizer: adam
 search:
   strategy: grid
+  vectorize: off
   space:
     train.lr: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02]
 final:
   enabled: false
 """
 LRS = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02}
+
+
+# The same grid trained as one vectorized group of six members.
+GROUPED = EXPERIMENT.replace("vectorize: off", "vectorize: auto").replace("kill_resume", "kill_resume_grouped")
 
 
 def tune_command(path: Path, out: Path) -> list[str]:
@@ -132,3 +137,45 @@ def test_kill_9_mid_grid_then_rerun_completes_every_configuration_exactly_once(t
     assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
     assert len(failed) == 1 and failed[0].user_attrs["outcome"] == "crashed"
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_checkpoint(tmp_path):
+    path = tmp_path / "grouped.yaml"
+    path.write_text(GROUPED, encoding="utf-8")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(tune_command(path, out), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # every member of the group has trained a few epochs (all six run together)
+            dirs = list((out / "trials").iterdir()) if (out / "trials").exists() else []
+            ready = [d for d in dirs if (d / "metrics.jsonl").exists() and len(epochs_of(d)) >= 3]
+            if len(ready) == 6:
+                break
+            assert proc.poll() is None, f"tune ended before the kill: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, "the group did not train 3 epochs within 90 s"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    killed = {d.name.split("-", 1)[1]: epochs_of(d)[-1] for d in (out / "trials").iterdir()
+              if not (d / "result.json").exists()}
+    assert len(killed) == 6 and all(3 <= last < 30 for last in killed.values()), killed
+
+    rerun = subprocess.run(tune_command(path, out), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr
+
+    after = finished_results(out)
+    assert set(after) == set(killed)  # every member continued in its own (renamed) folder
+    for name, text in after.items():
+        result = json.loads(text)
+        assert result["epochs_run"] == 30 and result["resumed_from_epoch"] >= 1, name
+        trial_dir = next(d for d in (out / "trials").iterdir() if d.name.split("-", 1)[1] == name)
+        assert epochs_of(trial_dir) == list(range(1, 31))
+    study = optuna.load_study(study_name="kill_resume_grouped", storage=f"sqlite:///{out / 'study.db'}")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    crashed = [t for t in study.trials if t.user_attrs.get("outcome") == "crashed"]
+    assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
+    assert len(crashed) == 6

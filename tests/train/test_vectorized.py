@@ -63,11 +63,16 @@ def _sequential(exps: list[Experiment], layouts: list[TrialLayout | None] | None
     return out
 
 
-def _group(exps: list[Experiment], layouts: list[TrialLayout | None] | None = None) -> list[tuple[Any, FitResult]]:
+def _group(exps: list[Experiment], layouts: list[TrialLayout | None] | None = None,
+           exact_dropout: bool = True) -> list[tuple[Any, FitResult]]:
     data = _data(exps[0])
-    models = [model_for(exp, data) for exp in exps]
+    models, states = [], []
+    for exp in exps:
+        models.append(model_for(exp, data))
+        states.append(torch.get_rng_state())
     results = fit_group(models, data, [e.train for e in exps], loss_name=exps[0].train.loss, metrics=_metrics(data),
-                        layouts=layouts or [None] * len(exps), identities=[{"seed": e.train.seed} for e in exps])
+                        layouts=layouts or [None] * len(exps), identities=[{"seed": e.train.seed} for e in exps],
+                        rng_states=states if exact_dropout else ())
     return list(zip(models, results, strict=True))
 
 
@@ -171,12 +176,26 @@ def test_cnn_members_on_digits_equal_sequential() -> None:
         _assert_same(seq, grp)
 
 
-def test_dropout_members_train() -> None:
+def test_dropout_members_equal_sequential_with_their_rng_states() -> None:
     members = [{**m, "model": {"dropout": p}} for m, p in zip(MEMBERS[:3], (0.0, 0.2, 0.5), strict=True)]
     exps = _exps(DIABETES, members)
     assert can_vectorize([(e, _data(e)) for e in exps]) is None
-    seq, grp = _sequential(exps), _group(exps)
-    _assert_same(seq[0], grp[0])  # dropout 0: exact; others draw their own masks
+    for seq, grp in zip(_sequential(exps), _group(exps), strict=True):
+        _assert_same(seq, grp)
+
+
+def test_cnn_dropout_members_equal_sequential() -> None:
+    members = [{**m, "model": {"dropout": p}} for m, p in zip(MEMBERS[:2], (0.3, 0.0), strict=True)]
+    exps = _exps(DIGITS_CNN, members)
+    for seq, grp in zip(_sequential(exps), _group(exps), strict=True):
+        _assert_same(seq, grp)
+
+
+def test_dropout_without_rng_states_still_trains() -> None:
+    members = [{**m, "model": {"dropout": p}} for m, p in zip(MEMBERS[:3], (0.0, 0.2, 0.5), strict=True)]
+    exps = _exps(DIABETES, members)
+    seq, grp = _sequential(exps), _group(exps, exact_dropout=False)
+    _assert_same(seq[0], grp[0])  # dropout 0: exact; others draw from one shared stream
     for _, result in grp:
         assert result.state == "complete" and result.last_record["val_loss"] < 1.0
 

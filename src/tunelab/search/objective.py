@@ -18,6 +18,7 @@ from tunelab.config.space import Knob, apply_params, encode_params
 from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.search.trial_writes import write_trial
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
 from tunelab.trial import run_trial, short_name
@@ -29,21 +30,48 @@ def config_key(params: Mapping[str, Any]) -> str:
 
 
 class OptunaPruning(Hook):
-    """Reports the objective every epoch (learning curves in the study) and, with a pruner,
-    stops the fit when Optuna says so."""
+    """The objective's learning curve for the study and, with a pruner, Optuna's verdict.
+
+    With a pruner every epoch is reported as it ends (the pruner needs it); without one the
+    curve is kept here and written with the trial's other attributes in one transaction.
+    `group` (shared by one configuration's seeds) carries a pruning verdict to the sibling seeds
+    that train beside it in a vectorized group.
+    """
 
     name = "optuna_pruning"
 
-    def __init__(self, trial: optuna.trial.Trial, key: str, prune: bool = True) -> None:
+    def __init__(
+        self, trial: optuna.trial.Trial, key: str, prune: bool = True, group: dict[str, str] | None = None
+    ) -> None:
         self.trial, self.key, self.prune = trial, key, prune
+        self.curve: dict[int, float] = {}
+        self.group = group if group is not None else {}
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         value = record.get(self.key)
         if value is None or value != value:
             return
+        if not self.prune:
+            self.curve[int(record["epoch"])] = float(value)
+            return
         self.trial.report(float(value), record["epoch"])
-        if self.prune and self.trial.should_prune():
-            ctx.request_stop("pruned", f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})")
+        if self.trial.should_prune():
+            reason = f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})"
+            self.group["pruned"] = reason
+            ctx.request_stop("pruned", reason)
+
+
+class FollowPruning(Hook):
+    """A configuration's other seeds stop when its first seed is pruned (vectorized groups)."""
+
+    name = "follow_pruning"
+
+    def __init__(self, group: dict[str, str]) -> None:
+        self.group = group
+
+    def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
+        if "pruned" in self.group:
+            ctx.request_stop("pruned", self.group["pruned"])
 
 
 @dataclass
@@ -95,27 +123,77 @@ def run_configuration(
     on_seed_start: Callable[[int], None] | None = None,
 ) -> TrialOutcome:
     """Train the configuration with every seed and reduce to the objective (the mean over seeds)."""
+    exp, layout = start_trial(trial.study, trial, params, knobs, base, run)
+    return train_alone(
+        trial, exp, layout, params, base, datasets, exp_id, epoch_hooks=epoch_hooks, on_seed_start=on_seed_start
+    )
+
+
+def train_alone(
+    trial: optuna.trial.Trial,
+    exp: Experiment,
+    layout: TrialLayout,
+    params: Mapping[str, Any],
+    base: Experiment,
+    datasets: DatasetCache,
+    exp_id: str,
+    *,
+    epoch_hooks: Sequence[Hook] = (),
+    on_seed_start: Callable[[int], None] | None = None,
+) -> TrialOutcome:
+    """One started trial's seeds, one `fit` after another (each resumes from its checkpoints)."""
+    metric = base.search.objective.metric
+    pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none")
+    results = []
+    for i, seed_layout in enumerate(trial_layouts(layout, base.search.seeds)):
+        if on_seed_start is not None:
+            on_seed_start(i)
+        seeded = seeded_experiment(exp, i)
+        hooks: list[Hook] = [pruning, *epoch_hooks] if i == 0 else list(epoch_hooks)
+        result = run_trial(
+            seeded, datasets.get(seeded), seed_layout, params=params, exp_id=exp_id, hooks=hooks
+        )
+        results.append(result)
+        if result.state in ("diverged", "pruned"):
+            break
+    outcome = reduce_seeds(results, metric)
+    record_outcome(trial.study, trial, outcome, pruning.curve)
+    return outcome
+
+
+def seeded_experiment(exp: Experiment, i: int) -> Experiment:
+    """Seed repeat `i` of a configuration: the same experiment with train.seed + i."""
+    return exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
+
+
+def start_trial(
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    params: Mapping[str, Any],
+    knobs: Sequence[Knob],
+    base: Experiment,
+    run: RunLayout,
+) -> tuple[Experiment, TrialLayout]:
+    """The trial's experiment and folder; its folder, configuration and process go to the study
+    at once (one write), so a dead worker's trial can be found and retried."""
     exp = apply_params(base, dict(params))
     by_name = {k.name: params[k.path] for k in knobs if k.path in params and k.kind != "fixed"}
     layout = run.trial(trial.number, short_name(by_name))
     _adopt_retried_folder(trial, run, layout)
-    trial.set_user_attr("trial_dir", str(layout.root.relative_to(run.root)))
-    trial.set_user_attr("config_key", config_key(params))
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
-    metric = base.search.objective.metric
-    seeds = base.search.seeds
+    write_trial(study, trial, {
+        "trial_dir": str(layout.root.relative_to(run.root)),
+        "config_key": config_key(params),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    })
+    return exp, layout
+
+
+def reduce_seeds(results: Sequence[FitResult], metric: str) -> TrialOutcome:
+    """The configuration's verdict from its seeds' fits (in seed order): the first pruned or
+    diverged seed decides; otherwise the objective is the mean of the seeds' best values."""
     outcome = TrialOutcome(state="complete", value=None)
-    for i, seed_layout in enumerate(trial_layouts(layout, seeds)):
-        if on_seed_start is not None:
-            on_seed_start(i)
-        seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
-        hooks: list[Hook] = list(epoch_hooks)
-        if i == 0:
-            hooks.insert(0, OptunaPruning(trial, metric, prune=base.search.pruner != "none"))
-        result = run_trial(
-            seeded, datasets.get(seeded), seed_layout, params=params, exp_id=exp_id, hooks=hooks
-        )
+    for result in results:
         outcome.results.append(result)
         if result.state in ("diverged", "pruned"):
             outcome.state, outcome.reason = result.state, result.reason
@@ -127,24 +205,27 @@ def run_configuration(
         outcome.seed_values.append(float(value))
     if outcome.state == "complete":
         outcome.value = statistics.fmean(outcome.seed_values)
-    _record(trial, outcome)
     return outcome
 
 
-def _record(trial: optuna.trial.Trial, outcome: TrialOutcome) -> None:
+def record_outcome(
+    study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcome, curve: Mapping[int, float]
+) -> None:
+    """Every result attribute (and the learning curve, when it was not reported live) in one write."""
     results = outcome.results
-    trial.set_user_attr("outcome", outcome.state)
-    trial.set_user_attr("reason", outcome.reason)
-    trial.set_user_attr("seed_values", outcome.seed_values)
-    trial.set_user_attr(
-        "value_std", statistics.stdev(outcome.seed_values) if len(outcome.seed_values) > 1 else 0.0
-    )
-    trial.set_user_attr("best_epochs", [r.best_epoch for r in results])
-    trial.set_user_attr("epochs_run", [r.epochs_run for r in results])
-    trial.set_user_attr("train_time_s", round(sum(r.train_time_s for r in results), 4))
-    trial.set_user_attr("peak_mem_mb", max((r.peak_mem_mb for r in results), default=0.0))
+    attrs: dict[str, Any] = {
+        "outcome": outcome.state,
+        "reason": outcome.reason,
+        "seed_values": outcome.seed_values,
+        "value_std": statistics.stdev(outcome.seed_values) if len(outcome.seed_values) > 1 else 0.0,
+        "best_epochs": [r.best_epoch for r in results],
+        "epochs_run": [r.epochs_run for r in results],
+        "train_time_s": round(sum(r.train_time_s for r in results), 4),
+        "peak_mem_mb": max((r.peak_mem_mb for r in results), default=0.0),
+    }
     if outcome.state == "pruned" and results:
-        trial.set_user_attr("pruned_at_epoch", results[-1].epochs_run)
+        attrs["pruned_at_epoch"] = results[-1].epochs_run
+    write_trial(study, trial, attrs, curve)
 
 
 def _adopt_retried_folder(trial: optuna.trial.Trial, run: RunLayout, layout: TrialLayout) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +18,25 @@ from optuna.trial import TrialState
 from tunelab.api import Prepared, claim_run_folder, default_out, prepare
 from tunelab.config.load import load_experiment
 from tunelab.config.schema import Experiment
-from tunelab.config.space import Knob, decode_params, encode_params, fixed_params, parse_space, suggest
+from tunelab.config.space import (
+    Knob,
+    apply_params,
+    decode_params,
+    encode_params,
+    fixed_params,
+    parse_space,
+    suggest,
+)
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
-from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices, run_configuration
+from tunelab.search.group_run import run_trials
+from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
+from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
 from tunelab.search.storage import open_study
 from tunelab.search.strategies import STRATEGIES, Plan
+from tunelab.search.trial_writes import write_trial
 from tunelab.search.workers import (
-    Heartbeat,
     check_compatible,
     duplicate_of,
     recover_dead_trials,
@@ -32,6 +44,7 @@ from tunelab.search.workers import (
     stamp_study,
 )
 from tunelab.train.hooks import Hook
+from tunelab.train.vectorized import group_key
 
 log = logging.getLogger(__name__)
 COUNTED = ("complete", "pruned", "diverged")  # outcomes that use up budget; crashes are retried
@@ -152,7 +165,26 @@ def tune(
     check_compatible(study, prepared.dataset.data_hash, strict_code=False)
     stamp_study(study, prepared.dataset.data_hash)
     observer = observer or StudyObserver()
-    ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
+    procs: list[Any] = []
+
+    def start_jobs(units: int) -> int:
+        jobs = resolve_jobs(base, units)
+        if jobs > 1:
+            procs.extend(spawn_workers(jobs - 1, layout.root, storage_url, data_dir))
+        return jobs
+
+    try:
+        ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s,
+                        on_queued=start_jobs)
+    except BaseException:
+        for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
+            if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                proc.terminate()
+        raise
+    finally:
+        wait_workers(procs)
+    if procs and recover_dead_trials(study):  # a trial process died: its trials were queued again
+        ran += _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
     result = summarize_study(study, layout, storage_url, plan, n_trials, ran, knobs)
     if write_outputs:
         from tunelab.search.outputs import write_outputs as write_run_outputs
@@ -222,6 +254,49 @@ def _check_objective(exp: Experiment) -> None:
         )
 
 
+AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
+SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result: asked one trial at a time
+
+
+def group_limits(exp: Experiment) -> tuple[int, int]:
+    """(trials asked per round, members per vectorized group) for the experiment's settings.
+
+    `off`: one trial at a time, never grouped. `auto`: groups of up to 32 members; explicit
+    points, random and qmc ask that many trials at once; model-based samplers, and any study
+    with a pruner (it compares a trial with those finished before it), ask one (its seeds still
+    train as one group). An integer K: groups of K members, K trials per round, whatever the
+    sampler or pruner.
+    """
+    setting, seeds = exp.search.vectorize, exp.search.seeds
+    if setting == "off":
+        return 1, 1
+    members = AUTO_GROUP if setting == "auto" else int(setting)
+    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
+        return 1, members
+    return max(1, members // seeds), members
+
+
+def _ask(study: optuna.Study) -> optuna.trial.Trial:
+    with warnings.catch_warnings():  # we send heartbeats ourselves (workers.Heartbeat)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return study.ask()
+
+
+def _round_size(
+    study: optuna.Study, plan: Plan, per_round: int, budget: int, n_trials: int | None, ran: int, workers: int
+) -> int:
+    """How many trials to ask now: a fair share of what is left among the workers in sight."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
+    if plan.points is not None:
+        left = _waiting(study)
+        if n_trials is not None:
+            left = min(left, n_trials - ran)
+    else:
+        left = budget - len(_counted(study)) - len(running)
+    return max(1, min(per_round, -(-left // in_sight)))
+
+
 def _optimize(
     study: optuna.Study,
     base: Experiment,
@@ -233,15 +308,26 @@ def _optimize(
     observer: StudyObserver,
     n_trials: int | None,
     timeout_s: float | None,
+    workers: int = 1,
+    on_queued: Callable[[int], int] | None = None,
 ) -> int:
+    """Ask, train and tell until the budget or the queue is spent. `on_queued(units)` is called
+    once the explicit points are queued, with the number of independent units of work (groups
+    or trials), and returns how many processes share the study."""
     recover_dead_trials(study)
     choices = None
-    if plan.points is not None:
-        _enqueue_missing(study, knobs, plan.points)
-        choices = encoded_choices(knobs, plan.points)
-    budget = n_trials or plan.n_trials
-    deadline = time.monotonic() + (timeout_s or base.search.timeout_s or float("inf"))
     datasets = DatasetCache(data_dir, (base, prepared.dataset))
+    budget = n_trials or plan.n_trials
+    per_round, max_group = group_limits(base)
+    if plan.points is not None:
+        ordered, units = _grouped_order(plan.points, base, datasets)
+        _enqueue_missing(study, knobs, ordered)
+        choices = encoded_choices(knobs, plan.points)
+    else:
+        units = -(-budget // per_round)
+    if on_queued is not None:
+        workers = on_queued(units)
+    deadline = time.monotonic() + (timeout_s or base.search.timeout_s or float("inf"))
     total = len(plan.points) if plan.points is not None else budget
     observer.study_start(total, len(_counted(study)))
     ran = 0
@@ -257,40 +343,108 @@ def _optimize(
                 continue
         elif len(_counted(study)) >= budget:
             break
-        trial = study.ask()
+        items = _ask_round(study, knobs, base, choices, _round_size(study, plan, per_round, budget, n_trials, ran,
+                                                                       workers))
+        if not items:
+            continue
+        ran += _train_round(study, items, knobs, base, layout, datasets, prepared.exp_id, observer, max_group)
+    return ran
+
+
+def _ask_round(
+    study: optuna.Study, knobs: list[Knob], base: Experiment, choices: dict[str, list[Any]] | None, size: int
+) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+    """Ask up to `size` trials; points another worker took meanwhile, and duplicates, are told
+    failed at once and left out."""
+    items: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
+    keys: dict[str, int] = {}
+    for _ in range(size):
+        if choices is not None and items and _waiting(study) == 0:
+            break
+        trial = _ask(study)
         params = _params_of(trial, knobs, base, choices)
         if params is None:  # another worker took the last point between our check and ask()
             trial.set_user_attr("outcome", "skipped")
             study.tell(trial, state=TrialState.FAIL)
-            continue
-        twin = duplicate_of(study, trial, config_key(params))
+            break
+        key = config_key(params)
+        twin = keys.get(key, duplicate_of(study, trial, key))
         if twin is not None:
-            trial.set_user_attr("outcome", "duplicate")
-            trial.set_user_attr("reason", f"configuration already taken by trial {twin}")
+            reason = f"configuration already taken by trial {twin}"
+            write_trial(study, trial, {"outcome": "duplicate", "reason": reason})
             study.tell(trial, state=TrialState.FAIL)
             continue
-        observer.trial_start(trial.number, "")
-        try:
-            with Heartbeat(study, trial):
-                outcome = run_configuration(
-                    trial, params, knobs, base, layout, datasets, prepared.exp_id,
-                    epoch_hooks=observer.epoch_hooks(),
-                )
-        except KeyboardInterrupt:
-            trial.set_user_attr("outcome", "interrupted")
-            trial.set_user_attr("reason", "interrupted by the user; configuration retried on the next run")
-            study.tell(trial, state=TrialState.FAIL)
-            retry_trial(study, study.get_trials(deepcopy=False)[trial.number], "interrupted")
-            raise
+        keys[key] = trial.number
+        items.append((trial, params))
+    return items
+
+
+def _train_round(
+    study: optuna.Study,
+    items: list[tuple[optuna.trial.Trial, dict[str, Any]]],
+    knobs: list[Knob],
+    base: Experiment,
+    layout: RunLayout,
+    datasets: DatasetCache,
+    exp_id: str,
+    observer: StudyObserver,
+    max_group: int,
+) -> int:
+    """Train the asked trials (vectorized where they can) and tell each as soon as it ends."""
+    told: set[int] = set()
+
+    def on_done(index: int, outcome: TrialOutcome) -> None:
+        trial = items[index][0]
         if outcome.state == "complete":
             study.tell(trial, outcome.value)
         elif outcome.state == "pruned":
             study.tell(trial, state=TrialState.PRUNED)
         else:
             study.tell(trial, state=TrialState.FAIL)
-        ran += 1
+        told.add(index)
         observer.trial_end(trial.number, outcome, _best_value(study))
-    return ran
+
+    for trial, _ in items:
+        observer.trial_start(trial.number, "")
+    try:
+        run_trials(study, items, knobs, base, layout, datasets, exp_id, max_group=max_group, on_done=on_done,
+                   epoch_hooks=observer.epoch_hooks())
+    except KeyboardInterrupt:
+        for index, (trial, _) in enumerate(items):
+            if index in told:
+                continue
+            write_trial(study, trial, {
+                "outcome": "interrupted",
+                "reason": "interrupted by the user; configuration retried on the next run",
+            })
+            study.tell(trial, state=TrialState.FAIL)
+            retry_trial(study, study.get_trials(deepcopy=False)[trial.number], "interrupted")
+        raise
+    return len(told)
+
+
+def _grouped_order(
+    points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
+) -> tuple[list[dict[str, Any]], int]:
+    """The explicit points with same-shape configurations next to each other (a stable sort), so
+    a round of asked trials forms few, large vectorized groups; and how many units of work
+    (groups, or points that train alone) they make."""
+    if base.search.vectorize == "off":
+        return list(points), len(points)
+    keys = []
+    for point in points:
+        try:
+            exp = apply_params(base, dict(point))
+            keys.append(group_key(exp, datasets.get(exp)) or "")
+        except Exception:  # a point that cannot even load fails later, in its own trial, with its reason
+            keys.append("")
+    first_seen: dict[str, int] = {}
+    for key in keys:
+        first_seen.setdefault(key, len(first_seen))
+    order = sorted(range(len(points)), key=lambda i: first_seen[keys[i]])
+    _, max_group = group_limits(base)
+    units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
+    return [points[i] for i in order], units
 
 
 def _best_value(study: optuna.Study) -> float | None:

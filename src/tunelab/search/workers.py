@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -151,29 +152,35 @@ def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 class Heartbeat:
-    """Records a trial's heartbeat every interval from a background thread while it trains."""
+    """Records the heartbeat of one trial (or of every trial of a batch) from one background
+    thread while they train."""
 
-    def __init__(self, study: optuna.Study, trial: optuna.trial.Trial) -> None:
+    def __init__(self, study: optuna.Study, trial: optuna.trial.Trial | Sequence[optuna.trial.Trial]) -> None:
         storage = study._storage
         self._storage = storage
-        self._trial_id = trial._trial_id
+        trials = list(trial) if isinstance(trial, Sequence) else [trial]
+        self._trial_ids = [t._trial_id for t in trials]
         self._interval = getattr(storage, "heartbeat_interval", None) if hasattr(storage, "record_heartbeat") else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Heartbeat:
-        if self._interval:
-            self._storage.record_heartbeat(self._trial_id)
+        if self._interval and self._trial_ids:
+            self._record()
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
         return self
 
+    def _record(self) -> None:
+        for trial_id in self._trial_ids:
+            self._storage.record_heartbeat(trial_id)
+
     def _beat(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                self._record()
             except Exception:  # a flaky connection must not kill the training thread
-                log.warning("heartbeat for trial %s failed", self._trial_id)
+                log.warning("heartbeat for trials %s failed", self._trial_ids)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

@@ -51,7 +51,9 @@ def layer_signature(model: nn.Module) -> list[str]:
 class StackedNet:
     """The K members' parameters as one flat buffer plus a batched forward."""
 
-    def __init__(self, models: Sequence[nn.Module], device: torch.device) -> None:
+    def __init__(
+        self, models: Sequence[nn.Module], device: torch.device, rng_states: Sequence[torch.Tensor | None] = ()
+    ) -> None:
         # Dropout layers are taken out of the plan (members differ in them: p=0 builds none) and
         # become per-member rates applied after the layer they follow.
         self.layers: list[nn.Module] = []
@@ -76,6 +78,17 @@ class StackedNet:
             for position, p in member_rates:  # type: ignore[misc]
                 row[self.drop_after[position]] = p
         self.dropout = torch.tensor(table, dtype=torch.float32, device=device)  # (K, dropout slots)
+        self.rates = table
+        # With each member's global-RNG state (taken right after its model was built) its dropout
+        # masks are drawn exactly as `fit` draws them; without, from one shared stream.
+        states = list(rng_states) or [None] * len(models)
+        self.generators: list[torch.Generator] | None = None
+        if all(state is not None for state in states):
+            self.generators = []
+            for state in states:
+                gen = torch.Generator()
+                gen.set_state(state)  # type: ignore[arg-type]
+                self.generators.append(gen)
         self.names = [n for n, p in models[0].named_parameters()]
         self.shapes = [tuple(p.shape) for p in models[0].parameters()]
         self.sizes = [math.prod(s) for s in self.shapes]
@@ -110,6 +123,10 @@ class StackedNet:
         """Keep only these members (row indices), in this order."""
         self.flat = self.flat.index_select(0, rows)
         self.dropout = self.dropout.index_select(0, rows)
+        keep = rows.tolist()
+        self.rates = [self.rates[r] for r in keep]
+        if self.generators is not None:
+            self.generators = [self.generators[r] for r in keep]
         self._make_views()
 
     def write_back(self, row: int, model: nn.Module) -> None:
@@ -163,7 +180,11 @@ class StackedNet:
             else:  # activations and pools act element- or channel-wise
                 h = layer(h)
             if train and i in self.drop_after:
-                h = _dropout(h, self.dropout[:, self.drop_after[i]], conv, k)
+                slot = self.drop_after[i]
+                if self.generators is not None:
+                    h = _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k)
+                else:
+                    h = _dropout(h, self.dropout[:, slot], conv, k)
         return h
 
 
@@ -179,6 +200,28 @@ def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tens
         rate = p.view(k, *([1] * (h.dim() - 1)))
     keep = (torch.rand_like(view) >= rate).to(h.dtype) / (1 - rate)
     return (view * keep).reshape(h.shape)
+
+
+def _member_dropout(
+    h: torch.Tensor, rates: list[float], generators: list[torch.Generator], conv: bool, k: int
+) -> torch.Tensor:
+    """Each member's mask from its own generator, drawn as `nn.Dropout` draws it (same shape,
+    same memory order, same arithmetic), so a member equals its sequential twin bit for bit."""
+    if not any(p > 0 for p in rates):
+        return h
+    if conv:  # (B, K*C, H, W): member k owns channels k*C..(k+1)*C
+        b, kc, hh, ww = h.shape
+        shape = (b, kc // k, hh, ww)
+    else:  # (K, B, F...)
+        shape = tuple(h.shape[1:])
+    masks = []
+    for p, gen in zip(rates, generators, strict=True):
+        if p > 0:
+            noise = torch.empty(shape, dtype=h.dtype, device=h.device).bernoulli_(1 - p, generator=gen)
+            masks.append(noise.div_(1 - p))
+        else:
+            masks.append(torch.ones(shape, dtype=h.dtype, device=h.device))
+    return h * (torch.cat(masks, dim=1) if conv else torch.stack(masks))
 
 
 BatchedLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

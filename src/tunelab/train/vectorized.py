@@ -5,9 +5,10 @@ type; any lr / weight decay / betas / eps / momentum / max_grad_norm / dropout /
 in one loop. Each member keeps its own initial weights (the caller builds them with
 `model_for` under the member's seed), its own data order (the same seeded `randperm` per epoch
 as `fit`), its own optimizer state and hyperparameters, its own records, checkpoints, early
-stopping, hooks and divergence verdict. With dropout 0 a member's records and weights equal
-`fit` of that member alone to float rounding; with dropout > 0 the masks come from one global
-RNG stream shared by the group, so they differ from a sequential run (statistically alike).
+stopping, hooks and divergence verdict. A member's records and weights equal `fit` of that
+member alone to float rounding; with dropout this needs each member's RNG state after its model
+was built (`rng_states`, as `build_member` returns it), else the masks come from one stream
+shared by the group (statistically alike, not equal).
 
 A member that finishes early (diverged, early-stopped, pruned) is written back to its module
 and dropped from the stack at the end of that epoch, so it stops costing compute. Members'
@@ -26,6 +27,7 @@ Differences from `fit`, by design:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,6 +106,16 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
     return None
 
 
+def group_key(exp: Experiment, data: Dataset) -> str | None:
+    """Members with equal keys can train as one group (`can_vectorize` agrees); None: this
+    member trains alone."""
+    if can_vectorize([(exp, data)]) is not None:
+        return None
+    model = exp.model.model_dump(mode="json", exclude={"dropout"})
+    train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
+    return json.dumps([data.name, data.data_hash, len(data.train), model, train], sort_keys=True, default=str)
+
+
 def has_progress(layout: TrialLayout | None) -> bool:
     """Whether a trial folder already holds a result or a checkpoint (then resume it with `fit`)."""
     if layout is None:
@@ -166,10 +178,13 @@ def fit_group(
     layouts: Sequence[TrialLayout | None],
     identities: Sequence[dict[str, Any]],
     hooks: Sequence[Sequence[Hook]] = (),
+    rng_states: Sequence[torch.Tensor | None] = (),
 ) -> list[FitResult]:
     """Train K members together; returns each member's `FitResult` (as `fit` would, in order).
 
-    Each model's weights are updated in place to the member's final weights.
+    Each model's weights are updated in place to the member's final weights. `rng_states`: each
+    member's global RNG state right after its model was built (`torch.get_rng_state()`); with
+    them, dropout masks equal `fit`'s, so members with dropout are exact too.
     """
     error = _group_error(models, cfgs)
     if error:
@@ -216,7 +231,7 @@ def fit_group(
         for hook in all_hooks:
             hook.on_train_start(member.ctx)
 
-    net = StackedNet(models, device)
+    net = StackedNet(models, device, rng_states)
     opt = BatchedOptimizer(cfgs, net.flat)
     active = list(members)
     ev = _Evaluator(loss_fn, loss_name, metrics, data)

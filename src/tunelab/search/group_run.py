@@ -1,0 +1,175 @@
+"""Several asked trials at once: their seeds train as vectorized groups where the shapes allow,
+every other trial alone with `fit`.
+
+A member of a group equals the same seed trained alone (see `train/vectorized.py`), so grouping
+changes the wall time, not the results. A trial trains alone when its model or recipe is not
+vectorized, when one of its seed folders already holds progress (a retried or resumed trial
+continues from its checkpoint with `fit`), or when it would be a group of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+
+from tunelab.config.schema import Experiment
+from tunelab.config.space import Knob
+from tunelab.data.dataset import Dataset
+from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.search.objective import (
+    DatasetCache,
+    FollowPruning,
+    OptunaPruning,
+    TrialOutcome,
+    record_outcome,
+    reduce_seeds,
+    seeded_experiment,
+    start_trial,
+    train_alone,
+    trial_layouts,
+)
+from tunelab.search.workers import Heartbeat
+from tunelab.train.hooks import Hook
+from tunelab.train.vectorized import fit_group, group_key, has_progress
+from tunelab.trial import model_for, write_params
+
+Item = tuple[optuna.trial.Trial, Mapping[str, Any]]
+OnDone = Callable[[int, TrialOutcome], None]
+
+
+@dataclass
+class _Started:
+    """One asked trial after `start_trial`: its experiment, folder and seed members."""
+
+    index: int
+    trial: optuna.trial.Trial
+    params: Mapping[str, Any]
+    exp: Experiment
+    layout: TrialLayout
+    seeds: list[tuple[Experiment, Dataset, TrialLayout]]
+    key: str | None
+
+
+def run_trials(
+    study: optuna.Study,
+    items: Sequence[Item],
+    knobs: Sequence[Knob],
+    base: Experiment,
+    run: RunLayout,
+    datasets: DatasetCache,
+    exp_id: str,
+    *,
+    max_group: int,
+    on_done: OnDone,
+    epoch_hooks: Sequence[Hook] = (),
+) -> None:
+    """Train every item; `on_done(index, outcome)` as soon as each trial (or its group) ends.
+
+    Every item is asked (RUNNING) from the start, so all of them send heartbeats until the end:
+    a worker that dies with trials still waiting in its batch has them retried elsewhere too.
+    """
+    with Heartbeat(study, [trial for trial, _ in items]):
+        _run(study, items, knobs, base, run, datasets, exp_id, max_group, on_done, epoch_hooks)
+
+
+def _run(
+    study: optuna.Study,
+    items: Sequence[Item],
+    knobs: Sequence[Knob],
+    base: Experiment,
+    run: RunLayout,
+    datasets: DatasetCache,
+    exp_id: str,
+    max_group: int,
+    on_done: OnDone,
+    epoch_hooks: Sequence[Hook],
+) -> None:
+    started = [_start(study, i, trial, params, knobs, base, run, datasets) for i, (trial, params) in enumerate(items)]
+    by_key: dict[str, list[_Started]] = {}
+    alone: list[_Started] = []
+    for s in started:
+        if s.key is None or max_group < 2:
+            alone.append(s)
+        else:
+            by_key.setdefault(s.key, []).append(s)
+    chunks: list[list[_Started]] = []
+    for group in by_key.values():
+        chunk: list[_Started] = []
+        for s in group:
+            if chunk and (len(chunk) + 1) * len(s.seeds) > max_group:
+                chunks.append(chunk)
+                chunk = []
+            chunk.append(s)
+        chunks.append(chunk)
+    for chunk in chunks:
+        if len(chunk) == 1 and len(chunk[0].seeds) == 1:  # a group of one gains nothing
+            alone.append(chunk[0])
+            continue
+        outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
+        for s, outcome in zip(chunk, outcomes, strict=True):
+            on_done(s.index, outcome)
+    for s in sorted(alone, key=lambda s: s.index):
+        outcome = train_alone(s.trial, s.exp, s.layout, s.params, base, datasets, exp_id, epoch_hooks=epoch_hooks)
+        on_done(s.index, outcome)
+
+
+def _start(
+    study: optuna.Study,
+    index: int,
+    trial: optuna.trial.Trial,
+    params: Mapping[str, Any],
+    knobs: Sequence[Knob],
+    base: Experiment,
+    run: RunLayout,
+    datasets: DatasetCache,
+) -> _Started:
+    exp, layout = start_trial(study, trial, params, knobs, base, run)
+    seeds, keys = [], set()
+    for i, seed_layout in enumerate(trial_layouts(layout, base.search.seeds)):
+        seeded = seeded_experiment(exp, i)
+        data = datasets.get(seeded)
+        seeds.append((seeded, data, seed_layout))
+        keys.add(None if has_progress(seed_layout) else group_key(seeded, data))
+    key = keys.pop() if len(keys) == 1 else None
+    return _Started(index, trial, params, exp, layout, seeds, key)
+
+
+def _train_group(
+    chunk: Sequence[_Started], base: Experiment, exp_id: str, epoch_hooks: Sequence[Hook]
+) -> list[TrialOutcome]:
+    """One `fit_group` over every seed of every trial in the chunk, then each trial's verdict."""
+    metric = base.search.objective.metric
+    prune = base.search.pruner != "none"
+    models, states, cfgs, layouts, identities, hooks = [], [], [], [], [], []
+    prunings: list[OptunaPruning] = []
+    data = chunk[0].seeds[0][1]
+    for s in chunk:
+        shared: dict[str, str] = {}
+        pruning = OptunaPruning(s.trial, metric, prune=prune, group=shared)
+        prunings.append(pruning)
+        for i, (seeded, seed_data, seed_layout) in enumerate(s.seeds):
+            models.append(model_for(seeded, seed_data))
+            states.append(torch.get_rng_state())  # dropout masks then follow this member's own stream
+            identities.append(write_params(seeded, seed_data, seed_layout, params=s.params, exp_id=exp_id))
+            cfgs.append(seeded.train)
+            layouts.append(seed_layout)
+            member_hooks: list[Hook] = [pruning] if i == 0 else ([FollowPruning(shared)] if prune else [])
+            if not hooks:
+                member_hooks += list(epoch_hooks)  # progress follows the group's first member
+            hooks.append(member_hooks)
+    exp0 = chunk[0].seeds[0][0]
+    results = fit_group(
+        models, data, cfgs, loss_name=exp0.train.loss, metrics=exp0.train.metrics or [],
+        layouts=layouts, identities=identities, hooks=hooks, rng_states=states,
+    )
+    outcomes, at = [], 0
+    for s, pruning in zip(chunk, prunings, strict=True):
+        outcome = reduce_seeds(results[at : at + len(s.seeds)], metric)
+        at += len(s.seeds)
+        record_outcome(s.trial.study, s.trial, outcome, pruning.curve)
+        outcomes.append(outcome)
+    return outcomes

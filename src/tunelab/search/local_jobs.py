@@ -1,0 +1,49 @@
+"""`search.n_jobs`: extra trial processes on this machine, each an ordinary `tunelab worker` on the
+study's storage (the same code path as workers on other machines).
+
+Small models train fastest on one torch thread per process and one process per core; the study
+file (SQLite with a busy timeout) or a shared database keeps them from taking the same trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tunelab.config.schema import Experiment
+
+log = logging.getLogger(__name__)
+SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result; parallel asks blunt them
+
+
+def resolve_jobs(exp: Experiment, units: int) -> int:
+    """Processes for this study: an explicit N as given; `auto` one per core, but no more than
+    the independent units of work (vectorized groups or single trials) and one for model-based
+    samplers, whose every suggestion should see every earlier result (and stay reproducible)."""
+    setting = exp.search.n_jobs
+    if setting != "auto":
+        return int(setting)
+    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, units))
+
+
+def spawn_workers(n: int, run_dir: Path, storage_url: str, data_dir: str | None) -> list[subprocess.Popen[bytes]]:
+    """Start `n` worker processes on the run folder's study; their errors go to our stderr."""
+    cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--storage", storage_url, "--quiet"]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env) for _ in range(n)]
+
+
+def wait_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for every worker; one that failed is reported, its trials are retried by the study."""
+    for proc in procs:
+        code = proc.wait()
+        if code != 0:
+            log.warning("a trial process (pid %d) exited with code %d; its unfinished trials are retried", proc.pid,
+                        code)
