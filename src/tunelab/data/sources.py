@@ -19,7 +19,7 @@ from tunelab.data.function import load_function
 from tunelab.data.locate import data_roots, download_root, find_files, missing_error
 from tunelab.data.raw import RawData, encode_labels, infer_task
 from tunelab.data.registry import BUILTINS, check_name, dataset_defaults
-from tunelab.data.split import fill_missing, fit_scaler, plan_splits
+from tunelab.data.split import fill_missing, fit_scaler, plan_splits, subsample_rows
 from tunelab.data.tabular import load_csv
 from tunelab.errors import ConfigError
 
@@ -111,7 +111,7 @@ def load_dataset(
     check_name(cfg.name)
     raw = _load_raw(cfg, data_dir)
     task_name = _resolve_task(cfg.name, raw, task)
-    rows = plan_splits(len(raw.y), raw.native, cfg)
+    rows = subsample_rows(plan_splits(len(raw.y), raw.native, cfg), cfg.max_rows, cfg.split_seed)
     if merge_val:
         rows = {
             "train": np.concatenate([rows["train"], rows["val"]]),

@@ -56,6 +56,24 @@ def plan_splits(n: int, native: dict[str, np.ndarray] | None, cfg: DataSection) 
     return {"train": rows, "val": np.asarray(val), "test": np.asarray(test)}
 
 
+def subsample_rows(rows: dict[str, np.ndarray], max_rows: int | None, seed: int) -> dict[str, np.ndarray]:
+    """At most `max_rows` rows in all, each split keeping its share (a quick run on a big data set).
+
+    The draw is seeded by `split_seed` and keeps file order inside each split, so the same
+    experiment always sees the same subset; a split that had rows keeps at least one.
+    """
+    total = sum(len(r) for r in rows.values())
+    if max_rows is None or total <= max_rows:
+        return rows
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, idx in rows.items():
+        idx = np.asarray(idx)
+        keep = min(len(idx), max(1, round(len(idx) * max_rows / total))) if len(idx) else 0
+        out[name] = np.sort(rng.choice(idx, size=keep, replace=False)) if keep < len(idx) else idx
+    return out
+
+
 def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
     """Replace NaN by the column's median over the training rows (0 where train has no value)."""
     if x.dtype.kind != "f" or not np.isnan(x).any():

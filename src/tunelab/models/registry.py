@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tunelab.models.cnn import build_cnn
+from tunelab.models.encoder_head import build_encoder_head
 from tunelab.models.mlp import build_mlp
 from tunelab.models.python_builder import build_python
 
@@ -18,6 +19,7 @@ MODEL_FAMILIES: dict[str, ModelBuilder] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
     "python": build_python,
+    "encoder_head": build_encoder_head,
 }
 
 

@@ -25,6 +25,7 @@ from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
 from tunelab.search.storage import make_storage
+from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
 from tunelab.train.losses import make_loss, point_prediction
 from tunelab.trial import model_for
@@ -73,7 +74,7 @@ def run_final(
         update={"epochs": epochs, "early_stopping": exp.train.early_stopping.model_copy(update={"patience": None})}
     )
     exp = exp.model_copy(update={"train": train_cfg})
-    data = load_dataset(exp.data, exp.task, data_dir=data_dir, merge_val=True)
+    data = model_inputs(exp, load_dataset(exp.data, exp.task, data_dir=data_dir, merge_val=True))
     per_seed: list[dict[str, float]] = []
     first_model = None
     for i in range(base.final.seeds):
@@ -155,20 +156,26 @@ def _predictions_csv(model: Any, data: Dataset, exp: Experiment) -> str:
     device = resolve_device(exp.train.device)
     out = point_prediction(model(data.test.x.to(device)).float(), exp.train.loss).cpu()
     target = data.test.y
+    texts = data.test.texts  # text data: each row's query beside its prediction
+    lead = ["row", "text"] if texts is not None else ["row"]
+
+    def first(i: int) -> list[Any]:
+        return [i, texts[i]] if texts is not None else [i]
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if data.task == "classification":
         labels = data.class_labels or [str(i) for i in range(data.output_dim)]
         probs = torch.softmax(out, dim=1)
-        writer.writerow(["row", "target", "prediction", "probability"])
+        writer.writerow([*lead, "target", "prediction", "probability"])
         for i, (t, p) in enumerate(zip(target.tolist(), probs.tolist(), strict=True)):
             k = max(range(len(p)), key=p.__getitem__)
-            writer.writerow([i, labels[t], labels[k], f"{p[k]:.6f}"])
+            writer.writerow([*first(i), labels[t], labels[k], f"{p[k]:.6f}"])
     else:
         if data.target_scaler is not None:
             out, target = data.target_scaler.inverse(out), data.target_scaler.inverse(target)
         names = data.target_names or [f"y{j}" for j in range(out.shape[1])]
-        writer.writerow(["row", *[f"target_{n}" for n in names], *[f"prediction_{n}" for n in names]])
+        writer.writerow([*lead, *[f"target_{n}" for n in names], *[f"prediction_{n}" for n in names]])
         for i, (t, p) in enumerate(zip(target.tolist(), out.tolist(), strict=True)):
-            writer.writerow([i, *[f"{v:.6g}" for v in t], *[f"{v:.6g}" for v in p]])
+            writer.writerow([*first(i), *[f"{v:.6g}" for v in t], *[f"{v:.6g}" for v in p]])
     return buffer.getvalue()

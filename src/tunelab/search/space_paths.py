@@ -18,6 +18,7 @@ from tunelab.config.load import validate_experiment
 from tunelab.config.schema import (
     CNNModel,
     DataSection,
+    EncoderHeadModel,
     Experiment,
     MLPModel,
     PythonModel,
@@ -27,7 +28,9 @@ from tunelab.config.schema import (
 
 # Only these sections describe one configuration; search/final/name steer the study itself.
 SEARCHABLE_SECTIONS: tuple[str, ...] = ("data", "task", "model", "train")
-FAMILY_MODELS: dict[str, type[BaseModel]] = {"mlp": MLPModel, "cnn": CNNModel, "python": PythonModel}
+FAMILY_MODELS: dict[str, type[BaseModel]] = {
+    "mlp": MLPModel, "cnn": CNNModel, "python": PythonModel, "encoder_head": EncoderHeadModel
+}
 _SECTIONS: dict[str, type[BaseModel]] = {"data": DataSection, "task": TaskSection, "train": TrainSection}
 
 

@@ -157,7 +157,9 @@ def fit(
     batch_size = n if cfg.batch_size == "full" else min(int(cfg.batch_size), n)
     full_batch = cfg.batch_size == "full"
     steps_per_epoch = -(-((n + batch_size - 1) // batch_size) // cfg.gradient_accumulation_steps)
-    optimizer = make_optimizer(model.parameters(), cfg, device)
+    # A model with its own learning rates (encoder_head: the head at lr x head_lr_multiplier) says so.
+    groups = model.param_groups(cfg.lr) if hasattr(model, "param_groups") else model.parameters()
+    optimizer = make_optimizer(groups, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs, steps_per_epoch)
     monitor = cfg.monitor if has_val else "train_loss"
     generator = torch.Generator().manual_seed(cfg.seed)
