@@ -82,7 +82,9 @@ class DataSection(Section):
 class TaskSection(Section):
     """Regression or classification; `auto` asks the data set."""
 
-    type: Literal["auto", "regression", "classification"] = "auto"
+    type: Literal["auto", "regression", "classification"] = Field(
+        "auto", description="`auto`: the data set's own task; `task: regression` is short for this key."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -126,12 +128,12 @@ class CNNModel(Section):
     num_layers: int = Field(2, ge=1, le=MAX_LAYERS, description="Number of conv layers when channels is not given.")
     width: int = Field(16, ge=1, le=MAX_WIDTH, description="Channels of every conv layer when channels is not given.")
     kernel_size: int = Field(3, ge=1, le=64, description="Kernel width of every conv layer.")
-    padding: Literal["same", "valid"] = "same"
-    activation: Activation = "relu"
-    pool: Literal["max", "avg", "none"] = "max"
-    pool_size: int = Field(2, ge=1)
-    batch_norm: bool = False
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    padding: Literal["same", "valid"] = Field("same", description="`same` keeps the map size; `valid` shrinks it.")
+    activation: Activation = Field("relu", description="After each conv layer.")
+    pool: Literal["max", "avg", "none"] = Field("max", description="Pooling after each conv layer.")
+    pool_size: int = Field(2, ge=1, description="Pooling window and stride (each pool divides the map by this).")
+    batch_norm: bool = Field(False, description="BatchNorm between each conv and its activation.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout after each conv block.")
     head_dims: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
         default_factory=list, description="Hidden widths of the linear head (empty: one Linear)."
     )
@@ -196,54 +198,60 @@ class EarlyStopping(Section):
     """Stop when the monitored metric has not improved by min_delta for `patience` epochs."""
 
     patience: int | None = Field(None, ge=1, description="Epochs without improvement before stopping; null: off.")
-    min_delta: float = Field(0.0, ge=0.0)
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change of the monitored metric that counts.")
 
 
 class Checkpoints(Section):
     """What `checkpoints/` keeps: the last k epochs and the best epoch."""
 
-    keep_last: int = Field(2, ge=1)
-    keep_best: bool = True
+    keep_last: int = Field(2, ge=1, description="Epoch checkpoints kept (the newest ones).")
+    keep_best: bool = Field(True, description="Also keep the best epoch's checkpoint as best.pt.")
     every: int = Field(1, ge=1, description="Write a checkpoint every this many epochs (and at the last).")
 
 
 class Divergence(Section):
     """When a trial counts as diverged: a non-finite loss, or a loss above `max_loss`."""
 
-    max_loss: float = Field(1e6, gt=0.0)
+    max_loss: float = Field(1e6, gt=0.0, description="A train or val loss above this ends the trial as diverged.")
 
 
 class TrainSection(Section):
     """The training recipe of one configuration."""
 
-    epochs: int = Field(20, ge=1, le=100_000)
+    epochs: int = Field(20, ge=1, le=100_000, description="Passes over the training rows.")
     batch_size: int | Literal["full"] = Field(64, description="Rows per step, or `full` for full-batch training.")
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="torch.optim optimizer.")
+    lr: float = Field(1e-3, gt=0.0, description="Learning rate (the peak, with a scheduler).")
+    weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw).")
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd and rmsprop.")
     nesterov: bool = Field(False, description="sgd only; needs momentum > 0.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw.")
-    eps: float = Field(1e-8, gt=0.0)
+    eps: float = Field(1e-8, gt=0.0, description="adam/adamw/rmsprop denominator term.")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="rmsprop smoothing constant.")
-    scheduler: Literal["constant", "linear", "cosine", "step", "plateau"] = "constant"
+    scheduler: Literal["constant", "linear", "cosine", "step", "plateau"] = Field(
+        "constant", description="Learning-rate schedule; linear and cosine decay to 0 over the run."
+    )
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="Share of steps with a linear warmup.")
     step_size: int = Field(10, ge=1, description="step scheduler: epochs between decays.")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/plateau scheduler: decay factor.")
-    plateau_patience: int = Field(3, ge=0)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    plateau_patience: int = Field(3, ge=0, description="plateau scheduler: flat epochs before a decay.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Batches whose gradients add up to one step.")
     max_grad_norm: float | None = Field(None, gt=0.0, description="Clip the total gradient norm; null: off.")
-    loss: Literal["auto", "mse", "huber", "cross_entropy", "gaussian_nll"] = "auto"
-    huber_delta: float = Field(1.0, gt=0.0)
+    loss: Literal["auto", "mse", "huber", "cross_entropy", "gaussian_nll"] = Field(
+        "auto",
+        description="`auto`: cross_entropy for classification, mse for regression; mse/huber on a classification "
+        "task compare outputs with one-hot targets; gaussian_nll (regression) predicts a mean and a variance.",
+    )
+    huber_delta: float = Field(1.0, gt=0.0, description="huber: where the loss turns from quadratic to linear.")
     metrics: list[Metric] | None = Field(None, description="Reported metrics; null: the task's defaults.")
     monitor: str = Field("val_loss", description="Record key that picks the best epoch (val_loss, val_r2, ...).")
     early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
     checkpoints: Checkpoints = Field(default_factory=Checkpoints)
     divergence: Divergence = Field(default_factory=Divergence)
     eval_train: bool = Field(False, description="Also measure train loss/metrics in eval mode after each epoch.")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of weights and batch order; seed i of k uses seed + i.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto`: cuda when available, else cpu.")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast where the device supports it.")
     threads: int | Literal["auto"] = Field(1, description="torch threads for this process; `auto`: all cores.")
 
     @field_validator("threads")
@@ -283,8 +291,10 @@ class TrainSection(Section):
 class Objective(Section):
     """What a study optimises: a record key of the best epoch and a direction."""
 
-    metric: str = "val_loss"
-    direction: Literal["minimize", "maximize", "auto"] = "auto"
+    metric: str = Field("val_loss", description="A record key: val_loss or val_<metric> of train.metrics.")
+    direction: Literal["minimize", "maximize", "auto"] = Field(
+        "auto", description="`auto`: maximize r2, accuracy and f1; minimize losses and errors."
+    )
 
     def resolved_direction(self) -> str:
         """`auto` minimises losses and errors and maximises scores."""
@@ -296,10 +306,10 @@ class Objective(Section):
 class StageSpec(Section):
     """One stage of a staged search: a small study over `space` around the previous stages' winners."""
 
-    name: str = Field(..., min_length=1, max_length=60)
-    space: dict[str, Any] = Field(default_factory=dict)
-    strategy: Literal["grid", "random", "tpe", "gp", "qmc"] = "grid"
-    n_trials: int | None = Field(None, ge=1)
+    name: str = Field(..., min_length=1, max_length=60, description="Stage name (its folder: stages/<i>-<name>).")
+    space: dict[str, Any] = Field(default_factory=dict, description="This stage's search space (as search.space).")
+    strategy: Literal["grid", "random", "tpe", "gp", "qmc"] = Field("grid", description="How this stage searches.")
+    n_trials: int | None = Field(None, ge=1, description="Trial budget of a sampler stage; null: 20.")
 
 
 class SearchSection(Section):
@@ -307,17 +317,23 @@ class SearchSection(Section):
 
     strategy: Literal[
         "none", "grid", "random", "tpe", "gp", "cmaes", "qmc", "ablation", "lr_sweep", "staged"
-    ] = "none"
+    ] = Field("none", description="How configurations are chosen (docs/strategies/); `none`: train one configuration.")
     space: dict[str, Any] = Field(default_factory=dict, description="Key path -> values, range or fixed value.")
-    n_trials: int | None = Field(None, ge=1)
-    timeout_s: float | None = Field(None, gt=0)
+    n_trials: int | None = Field(
+        None, ge=1, description="Trial budget of sampler strategies (null: 20); lr_sweep: points of a range."
+    )
+    timeout_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
     seeds: int = Field(1, ge=1, le=100, description="Seeds per configuration; the objective is their mean.")
     objective: Objective = Field(default_factory=Objective)
-    sampler_seed: int = 0
-    multivariate: bool = False
-    pruner: Literal["none", "median", "asha", "hyperband"] = "none"
+    sampler_seed: int = Field(0, description="Seed of the Optuna sampler.")
+    multivariate: bool = Field(False, description="tpe: model the knobs jointly instead of one by one.")
+    pruner: Literal["none", "median", "asha", "hyperband"] = Field(
+        "none", description="Stop hopeless trials early on the per-epoch objective."
+    )
     n_jobs: int | Literal["auto"] = 1
-    storage: str | None = None
+    storage: str | None = Field(
+        None, description="Optuna storage URL (postgresql://... for workers); null: sqlite study.db in the run folder."
+    )
     vectorize: int | Literal["auto", "off"] = "auto"
     stages: list[StageSpec] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
@@ -330,8 +346,8 @@ class SearchSection(Section):
 class FinalSection(Section):
     """Retrain the winner on train+val and evaluate it once on test."""
 
-    enabled: bool = True
-    seeds: int = Field(1, ge=1, le=100)
+    enabled: bool = Field(True, description="Retrain the best configuration on train+val and score it on test.")
+    seeds: int = Field(1, ge=1, le=100, description="Seeds of the final model; test metrics are their mean (± std).")
 
 
 # --------------------------------------------------------------------------- experiment
@@ -340,8 +356,10 @@ class FinalSection(Section):
 class Experiment(Section):
     """One experiment file, resolved: every default filled in."""
 
-    name: str = Field("experiment", min_length=1, max_length=200)
-    description: str = ""
+    name: str = Field(
+        "experiment", min_length=1, max_length=200, description="Study name; the run folder is runs/<name>."
+    )
+    description: str = Field("", description="Free text, kept in experiment.yaml.")
     data: DataSection = Field(default_factory=DataSection)
     task: TaskSection = Field(default_factory=TaskSection)
     model: ModelSection = Field(default_factory=MLPModel)
