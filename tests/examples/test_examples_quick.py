@@ -75,5 +75,10 @@ def test_example_runs_with_its_quick_budget(
     rows = _summary_rows(out)
     assert len(rows) == len(_trial_folders(out)) == expected
     assert all(row["state"] in ("complete", "pruned", "diverged") for row in rows), rows
+    assert all(float(row["epoch_time_s"]) > 0 for row in rows if row["state"] == "complete")
+    metric = exp.search.objective.metric
+    if exp.train.eval_train and metric.startswith("val_"):  # the seed tables' train column beside val
+        train_key = f"train_eval_{metric[4:]}"
+        assert all(row[train_key] for row in rows if row["state"] == "complete"), train_key
     if exp.final.enabled:
         assert (out / "final" / "test_metrics.json").is_file()
