@@ -53,7 +53,6 @@ class DataSection(Section):
     standardize_target: bool | None = Field(
         None, description="Standardize a regression target with train-only mean/std; null: data set default."
     )
-
     max_rows: int | None = Field(
         None, ge=2, description="Use a seeded random subset of at most this many rows (each split keeps its share)."
     )
@@ -330,14 +329,38 @@ class SearchSection(Section):
     pruner: Literal["none", "median", "asha", "hyperband"] = Field(
         "none", description="Stop hopeless trials early on the per-epoch objective."
     )
-    n_jobs: int | Literal["auto"] = 1
+    n_jobs: int | Literal["auto"] = Field(
+        "auto",
+        description="Trial processes on this machine sharing the study (1 torch thread each); "
+        "`auto`: one per core when the study has at least two independent groups of work.",
+    )
     storage: str | None = Field(
         None, description="Optuna storage URL (postgresql://... for workers); null: sqlite study.db in the run folder."
     )
-    vectorize: int | Literal["auto", "off"] = "auto"
+    vectorize: int | Literal["auto", "off"] = Field(
+        "auto",
+        description="Train same-shape trials (and seeds) as one batched model: `auto` groups of up to 32 "
+        "members, K members per group, or `off`.",
+    )
     stages: list[StageSpec] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
     )
+
+    @field_validator("vectorize", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare `off` / `on` as a boolean."""
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        return value
+
+    @field_validator("n_jobs", "vectorize")
+    @classmethod
+    def _bounded_count(cls, value: int | str, info: Any) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 1024:
+            allowed = "auto" if info.field_name == "n_jobs" else "auto or off"
+            raise ValueError(f"{info.field_name} must be 1..1024 or {allowed}, got {value}")
+        return value
 
 
 # --------------------------------------------------------------------------- final

@@ -283,18 +283,30 @@ def _ask(study: optuna.Study) -> optuna.trial.Trial:
 
 
 def _round_size(
-    study: optuna.Study, plan: Plan, per_round: int, budget: int, n_trials: int | None, ran: int, workers: int
+    study: optuna.Study,
+    plan: Plan,
+    per_round: int,
+    budget: int,
+    n_trials: int | None,
+    ran: int,
+    workers: int,
+    shape_of: dict[str, str],
 ) -> int:
-    """How many trials to ask now: a fair share of what is left among the workers in sight."""
+    """How many trials to ask now: a fair share of what is left among the workers in sight and,
+    for explicit points, no more than the next same-shape group in the queue (a worker takes one
+    group at a time, so workers that join later still find work)."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
-    if plan.points is not None:
-        left = _waiting(study)
-        if n_trials is not None:
-            left = min(left, n_trials - ran)
-    else:
+    if plan.points is None:
         left = budget - len(_counted(study)) - len(running)
-    return max(1, min(per_round, -(-left // in_sight)))
+        return max(1, min(per_round, -(-left // in_sight)))
+    waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
+    left = len(waiting) if n_trials is None else min(len(waiting), n_trials - ran)
+    shapes = [shape_of.get(t.user_attrs.get("config_key", ""), "") for t in waiting]
+    group = 1
+    while shapes and shapes[0] and group < len(shapes) and shapes[group] == shapes[0]:
+        group += 1
+    return max(1, min(per_round, group, -(-left // in_sight)))
 
 
 def _optimize(
@@ -320,11 +332,11 @@ def _optimize(
     budget = n_trials or plan.n_trials
     per_round, max_group = group_limits(base)
     if plan.points is not None:
-        ordered, units = _grouped_order(plan.points, base, datasets)
+        ordered, units, shape_of = _grouped_order(plan.points, base, datasets)
         _enqueue_missing(study, knobs, ordered)
         choices = encoded_choices(knobs, plan.points)
     else:
-        units = -(-budget // per_round)
+        units, shape_of = -(-budget // per_round), {}
     if on_queued is not None:
         workers = on_queued(units)
     deadline = time.monotonic() + (timeout_s or base.search.timeout_s or float("inf"))
@@ -344,7 +356,7 @@ def _optimize(
         elif len(_counted(study)) >= budget:
             break
         items = _ask_round(study, knobs, base, choices, _round_size(study, plan, per_round, budget, n_trials, ran,
-                                                                       workers))
+                                                                       workers, shape_of))
         if not items:
             continue
         ran += _train_round(study, items, knobs, base, layout, datasets, prepared.exp_id, observer, max_group)
@@ -425,12 +437,13 @@ def _train_round(
 
 def _grouped_order(
     points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
     """The explicit points with same-shape configurations next to each other (a stable sort), so
-    a round of asked trials forms few, large vectorized groups; and how many units of work
-    (groups, or points that train alone) they make."""
+    a round of asked trials forms few, large vectorized groups; how many units of work (groups,
+    or points that train alone) they make; and each point's shape key by its config key ("" for
+    a point that trains alone)."""
     if base.search.vectorize == "off":
-        return list(points), len(points)
+        return list(points), len(points), {}
     keys = []
     for point in points:
         try:
@@ -444,7 +457,8 @@ def _grouped_order(
     order = sorted(range(len(points)), key=lambda i: first_seen[keys[i]])
     _, max_group = group_limits(base)
     units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
-    return [points[i] for i in order], units
+    shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
+    return [points[i] for i in order], units, shape_of
 
 
 def _best_value(study: optuna.Study) -> float | None:
