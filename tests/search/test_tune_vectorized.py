@@ -44,8 +44,10 @@ GRID = {
 
 
 def test_grouped_grid_equals_the_one_at_a_time_grid(tmp_path: Path) -> None:
-    off = tune(experiment("grid_off", {**GRID, "vectorize": "off", "n_jobs": 1}), out=tmp_path / "off", write_outputs=False)
-    on = tune(experiment("grid_on", {**GRID, "vectorize": "auto", "n_jobs": 1}), out=tmp_path / "on", write_outputs=False)
+    off = tune(experiment("grid_off", {**GRID, "vectorize": "off", "n_jobs": 1}), out=tmp_path / "off",
+               write_outputs=False)
+    on = tune(experiment("grid_on", {**GRID, "vectorize": "auto", "n_jobs": 1}), out=tmp_path / "on",
+              write_outputs=False)
     a, b = values(tmp_path / "off", "grid_off"), values(tmp_path / "on", "grid_on")
     assert len(a) == len(b) == 8 and a.keys() == b.keys()
     for key in a:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,24 +78,58 @@ def make_plots(run_dir: str | Path) -> list[Plot]:
     """Draw and write every plot; a plot that cannot be drawn becomes a note, never a crash of the report."""
     run = ReportRun(run_dir)
     folder = run.view.layout.plots
+    drafts = list(_drafts(run))
     plots: list[Plot] = []
-    with style():
-        for name, title, draw in _drafts(run):
-            try:
-                drawing = draw()
-            except Exception as exc:  # one broken plot must not cost the user the whole report
-                log.warning("plot %s failed", name, exc_info=True)
-                drawing = f"could not draw this plot: {type(exc).__name__}: {exc}"
-            if drawing is None:
-                continue
-            if isinstance(drawing, str):
-                plots.append(Plot(name, title, None, drawing))
-                continue
-            path = folder / f"{name}.png"
-            write_bytes_atomic(path, png_bytes(drawing))
-            plots.append(Plot(name, title, path))
+    for (name, title, _), (kind, payload) in zip(drafts, _render_all(drafts), strict=True):
+        if kind == "skip":
+            continue
+        if kind == "note":
+            plots.append(Plot(name, title, None, str(payload)))
+            continue
+        path = folder / f"{name}.png"
+        write_bytes_atomic(path, payload)  # type: ignore[arg-type]
+        plots.append(Plot(name, title, path))
     _remove_stale(folder, {p.path for p in plots if p.path})
     return plots
+
+
+Draft = tuple[str, str, Callable[[], Drawing]]
+Rendered = tuple[str, bytes | str | None]  # ("png", bytes) | ("note", text) | ("skip", None)
+_DRAFTS: list[Draft] = []  # what forked renderers draw from (closures cannot be pickled)
+PARALLEL_FROM = 4  # plots; fewer are not worth a process pool
+
+
+def _render(index: int) -> Rendered:
+    name, _, draw = _DRAFTS[index]
+    with style():
+        try:
+            drawing = draw()
+        except Exception as exc:  # one broken plot must not cost the user the whole report
+            log.warning("plot %s failed", name, exc_info=True)
+            return "note", f"could not draw this plot: {type(exc).__name__}: {exc}"
+        if drawing is None:
+            return "skip", None
+        if isinstance(drawing, str):
+            return "note", drawing
+        return "png", png_bytes(drawing)
+
+
+def _render_all(drafts: list[Draft]) -> list[Rendered]:
+    """Render every draft; on a multi-core machine in forked processes (drawing and PNG encoding
+    are most of a report's time), else one after another."""
+    _DRAFTS[:] = drafts
+    try:
+        cores = os.cpu_count() or 1
+        if cores > 1 and len(drafts) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+            try:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context) as pool:
+                    return list(pool.map(_render, range(len(drafts))))
+            except (OSError, BrokenProcessPool) as exc:
+                log.debug("parallel plotting unavailable (%s); drawing one by one", exc)
+        return [_render(i) for i in range(len(drafts))]
+    finally:
+        _DRAFTS.clear()
 
 
 def _remove_stale(folder: Path, kept: set[Path]) -> None:

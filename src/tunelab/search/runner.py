@@ -33,7 +33,7 @@ from tunelab.runs.records import write_text_atomic
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
-from tunelab.search.storage import open_study
+from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_writes import write_trial
 from tunelab.search.workers import (
@@ -201,6 +201,7 @@ def tune(
             final_model(layout.root, data_dir=data_dir, study=study)
             write_run_outputs(layout, study, base, knobs)
         write_evidence(layout.root)
+    close_storage(study)
     return result
 
 
@@ -563,4 +564,6 @@ def work(
     from tunelab.search.outputs import write_outputs as write_run_outputs
 
     write_run_outputs(layout, study, base, knobs)
-    return summarize_study(study, layout, storage, plan, n_trials, ran, knobs)
+    result = summarize_study(study, layout, storage, plan, n_trials, ran, knobs)
+    close_storage(study)
+    return result

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import warnings
+from typing import Any
 
 import optuna
 
@@ -29,22 +30,44 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     a busy timeout so several processes can share one file."""
     from tunelab.search.workers import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
 
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=kwargs,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 grace_period=GRACE_PERIOD_S,
                 heartbeat_stale_trial_callback=stale_trial_callback,
             )
+        if sqlite:
+            _fast_sqlite(storage)
+        return storage
     except Exception as exc:  # bad URL, server down, corrupted file: one line, no traceback
         raise ConfigError(
             f"cannot open study storage {mask_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
             key="search.storage",
         ) from None
+
+
+def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Write-ahead log with `synchronous=NORMAL`: a commit no longer waits for an fsync (a few ms
+    each, a dozen per trial), readers never block the writer, and a crashed process still loses
+    nothing it committed (only a power cut could lose the last commits). Needs a local disk: use
+    PostgreSQL for a study shared between machines."""
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    engine = storage.engine
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened while Optuna set up the schema reconnect with the pragmas
 
 
 def open_study(exp: Experiment, url: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
@@ -67,3 +90,12 @@ def open_study(exp: Experiment, url: str, sampler: optuna.samplers.BaseSampler) 
             data["search"]["storage"] = mask_url(data["search"]["storage"])
         study.set_user_attr("experiment", data)
     return study
+
+
+def close_storage(study: optuna.Study) -> None:
+    """Close the study's database connections: SQLite then folds its write-ahead log back into
+    study.db, so a copy of that one file holds the whole study."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        engine.dispose()
