@@ -1,0 +1,143 @@
+"""How much of a 27-trial grid's wall time tunelab spends outside training.
+
+    python benchmarks/search_overhead.py [--quick] [--epochs 15]
+
+Runs seed 000's grid (California housing, lr x hidden x dropout, batch 64, Huber, Adam, 15
+epochs, final retrain off) with `tunelab.tune` in this process, one trial process (n_jobs 1)
+so every second is attributed here, twice: trials vectorized (the default) and one at a time
+(`vectorize: off`). Timers wrap the library's own functions:
+
+  training     time inside `fit` / `fit_group` minus the file and study writes made from inside
+               them (checkpoints, epoch records, learning-curve reports)
+  checkpoints  `save_checkpoint` + `prune_checkpoints`
+  records      metrics.jsonl / grad_norms.jsonl / metrics.log / result.json writes
+  study        ask, tell and trial-attribute writes (Optuna storage, SQLite in the run folder)
+  outputs      summary.csv/md, optimization_history.json
+  report       decisions.md, plots and report.html
+  other        everything else: loading data, opening the study, trial folders, params.json
+
+The overhead is wall minus training; the target is < 5% of the wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from _common import machine, table
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMES: dict[str, float] = defaultdict(float)
+_DEPTH: dict[str, int] = defaultdict(int)
+
+
+def timer(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, adding its wall time to TIMES[label] (outermost call only, so recursion counts once)."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        _DEPTH[label] += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _DEPTH[label] -= 1
+            if _DEPTH[label] == 0:
+                TIMES[label] += time.perf_counter() - t0
+
+    return wrapped
+
+
+def install_timers() -> None:
+    import optuna
+
+    import tunelab.trial as trial_module
+    from tunelab.runs.recorder import TrialRecorder
+    from tunelab.search import group_run, objective, outputs, runner
+    from tunelab.train import checkpoint
+
+    trial_module.fit = timer("fit", trial_module.fit)
+    group_run.fit_group = timer("fit", group_run.fit_group)
+    checkpoint.save_checkpoint = timer("checkpoints", checkpoint.save_checkpoint)
+    checkpoint.prune_checkpoints = timer("checkpoints", checkpoint.prune_checkpoints)
+    for name in ("epoch", "finish", "truncate_after"):
+        setattr(TrialRecorder, name, timer("records", getattr(TrialRecorder, name)))
+    objective.OptunaPruning.on_epoch_end = timer("study_in_fit", objective.OptunaPruning.on_epoch_end)
+    for module in (objective, runner):
+        module.write_trial = timer("study", module.write_trial)
+    runner._ask_round = timer("study", runner._ask_round)
+    optuna.Study.tell = timer("study", optuna.Study.tell)
+    outputs.write_outputs = timer("outputs", outputs.write_outputs)
+    runner.write_evidence = timer("report", runner.write_evidence)
+
+
+def experiment(epochs: int, vectorize: str) -> Any:
+    from tunelab.config.schema import Experiment
+
+    return Experiment.model_validate({
+        "name": f"overhead_{vectorize}",
+        "data": {"name": "california_housing", "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 42},
+        "model": {"family": "mlp", "hidden_dim": 64, "num_layers": 2, "activation": "relu"},
+        "train": {"epochs": epochs, "batch_size": 64, "optimizer": "adam", "lr": 1e-4, "loss": "huber",
+                  "metrics": ["r2"], "seed": 0},
+        "search": {"strategy": "grid", "n_jobs": 1, "vectorize": vectorize, "space": {
+            "train.lr": [0.01, 0.001, 0.0001], "model.hidden_dim": [32, 64, 128], "model.dropout": [0.0, 0.3, 0.6],
+        }},
+        "final": {"enabled": False},
+    })
+
+
+def measure(epochs: int, vectorize: str, data_dir: str, tmp: Path) -> dict[str, float]:
+    from tunelab.search.runner import tune
+
+    TIMES.clear()
+    t0 = time.perf_counter()
+    result = tune(experiment(epochs, vectorize), out=tmp / vectorize, data_dir=data_dir)
+    wall = time.perf_counter() - t0
+    assert result.n_complete == 27, result
+    parts = dict(TIMES)
+    inside = parts.get("checkpoints", 0.0) + parts.get("records", 0.0) + parts.get("study_in_fit", 0.0)
+    parts["training"] = parts.pop("fit", 0.0) - inside
+    parts["study"] = parts.get("study", 0.0) + parts.pop("study_in_fit", 0.0)
+    parts["other"] = wall - sum(parts.values())
+    parts["wall"] = wall
+    return parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 epochs")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--data-dir", default=os.environ.get("TUNELAB_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    args = parser.parse_args()
+    epochs = args.epochs or (3 if args.quick else 15)
+    torch.set_num_threads(1)
+    install_timers()
+    info = machine()
+    print(f"# search_overhead.py  seed 000 grid: 27 trials, batch 64, {epochs} epochs, n_jobs 1")
+    print(f"# {info['cpu']}, nproc={info['nproc']}, torch {info['torch']}, python {info['python']}, {info['date']}")
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {v: measure(epochs, v, args.data_dir, Path(tmp)) for v in ("auto", "off")}
+    labels = ["training", "checkpoints", "records", "study", "outputs", "report", "other"]
+    rows = []
+    for label in [*labels, "wall"]:
+        row = [label]
+        for parts in runs.values():
+            row += [f"{parts.get(label, 0.0):.2f}", f"{100 * parts.get(label, 0.0) / parts['wall']:.1f}%"]
+        rows.append(row)
+    print(table(["part", "vectorized s", "share", "one at a time s", "share"], rows))
+    print()
+    for name, parts in (("vectorized (default)", runs["auto"]), ("one at a time", runs["off"])):
+        share = 100 * (parts["wall"] - parts["training"]) / parts["wall"]
+        print(f"{name}: {share:.1f}% of the wall outside training (target < 5%)")
+
+
+if __name__ == "__main__":
+    main()
