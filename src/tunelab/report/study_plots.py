@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 from matplotlib import colormaps
@@ -124,8 +125,9 @@ def ablation_bars(run: ReportRun) -> Figure | str:
     if not trials:
         return "no trials to plot"
     base = trials[0]
-    labels = [_ablation_label(run, t, base) for t in trials]
-    labels[0] = "default: " + ", ".join(f"{k.name}={fmt(base.params.get(k.path))}" for k in run.knobs)
+    labels = [textwrap.shorten(_ablation_label(run, t, base), 40, placeholder="...") for t in trials]
+    labels[0] = "default"
+    default = ", ".join(f"{k.name}={fmt(base.params.get(k.path))}" for k in run.knobs)
     means, stds = [], []
     for t in trials:
         seeds = run.seed_values(t)
@@ -143,10 +145,18 @@ def ablation_bars(run: ReportRun) -> Figure | str:
         ax.axvline(means[0], color="#7f7f7f", ls="--", lw=1)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.set_xlim(0, max((m + sd for m, sd in zip(means, stds, strict=True) if not math.isnan(m)), default=1) * 1.3)
+    finite_means = [m for m in means if not math.isnan(m) and m > 0]
+    top = max((m + sd for m, sd in zip(means, stds, strict=True) if not math.isnan(m)), default=1)
+    if finite_means and max(finite_means) / min(finite_means) > 20:  # a blown-up bar would hide the rest
+        ax.set_xscale("log")
+        ax.set_xlim(min(finite_means) / 2, top * 3)
+    else:
+        ax.set_xlim(0, top * 1.3)
     seeds = max((len(run.seed_values(t)) for t in trials), default=1)
-    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s)")
-    ax.set_title("Ablation: one change from the default (grey) per bar")
+    log_note = ", log scale" if ax.get_xscale() == "log" else ""
+    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s){log_note}")
+    ax.set_title("Ablation: one change from the default (grey) per bar\n"
+                 + "\n".join(textwrap.wrap(f"default: {default}", 90)), fontsize=9)
     fig.tight_layout()
     return fig
 
