@@ -133,7 +133,11 @@ def tune(
 @app.command()
 def worker(
     source: str | None = typer.Argument(None, help="Run folder or experiment file (omit with --study)."),
-    storage: str = typer.Option(..., "--storage", help="Shared Optuna storage URL, e.g. postgresql://..."),
+    storage: str = typer.Option(
+        ..., "--storage", envvar="TUNELAB_STORAGE",
+        help="Shared Optuna storage URL, e.g. postgresql://... (or $TUNELAB_STORAGE, which keeps a password off the "
+        "command line)",
+    ),
     study: str | None = typer.Option(None, "--study", help="Study name: read the experiment from the study."),
     out: Path | None = typer.Option(None, "--out", help="Shared run folder for trial files."),
     n_trials: int | None = typer.Option(None, "--n-trials", min=1, help="At most this many trials here."),

@@ -36,3 +36,22 @@ def test_a_worker_whose_data_differ_from_the_study_refuses(tmp_path, pg_url, stu
     with pytest.raises(ConfigError, match="trains on data"):
         work(other, storage=pg_url, out=tmp_path / "run2")
     assert not (tmp_path / "run2").exists()
+
+
+def test_local_trial_processes_get_the_storage_url_through_the_environment(monkeypatch, tmp_path):
+    from tunelab.search import local_jobs
+
+    started = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kwargs):
+            started.append((cmd, kwargs["env"]))
+
+    monkeypatch.setattr(local_jobs.subprocess, "Popen", FakePopen)
+    url = "postgresql://tuner:s3cret-pw@db.example:5432/studies"
+    local_jobs.spawn_workers(2, tmp_path, url, None)
+    assert len(started) == 2
+    for cmd, env in started:
+        assert not any("s3cret-pw" in part for part in cmd), cmd  # `ps` would show it
+        assert env["TUNELAB_STORAGE"] == url and env["OMP_NUM_THREADS"] == "1"
+        assert cmd[-3:] == ["worker", str(tmp_path), "--quiet"]

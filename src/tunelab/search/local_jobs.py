@@ -33,10 +33,11 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
 
 def spawn_workers(n: int, run_dir: Path, storage_url: str, data_dir: str | None) -> list[subprocess.Popen[bytes]]:
     """Start `n` worker processes on the run folder's study; their errors go to our stderr."""
-    cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--storage", storage_url, "--quiet"]
+    cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--quiet"]
     if data_dir:
         cmd += ["--data-dir", data_dir]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # The URL goes through the environment: a password on a command line is visible to `ps`.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url}
     return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env) for _ in range(n)]
 
 
