@@ -7,8 +7,11 @@ MLP 8-H-H-1 (ReLU, dropout after the first hidden layer), Huber loss, Adam, batc
 15 epochs; grid lr {1e-2, 1e-3, 1e-4} x hidden {32, 64, 128} x dropout {0, 0.3, 0.6} = 27
 configurations, each scored by its best epoch's validation Huber loss.
 
-  hand      the seed's way: one process, a DataLoader loop per configuration, `.item()` per
-            batch, a validation DataLoader every epoch; the 27 runs one after another.
+  hand      the seed's way: one process, its DataLoader loop per configuration with the evidence
+            it keeps (`.item()` per batch, train and validation Huber and R² every epoch in a
+            metrics log, per-layer gradient norms every epoch, a checkpoint every epoch with the
+            last five kept plus the best model, a test evaluation at the end, as seed 000
+            describes; tunelab keeps the same kinds of evidence); the 27 runs one after another.
   optuna    an Optuna user's way: GridSampler over the same grid and the same hand loop as the
             objective, two worker processes sharing one JournalFileStorage file.
   ray       a Ray Tune user's way: `tune.grid_search` over the grid, the hand loop as a function
@@ -59,8 +62,23 @@ def load_data(data_dir: str | None) -> Any:
     return load_dataset(section, TaskSection(), data_dir=data_dir)
 
 
-def hand_loop(data: Any, lr: float, hidden: int, dropout: float, epochs: int, report: Any = None) -> float:
-    """What seed 000 writes by hand; returns the best epoch's validation Huber loss."""
+def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    ss_res = float(((target - pred) ** 2).sum())
+    ss_tot = float(((target - target.mean()) ** 2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+
+
+def hand_loop(
+    data: Any, lr: float, hidden: int, dropout: float, epochs: int, report: Any = None, folder: Path | None = None
+) -> float:
+    """The loop seed 000 writes by hand, with the evidence it keeps (the same kinds tunelab
+    keeps): train and validation Huber and R² every epoch in a metrics log, per-layer gradient
+    norms every epoch, a checkpoint every epoch (the last five kept) plus the best model, and a
+    test evaluation at the end. Returns the best epoch's validation Huber loss."""
+    if folder is None:  # Optuna's and Ray's objectives: a scratch folder per trial
+        with tempfile.TemporaryDirectory(prefix="hand_") as scratch:
+            return hand_loop(data, lr, hidden, dropout, epochs, report, Path(scratch))
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     layers: list[nn.Module] = [nn.Linear(8, hidden), nn.ReLU()]
     if dropout > 0:
@@ -71,24 +89,53 @@ def hand_loop(data: Any, lr: float, hidden: int, dropout: float, epochs: int, re
     loss_fn = nn.HuberLoss()
     train = DataLoader(TensorDataset(data.train.x, data.train.y), batch_size=BATCH, shuffle=True)
     val = DataLoader(TensorDataset(data.val.x, data.val.y), batch_size=BATCH)
-    best = float("inf")
-    for epoch in range(1, epochs + 1):
-        model.train()
-        for xb, yb in train:
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            loss.item()
+    test = DataLoader(TensorDataset(data.test.x, data.test.y), batch_size=BATCH)
+
+    def evaluate(loader: DataLoader) -> tuple[float, float]:
         model.eval()
-        total = 0.0
+        total, preds, targets = 0.0, [], []
         with torch.no_grad():
-            for xb, yb in val:
-                total += loss_fn(model(xb), yb).item() * len(xb)
-        value = total / len(data.val.y)
-        best = min(best, value)
-        if report is not None:
-            report(epoch, value)
+            for xb, yb in loader:
+                out = model(xb)
+                total += loss_fn(out, yb).item() * len(xb)
+                preds.append(out)
+                targets.append(yb)
+        return total / len(loader.dataset), _r2(torch.cat(preds), torch.cat(targets))
+
+    best = float("inf")
+    with (folder / "metrics_output.log").open("w") as metrics_log, (folder / "grad_norm_output.log").open("w") as grads:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            total, preds, targets = 0.0, [], []
+            for xb, yb in train:
+                optimizer.zero_grad()
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(xb)
+                preds.append(out.detach())
+                targets.append(yb)
+            for name, p in model.named_parameters():
+                grads.write(f"Epoch: {epoch}, grad_norm/{name}: {p.grad.norm().item()}\n")
+            train_loss, train_r2 = total / len(data.train.y), _r2(torch.cat(preds), torch.cat(targets))
+            val_loss, val_r2 = evaluate(val)
+            metrics_log.write(f"Epoch {epoch}:\n")
+            if val_loss < best:
+                best = val_loss
+                torch.save(model.state_dict(), folder / "checkpoints" / "best.pt")
+                metrics_log.write(f"New best model at epoch {epoch} (val_loss={val_loss:.4f})\n")
+            metrics_log.write(f"Train - Huber: {train_loss:.4f}, R2-score: {train_r2:.4f}\n")
+            metrics_log.write(f"Validation - Huber: {val_loss:.4f}, R2-score: {val_r2:.4f}\n")
+            torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+                       folder / "checkpoints" / f"epoch_{epoch}.pt")
+            old = folder / "checkpoints" / f"epoch_{epoch - 5}.pt"
+            if old.exists():
+                old.unlink()
+            if report is not None:
+                report(epoch, val_loss)
+        test_loss, test_r2 = evaluate(test)
+        metrics_log.write(f"Test - Huber: {test_loss:.4f}, R2-score: {test_r2:.4f}\n")
     return best
 
 
@@ -97,7 +144,9 @@ def hand_loop(data: Any, lr: float, hidden: int, dropout: float, epochs: int, re
 
 def run_hand(epochs: int, data_dir: str | None) -> dict[str, Any]:
     data = load_data(data_dir)
-    scores = [(hand_loop(data, p["lr"], p["hidden"], p["dropout"], epochs), p) for p in grid()]
+    with tempfile.TemporaryDirectory() as tmp:
+        scores = [(hand_loop(data, p["lr"], p["hidden"], p["dropout"], epochs, folder=Path(tmp) / str(i)), p)
+                  for i, p in enumerate(grid())]
     value, params = min(scores, key=lambda s: s[0])
     return {"best": params, "value": value}
 

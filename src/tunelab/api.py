@@ -74,20 +74,57 @@ def experiment_yaml(exp: Experiment) -> str:
     return header + yaml.safe_dump(public_dump(exp), sort_keys=False, allow_unicode=True)
 
 
+# How a study runs, not what a trial computes: changing them never blocks resuming a folder.
+RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeout_s"), ("train", "threads"),
+                ("description",))
+
+
 def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
-    """Write experiment.yaml, or check that the folder already holds this same experiment."""
+    """Write experiment.yaml, or check that the folder already holds this same experiment.
+
+    The folder's file is read through today's schema first, so keys added to tunelab since
+    (with their defaults) do not count as a difference; run settings (processes, grouping,
+    timeout, threads) may change between runs and are updated in the file.
+    """
     text = experiment_yaml(exp)
     if layout.experiment_yaml.exists():
-        existing = yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8"))
-        if existing != public_dump(exp):
-            differing = _first_difference(existing, public_dump(exp))
+        existing = _comparable(yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")))
+        ours = public_dump(exp)
+        if _without_run_settings(existing) != _without_run_settings(ours):
+            differing = _first_difference(_without_run_settings(existing), _without_run_settings(ours))
             raise RunFolderError(
                 f"{layout.root} holds a different experiment (differs at {differing}); "
                 "use another --out or remove that folder"
             )
+        if existing != ours:
+            write_text_atomic(layout.experiment_yaml, text)
         return
     layout.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(layout.experiment_yaml, text)
+
+
+def _comparable(data: Any) -> Any:
+    """The folder's experiment with today's defaults filled in (as it was, if it no longer validates)."""
+    from tunelab.config.load import validate_experiment
+
+    if not isinstance(data, dict):
+        return data
+    try:
+        return public_dump(validate_experiment(data, source="experiment.yaml"))
+    except Exception:
+        return data
+
+
+def _without_run_settings(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    for path in RUN_SETTINGS:
+        if len(path) == 1:
+            out.pop(path[0], None)
+        elif isinstance(out.get(path[0]), dict):
+            out[path[0]].pop(path[1], None)
+    return out
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:

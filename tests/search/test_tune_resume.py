@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
+
+from tunelab.errors import RunFolderError
 
 EXPERIMENT = """\
 name: kill_resume
@@ -179,3 +182,28 @@ def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_
     crashed = [t for t in study.trials if t.user_attrs.get("outcome") == "crashed"]
     assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
     assert len(crashed) == 6
+
+
+def test_a_folder_from_an_older_tunelab_or_other_run_settings_still_resumes(tmp_path):
+    import yaml
+
+    from tunelab.config.load import load_experiment
+    from tunelab.search.runner import tune
+
+    path = tmp_path / "small.yaml"
+    path.write_text(EXPERIMENT.replace("epochs: 30", "epochs: 2").replace("kill_resume", "older"), encoding="utf-8")
+    out = tmp_path / "run"
+    first = tune(load_experiment(path, ["train.threads=1"]), out=out, n_trials=2, run_final=False)
+    assert first.ran_trials == 2
+    # as an older tunelab wrote it: without a key added since, and other run settings
+    saved = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    del saved["data"]["max_rows"]
+    saved["search"]["n_jobs"] = 1
+    (out / "experiment.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+
+    again = tune(load_experiment(path, ["search.n_jobs=1", "search.vectorize=2"]), out=out, run_final=False)
+    assert again.finished and again.n_complete == 6 and again.ran_trials == 4
+    rewritten = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
+    assert rewritten["search"]["vectorize"] == 2 and "max_rows" in rewritten["data"]
+    with pytest.raises(RunFolderError, match=r"differs at train\.lr"):
+        tune(load_experiment(path, ["train.lr=0.5"]), out=out, run_final=False)

@@ -31,11 +31,16 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     return max(1, min(os.cpu_count() or 1, units))
 
 
-def spawn_workers(n: int, run_dir: Path, storage_url: str, data_dir: str | None) -> list[subprocess.Popen[bytes]]:
-    """Start `n` worker processes on the run folder's study; their errors go to our stderr."""
+def spawn_workers(
+    n: int, run_dir: Path, storage_url: str, data_dir: str | None, *, n_trials: int | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """Start `n` worker processes on the run folder's study; their errors go to our stderr.
+    `n_trials`: a sampler study's total budget (study-wide, so every process gets the same)."""
     cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--quiet"]
     if data_dir:
         cmd += ["--data-dir", data_dir]
+    if n_trials is not None:
+        cmd += ["--n-trials", str(n_trials)]
     # The URL goes through the environment: a password on a command line is visible to `ps`.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url}
     return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env) for _ in range(n)]

@@ -168,9 +168,11 @@ def tune(
     procs: list[Any] = []
 
     def start_jobs(units: int) -> int:
-        jobs = resolve_jobs(base, units)
+        # A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
+        limited = timeout_s is not None or (n_trials is not None and plan.points is not None)
+        jobs = 1 if limited else resolve_jobs(base, units)
         if jobs > 1:
-            procs.extend(spawn_workers(jobs - 1, layout.root, storage_url, data_dir))
+            procs.extend(spawn_workers(jobs - 1, layout.root, storage_url, data_dir, n_trials=n_trials))
         return jobs
 
     try:
