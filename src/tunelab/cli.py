@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -144,6 +145,7 @@ def worker(
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    no_outputs: bool = typer.Option(False, "--no-outputs", hidden=True, help="Leave summary files to tune."),
 ) -> None:
     """Join a shared study from any machine and train its trials until none are left."""
     from tunelab.progress import StudyProgress
@@ -155,7 +157,7 @@ def worker(
     def run() -> Any:
         with progress:
             return work(source, storage=storage, study_name=study, out=out, n_trials=n_trials,
-                        data_dir=data_dir, observer=progress.observer)
+                        data_dir=data_dir, observer=progress.observer, write_outputs=not no_outputs)
 
     _print_study_result(_guarded(run), as_json)
 
@@ -293,7 +295,21 @@ def report(
 
 
 def main() -> None:
-    app()
+    """The console script. A study leaves many small objects (tensors, figures, trial
+    records) to tear down; every file is already written and closed, so the process ends at
+    once instead of spending a second freeing them."""
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+    else:
+        code = 0
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -54,4 +54,4 @@ def test_local_trial_processes_get_the_storage_url_through_the_environment(monke
     for cmd, env in started:
         assert not any("s3cret-pw" in part for part in cmd), cmd  # `ps` would show it
         assert env["TUNELAB_STORAGE"] == url and env["OMP_NUM_THREADS"] == "1"
-        assert cmd[-3:] == ["worker", str(tmp_path), "--quiet"]
+        assert cmd[-4:] == ["worker", str(tmp_path), "--quiet", "--no-outputs"]

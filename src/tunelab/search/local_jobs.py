@@ -36,7 +36,7 @@ def spawn_workers(
 ) -> list[subprocess.Popen[bytes]]:
     """Start `n` worker processes on the run folder's study; their errors go to our stderr.
     `n_trials`: a sampler study's total budget (study-wide, so every process gets the same)."""
-    cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--quiet"]
+    cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--quiet", "--no-outputs"]
     if data_dir:
         cmd += ["--data-dir", data_dir]
     if n_trials is not None:

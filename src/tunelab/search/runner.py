@@ -295,9 +295,9 @@ def _round_size(
     workers: int,
     shape_of: dict[str, str],
 ) -> int:
-    """How many trials to ask now: a fair share of what is left among the workers in sight and,
-    for explicit points, no more than the next same-shape group in the queue (a worker takes one
-    group at a time, so workers that join later still find work)."""
+    """How many trials to ask now: for explicit points, a fair share (among the workers in sight)
+    of the next same-shape group in the queue, so every process gets part of every costly group
+    and workers that join later still find work; for samplers, a fair share of the budget left."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
     if plan.points is None:
@@ -309,7 +309,8 @@ def _round_size(
     group = 1
     while shapes and shapes[0] and group < len(shapes) and shapes[group] == shapes[0]:
         group += 1
-    return max(1, min(per_round, group, -(-left // in_sight)))
+    share = -(-sum(1 for key in shape_of.values() if key == shapes[0]) // in_sight) if shapes and shapes[0] else 1
+    return max(1, min(per_round, group, share, left))
 
 
 def _optimize(
@@ -447,21 +448,47 @@ def _grouped_order(
     a point that trains alone)."""
     if base.search.vectorize == "off":
         return list(points), len(points), {}
-    keys = []
+    longest_first = base.search.strategy in ("grid", "random", "qmc")
+    keys, costs, cost_of = [], [], {}
     for point in points:
         try:
             exp = apply_params(base, dict(point))
-            keys.append(group_key(exp, datasets.get(exp)) or "")
+            data = datasets.get(exp)
+            key = group_key(exp, data) or ""
         except Exception:  # a point that cannot even load fails later, in its own trial, with its reason
-            keys.append("")
+            key, exp, data = "", None, None
+        if key and longest_first and key not in cost_of:  # one cheap build per shape (mlp, cnn)
+            cost_of[key] = _cost(exp, data)
+        keys.append(key)
+        costs.append(cost_of.get(key, 0.0))
     first_seen: dict[str, int] = {}
     for key in keys:
         first_seen.setdefault(key, len(first_seen))
-    order = sorted(range(len(points)), key=lambda i: first_seen[keys[i]])
+    if longest_first:
+        # Longest work first: the costliest groups start while every process is free, so the
+        # cheap ones fill the gaps at the end instead of one expensive group running alone.
+        load: dict[str, float] = {}
+        for key, cost in zip(keys, costs, strict=True):
+            load[key] = load.get(key, 0.0) + cost
+        rank = {key: i for i, key in enumerate(sorted(first_seen, key=lambda k: (-load[k], first_seen[k])))}
+    else:  # ablation and sweeps keep their order: the default or the sweep's order comes first
+        rank = first_seen
+    order = sorted(range(len(points)), key=lambda i: rank[keys[i]])
     _, max_group = group_limits(base)
     units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
     shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
     return [points[i] for i in order], units, shape_of
+
+
+def _cost(exp: Experiment, data: Any) -> float:
+    """A trial's relative cost: parameters x epochs x training rows (its forward/backward FLOPs)."""
+    from tunelab.trial import model_for
+
+    try:
+        params = sum(p.numel() for p in model_for(exp, data).parameters())
+    except Exception:
+        return 0.0
+    return float(params) * exp.train.epochs * max(1, len(data.train))
 
 
 def _best_value(study: optuna.Study) -> float | None:
@@ -521,6 +548,7 @@ def work(
     n_trials: int | None = None,
     data_dir: str | None = None,
     observer: StudyObserver | None = None,
+    write_outputs: bool = True,
 ) -> TuneResult:
     """Join a study and train its trials until the budget or the grid is exhausted.
 
@@ -563,9 +591,10 @@ def work(
     ran = _optimize(
         study, base, knobs, plan, layout, prepared, data_dir, observer or StudyObserver(), n_trials, None
     )
-    from tunelab.search.outputs import write_outputs as write_run_outputs
+    if write_outputs:  # a trial process started by `tune` leaves the outputs to it
+        from tunelab.search.outputs import write_outputs as write_run_outputs
 
-    write_run_outputs(layout, study, base, knobs)
+        write_run_outputs(layout, study, base, knobs)
     result = summarize_study(study, layout, storage, plan, n_trials, ran, knobs)
     close_storage(study)
     return result
