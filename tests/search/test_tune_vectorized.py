@@ -80,3 +80,13 @@ def test_group_limits_follow_the_setting() -> None:
     tpe = {"strategy": "tpe", "n_trials": 4, "space": {"train.lr": {"low": 1e-4, "high": 1e-1, "log": True}}}
     assert group_limits(experiment("d", tpe)) == (1, 32)  # one trial per ask; its seeds still group
     assert group_limits(experiment("e", {**GRID, "pruner": "median"})) == (1, 32)
+
+
+def test_a_group_fit_group_would_refuse_trains_one_at_a_time(tmp_path: Path, monkeypatch, caplog) -> None:
+    from tunelab.search import group_run
+
+    monkeypatch.setattr(group_run, "group_error", lambda models, cfgs: "refused for the test")
+    search = {**GRID, "seeds": 1, "n_jobs": 1, "space": {"train.lr": [0.001, 0.01]}}
+    result = tune(experiment("grid_refused", search), out=tmp_path / "refused", write_outputs=False)
+    assert result.finished and result.n_complete == 2
+    assert "train one at a time: refused for the test" in caplog.text

@@ -9,6 +9,7 @@ continues from its checkpoint with `fit`), or when it would be a group of one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +35,15 @@ from tunelab.search.objective import (
 )
 from tunelab.search.workers import Heartbeat
 from tunelab.train.hooks import Hook
-from tunelab.train.vectorized import fit_group, group_key, has_progress
+from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
 from tunelab.trial import model_for, write_params
 
+log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]
+
+
+class CannotVectorize(Exception):
+    """`fit_group` would refuse these members (checked before anything is trained or written)."""
 OnDone = Callable[[int, TrialOutcome], None]
 
 
@@ -109,7 +115,12 @@ def _run(
         if len(chunk) == 1 and len(chunk[0].seeds) == 1:  # a group of one gains nothing
             alone.append(chunk[0])
             continue
-        outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
+        try:
+            outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
+        except CannotVectorize as exc:  # refused before training anything: train them alone instead
+            log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
+            alone.extend(chunk)
+            continue
         for s, outcome in zip(chunk, outcomes, strict=True):
             on_done(s.index, outcome)
     for s in sorted(alone, key=lambda s: s.index):
@@ -162,6 +173,9 @@ def _train_group(
                 member_hooks += list(epoch_hooks)  # progress follows the group's first member
             hooks.append(member_hooks)
     exp0 = chunk[0].seeds[0][0]
+    refusal = group_error(models, cfgs)
+    if refusal:
+        raise CannotVectorize(refusal)
     results = fit_group(
         models, data, cfgs, loss_name=exp0.train.loss, metrics=exp0.train.metrics or [],
         layouts=layouts, identities=identities, hooks=hooks, rng_states=states,

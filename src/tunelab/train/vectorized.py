@@ -145,7 +145,8 @@ class _Member:
     result: FitResult | None = None
 
 
-def _group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
+def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
+    """Why `fit_group` would refuse these built members (None: it would train them)."""
     if not models or len(models) != len(cfgs):
         return "need one TrainSection per model and at least one model"
     reason = unsupported_module(models[0])
@@ -186,7 +187,7 @@ def fit_group(
     member's global RNG state right after its model was built (`torch.get_rng_state()`); with
     them, dropout masks equal `fit`'s, so members with dropout are exact too.
     """
-    error = _group_error(models, cfgs)
+    error = group_error(models, cfgs)
     if error:
         raise ValueError(f"cannot vectorize: {error}")
     k = len(models)
