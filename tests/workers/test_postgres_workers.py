@@ -19,6 +19,7 @@ GRID = {
     "train": {"epochs": 12, "batch_size": 2, "lr": 0.001},
     "search": {
         "strategy": "grid",
+        "vectorize": "off",  # one trial at a time: long enough for the others to join and be killed mid-trial
         "space": {
             "train.lr": [0.0003, 0.001, 0.003, 0.01],
             "model.hidden_dims": [[8], [16], [32]],
@@ -61,6 +62,7 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
         except KeyError:
             time.sleep(0.2)
             continue
+        assert victim.poll() is None, f"the victim exited before it was caught mid-trial: {victim.stderr.read()}"
         trial = _running_trial_of(study, victim.pid)
         if trial is not None and trial.user_attrs.get("trial_dir"):
             metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
