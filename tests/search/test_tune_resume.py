@@ -35,6 +35,7 @@ train:
 search:
   strategy: grid
   vectorize: off
+  n_jobs: 1           # one process: the test kills it and counts the one trial it was training
   space:
     train.lr: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02]
 final:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -90,3 +95,35 @@ def test_a_group_fit_group_would_refuse_trains_one_at_a_time(tmp_path: Path, mon
     result = tune(experiment("grid_refused", search), out=tmp_path / "refused", write_outputs=False)
     assert result.finished and result.n_complete == 2
     assert "train one at a time: refused for the test" in caplog.text
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_trial_process_ends_when_the_tune_that_started_it_is_killed() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import subprocess, sys, time\n"
+         "from tunelab.search.local_jobs import _die_with_parent\n"
+         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+         "                         preexec_fn=_die_with_parent)\n"
+         "print(child.pid, flush=True)\n"
+         "time.sleep(120)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    gone = _gone(child)
+    if not gone:
+        os.kill(child, signal.SIGKILL)
+    assert gone, "the trial process outlived the killed tune"

@@ -46,6 +46,7 @@ def test_local_trial_processes_get_the_storage_url_through_the_environment(monke
     class FakePopen:
         def __init__(self, cmd, **kwargs):
             started.append((cmd, kwargs["env"]))
+            assert callable(kwargs["preexec_fn"])
 
     monkeypatch.setattr(local_jobs.subprocess, "Popen", FakePopen)
     url = "postgresql://tuner:s3cret-pw@db.example:5432/studies"
