@@ -40,11 +40,11 @@ from tunelab.trial import model_for, write_params
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]
+OnDone = Callable[[int, TrialOutcome], None]
 
 
 class CannotVectorize(Exception):
     """`fit_group` would refuse these members (checked before anything is trained or written)."""
-OnDone = Callable[[int, TrialOutcome], None]
 
 
 @dataclass
