@@ -29,18 +29,22 @@ def _rdb_backend(study: optuna.Study) -> Any | None:
 
 def write_trial(
     study: optuna.Study,
-    trial: optuna.trial.Trial,
+    trial: optuna.trial.Trial | optuna.trial.FrozenTrial,
     attrs: Mapping[str, Any],
     intermediate: Mapping[int, float] | None = None,
 ) -> None:
-    """Set `attrs` as user attributes and `intermediate` as reported values of a running trial."""
+    """Set `attrs` as user attributes and `intermediate` as reported values of a running trial.
+
+    Raises optuna's UpdateFinishedTrialError when the trial has finished meanwhile (another
+    worker got there first)."""
     intermediate = intermediate or {}
     backend = _rdb_backend(study)
     if backend is None:
         for step, value in intermediate.items():
-            trial.report(value, step)
+            study._storage.set_trial_intermediate_value(trial._trial_id, int(step), float(value))
         for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)
+        _update_cached(trial, attrs, intermediate)
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -51,7 +55,33 @@ def write_trial(
             backend._set_trial_intermediate_value_without_commit(session, trial_id, int(step), float(value))
         for key, value in attrs.items():
             backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+    _update_cached(trial, attrs, intermediate)
+
+
+def _update_cached(trial: Any, attrs: Mapping[str, Any], intermediate: Mapping[int, float]) -> None:
     cached = getattr(trial, "_cached_frozen_trial", None)
     if cached is not None:
         cached.user_attrs.update(attrs)
         cached.intermediate_values.update({int(s): float(v) for s, v in intermediate.items()})
+
+
+def annotate_finished_trial(study: optuna.Study, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """User attributes on a trial that has already finished (Optuna refuses those updates): why a
+    trial failed stale, written after Optuna's heartbeat check failed it. RDB storages only."""
+    backend = _rdb_backend(study)
+    if backend is None:
+        log.warning("trial %d: cannot annotate a finished trial in this storage (%s)", trial_id, dict(attrs))
+        return
+    import json
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    model = models.TrialUserAttributeModel
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            row = session.query(model).filter(model.trial_id == trial_id).filter(model.key == key).one_or_none()
+            if row is None:
+                session.add(model(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+            else:
+                row.value_json = json.dumps(value)

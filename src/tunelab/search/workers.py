@@ -101,12 +101,19 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     return True
 
 
-def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    storage = study._storage
-    storage.set_trial_user_attr(trial._trial_id, "outcome", "crashed")
-    storage.set_trial_user_attr(trial._trial_id, "reason", reason)
-    if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-        retry_trial(study, trial, reason)
+def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """Fail a dead process's trial and queue its retry. Several workers may find the same dead
+    trial at once: whoever fails it first retries it; the others find it finished and step back."""
+    from tunelab.search.trial_writes import write_trial
+
+    try:
+        write_trial(study, trial, {"outcome": "crashed", "reason": reason})
+        if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    retry_trial(study, trial, reason)
+    return True
 
 
 def recover_dead_trials(study: optuna.Study) -> int:
@@ -115,8 +122,7 @@ def recover_dead_trials(study: optuna.Study) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") == host and pid is not None and not _alive(int(pid)):
-            _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
-            recovered += 1
+            recovered += _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
     storage = study._storage
     if isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval:
         with warnings.catch_warnings():
@@ -144,10 +150,11 @@ def _alive(pid: int) -> bool:
 
 def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna calls this for a trial whose heartbeat stopped: record why, and retry it."""
-    study._storage.set_trial_user_attr(trial._trial_id, "outcome", "crashed")
-    study._storage.set_trial_user_attr(
-        trial._trial_id, "reason", "worker stopped sending heartbeats; configuration retried"
-    )
+    from tunelab.search.trial_writes import annotate_finished_trial
+
+    annotate_finished_trial(study, trial._trial_id, {
+        "outcome": "crashed", "reason": "worker stopped sending heartbeats; configuration retried",
+    })
     retry_trial(study, trial, "stale heartbeat")
 
 
