@@ -84,17 +84,7 @@ def run_trial(
     """Train one configuration into its trial folder (resuming from its checkpoints if any)."""
     dataset = model_inputs(exp, dataset)  # text: cached embeddings or token tensors; others unchanged
     model = model_for(exp, dataset)
-    identity = make_identity(exp_id, dataset.data_hash, exp.train.seed)
-    layout.root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        layout.params_json,
-        {
-            "name": layout.root.name,
-            "params": dict(params),
-            "config": exp.model_dump(mode="json", include={"data", "task", "model", "train"}),
-            "identity": identity,
-        },
-    )
+    identity = write_params(exp, dataset, layout, params=params, exp_id=exp_id)
     return fit(
         model,
         dataset,

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tunelab.config.schema import EncoderHeadModel
-from tunelab.models.activations import make_activation
+from tunelab.models.mlp import hidden_stack
 from tunelab.text.encoder import encode_tokens, hidden_size, load_encoder, resolve_encoder
 
 EVAL_SUBBATCH_ROWS = 128  # rows per encoder pass when evaluating a whole split at once
@@ -38,16 +38,8 @@ class EncoderHead(nn.Module):
     def __init__(self, cfg: EncoderHeadModel, in_dim: int, output_dim: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Dropout(cfg.dropout)] if cfg.dropout > 0 else []
-        width = in_dim
-        for hidden in head_widths(cfg, in_dim):
-            layers.append(nn.Linear(width, hidden))
-            if cfg.layer_norm:
-                layers.append(nn.LayerNorm(hidden))
-            layers.append(make_activation(cfg.activation))
-            if cfg.dropout > 0:
-                layers.append(nn.Dropout(cfg.dropout))
-            width = hidden
-        layers.append(nn.Linear(width, output_dim))
+        layers += hidden_stack(in_dim, head_widths(cfg, in_dim), output_dim,
+                               layer_norm=cfg.layer_norm, activation=cfg.activation, dropout=cfg.dropout)
         self.layers = nn.Sequential(*layers)
         self.lr_multiplier = cfg.head_lr_multiplier
 

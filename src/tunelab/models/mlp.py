@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -20,14 +21,24 @@ def build_mlp(cfg: MLPModel, input_shape: tuple[int, ...], output_dim: int) -> n
     layers: list[nn.Module] = []
     if len(input_shape) > 1:
         layers.append(nn.Flatten())
-    width = math.prod(input_shape)
-    for hidden in cfg.resolved_hidden_dims():
+    layers += hidden_stack(math.prod(input_shape), cfg.resolved_hidden_dims(), output_dim,
+                           layer_norm=cfg.layer_norm, activation=cfg.activation, dropout=cfg.dropout)
+    return nn.Sequential(*layers)
+
+
+def hidden_stack(
+    width: int, hidden_dims: Sequence[int], output_dim: int, *, layer_norm: bool, activation: str, dropout: float
+) -> list[nn.Module]:
+    """Linear -> [LayerNorm] -> activation -> [Dropout] per hidden width, then the output Linear,
+    created in forward order (so the same seed gives the same weights in every family using it)."""
+    layers: list[nn.Module] = []
+    for hidden in hidden_dims:
         layers.append(nn.Linear(width, hidden))
-        if cfg.layer_norm:
+        if layer_norm:
             layers.append(nn.LayerNorm(hidden))
-        layers.append(make_activation(cfg.activation))
-        if cfg.dropout > 0:
-            layers.append(nn.Dropout(cfg.dropout))
+        layers.append(make_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
         width = hidden
     layers.append(nn.Linear(width, output_dim))
-    return nn.Sequential(*layers)
+    return layers

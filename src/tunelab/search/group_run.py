@@ -79,22 +79,26 @@ def run_trials(
     a worker that dies with trials still waiting in its batch has them retried elsewhere too.
     """
     with Heartbeat(study, [trial for trial, _ in items]):
-        _run(study, items, knobs, base, run, datasets, exp_id, max_group, on_done, epoch_hooks)
+        started = [_start(study, i, trial, params, knobs, base, run, datasets)
+                   for i, (trial, params) in enumerate(items)]
+        chunks, alone = _plan(started, max_group)
+        for chunk in chunks:
+            try:
+                outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
+            except CannotVectorize as exc:  # refused before training anything: train them alone instead
+                log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
+                alone.extend(chunk)
+                continue
+            for s, outcome in zip(chunk, outcomes, strict=True):
+                on_done(s.index, outcome)
+        for s in sorted(alone, key=lambda s: s.index):
+            outcome = train_alone(s.trial, s.exp, s.layout, s.params, base, datasets, exp_id, epoch_hooks=epoch_hooks)
+            on_done(s.index, outcome)
 
 
-def _run(
-    study: optuna.Study,
-    items: Sequence[Item],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
-    datasets: DatasetCache,
-    exp_id: str,
-    max_group: int,
-    on_done: OnDone,
-    epoch_hooks: Sequence[Hook],
-) -> None:
-    started = [_start(study, i, trial, params, knobs, base, run, datasets) for i, (trial, params) in enumerate(items)]
+def _plan(started: Sequence[_Started], max_group: int) -> tuple[list[list[_Started]], list[_Started]]:
+    """Same-shape trials in chunks of at most `max_group` members (a trial's seeds stay together),
+    and the trials that train alone (not vectorized, resumed, or a group of one)."""
     by_key: dict[str, list[_Started]] = {}
     alone: list[_Started] = []
     for s in started:
@@ -111,21 +115,8 @@ def _run(
                 chunk = []
             chunk.append(s)
         chunks.append(chunk)
-    for chunk in chunks:
-        if len(chunk) == 1 and len(chunk[0].seeds) == 1:  # a group of one gains nothing
-            alone.append(chunk[0])
-            continue
-        try:
-            outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
-        except CannotVectorize as exc:  # refused before training anything: train them alone instead
-            log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
-            alone.extend(chunk)
-            continue
-        for s, outcome in zip(chunk, outcomes, strict=True):
-            on_done(s.index, outcome)
-    for s in sorted(alone, key=lambda s: s.index):
-        outcome = train_alone(s.trial, s.exp, s.layout, s.params, base, datasets, exp_id, epoch_hooks=epoch_hooks)
-        on_done(s.index, outcome)
+    alone += [c[0] for c in chunks if len(c) == 1 and len(c[0].seeds) == 1]  # a group of one gains nothing
+    return [c for c in chunks if not (len(c) == 1 and len(c[0].seeds) == 1)], alone
 
 
 def _start(

@@ -384,7 +384,9 @@ def _ask_round(
             study.tell(trial, state=TrialState.FAIL)
             break
         key = config_key(params)
-        twin = keys.get(key, duplicate_of(study, trial, key))
+        twin = keys.get(key)
+        if twin is None:
+            twin = duplicate_of(study, trial, key)
         if twin is not None:
             reason = f"configuration already taken by trial {twin}"
             write_trial(study, trial, {"outcome": "duplicate", "reason": reason})
