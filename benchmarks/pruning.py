@@ -6,7 +6,7 @@ Both studies: TPE (sampler seed 0), MLP 8-64-64-1, Adam, Huber, batch 256, searc
     train.lr            log 1e-5 .. 1e-1
     model.dropout       0 .. 0.5
     train.weight_decay  log 1e-6 .. 1e-2
-each into its own temp run folder through `tunelab.search.runner.tune(..., run_final=False)`
+each into its own temp run folder through `tunelab.app.tune.tune(..., run_final=False)`
 (one process, SQLite study, one torch thread). Reported side by side: epochs trained (sum of
 `epochs_run` over the trial folders' result.json), wall time of the whole `tune` call, best
 validation loss (the study's best value), trial states, and the ratios asha / none.
@@ -26,8 +26,9 @@ from typing import Any
 import torch
 from _common import machine, table, timed
 
+from tunelab.app.tune import tune
 from tunelab.config.load import load_experiment
-from tunelab.search.runner import TuneResult, tune
+from tunelab.search.results import TuneResult
 
 PRUNERS = ("none", "asha")
 

@@ -94,7 +94,7 @@ def experiment(epochs: int, vectorize: str) -> Any:
 
 
 def measure(epochs: int, vectorize: str, data_dir: str, tmp: Path) -> dict[str, float]:
-    from tunelab.search.runner import tune
+    from tunelab.app.tune import tune
 
     TIMES.clear()
     t0 = time.perf_counter()

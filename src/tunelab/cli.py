@@ -50,13 +50,11 @@ def _guarded(func: Callable[[], Any]) -> Any:
 def _print_study_result(res: Any, as_json: bool) -> None:
     """`tune` and `worker` end the same way: JSON (password masked) or the one-screen summary."""
     if as_json:
-        from dataclasses import asdict
+        from tunelab.app.summary import study_result_json
 
-        from tunelab.search.storage import mask_url
-
-        sys.stdout.write(json.dumps({**asdict(res), "storage": mask_url(res.storage)}, default=str) + "\n")
+        sys.stdout.write(study_result_json(res))
         return
-    from tunelab.summary import print_tune_summary
+    from tunelab.app.summary import print_tune_summary
 
     print_tune_summary(console, res)
 
@@ -76,15 +74,15 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train one configuration; the same command again resumes from the last checkpoint."""
-    from tunelab import api
-    from tunelab.progress import EpochProgress
+    from tunelab.app.progress import EpochProgress
+    from tunelab.app.train import train as train_run
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     progress = EpochProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
 
     def run() -> Any:
         with progress:
-            return api.train(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
+            return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
 
     res = _guarded(run)
     if as_json:
@@ -92,7 +90,7 @@ def train(
             json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict()}) + "\n"
         )
         return
-    from tunelab.summary import print_train_summary
+    from tunelab.app.summary import print_train_summary
 
     print_train_summary(console, res)
 
@@ -114,8 +112,8 @@ def tune(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a search; the same command again resumes it (finished trials are kept)."""
-    from tunelab import tune as run_tune
-    from tunelab.progress import StudyProgress
+    from tunelab.app.progress import StudyProgress
+    from tunelab.app.tune import tune as run_tune
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
@@ -148,8 +146,8 @@ def worker(
     no_outputs: bool = typer.Option(False, "--no-outputs", hidden=True, help="Leave summary files to tune."),
 ) -> None:
     """Join a shared study from any machine and train its trials until none are left."""
-    from tunelab.progress import StudyProgress
-    from tunelab.search.runner import work
+    from tunelab.app.progress import StudyProgress
+    from tunelab.app.work import work
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
@@ -170,7 +168,7 @@ def final(
     as_json: bool = typer.Option(False, "--json", help="Print the test metrics as JSON."),
 ) -> None:
     """Retrain the best configuration on train+val and score it once on test (writes final/)."""
-    from tunelab.search.final import run_final
+    from tunelab.app.final import run_final
 
     record = _guarded(lambda: run_final(run_dir, data_dir=data_dir, storage=storage))
     if as_json:
@@ -192,7 +190,7 @@ def predict(
     out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
 ) -> None:
     """Predict rows of a CSV (or typed texts) with the final model, using the training-set standardization."""
-    from tunelab.search.predict import predict_file, predict_texts
+    from tunelab.app.predict import predict_file, predict_texts
 
     if (input_path is None) == (not texts):
         fail("predict: give either INPUT_PATH or --text, not both" if texts else "predict: give INPUT_PATH or --text")
@@ -203,9 +201,9 @@ def predict(
     if out is None:
         sys.stdout.write(text)
     else:
-        from tunelab.runs.records import write_text_atomic
+        from tunelab.app.predict import write_predictions
 
-        write_text_atomic(out, text)
+        write_predictions(out, text)
         console.print(f"wrote {out}")
 
 
@@ -216,7 +214,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter experiment that runs as is."""
-    from tunelab.templates import TEMPLATES, write_template
+    from tunelab.app.starters import TEMPLATES, write_template
 
     if template not in TEMPLATES:
         fail(f"--template: unknown template {template!r}; choose one of {', '.join(sorted(TEMPLATES))}")
@@ -232,7 +230,7 @@ def datasets(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List the built-in data sets and whether each is available here."""
-    from tunelab.data import list_datasets
+    from tunelab.app.starters import list_datasets
 
     rows = _guarded(lambda: list_datasets(data_dir))
     if as_json:
@@ -254,14 +252,9 @@ def diagnose(
     """Read the logged curves, gradients and results; say what looks wrong and what to try next."""
     from rich.markup import escape as rich_escape
 
-    from tunelab.diagnose.decisions import collect_findings, write_decisions
-    from tunelab.runs.view import RunView
+    from tunelab.app.evidence import diagnose as diagnose_run
 
-    def run() -> Any:
-        labelled = collect_findings(RunView(run_dir))
-        return labelled, write_decisions(run_dir)
-
-    labelled, path = _guarded(run)
+    labelled, path = _guarded(lambda: diagnose_run(run_dir))
     if as_json:
         rows = [{**f.to_dict(), **({"stage": label} if label else {})} for label, f in labelled]
         sys.stdout.write(json.dumps(rows) + "\n")
@@ -288,7 +281,7 @@ def report(
     run_dir: Path = typer.Argument(..., help="Run folder (made by tunelab tune or tunelab train)."),
 ) -> None:
     """Rebuild plots/ and report.html from a run folder alone (no retraining); prints the page's path."""
-    from tunelab.report.html import write_report
+    from tunelab.app.evidence import report as write_report
 
     path = _guarded(lambda: write_report(run_dir))
     sys.stdout.write(f"{path}\n")

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from tunelab.config import schema
+from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
 
 REGENERATE = "python -m tunelab.docs_reference > docs/experiment-reference.md"
 
@@ -181,7 +182,7 @@ def _model_families() -> list[type[BaseModel]]:
     """The members of the `model` tagged union, in the order of MODEL_FAMILY_NAMES."""
     union = get_args(schema.ModelSection)[0]
     members = {m.model_fields["family"].default: m for m in get_args(union)}
-    return [members[name] for name in schema.MODEL_FAMILY_NAMES if name in members]
+    return [members[name] for name in MODEL_FAMILY_NAMES if name in members]
 
 
 def _render_model(model: type[BaseModel], title: str, prefix: str, level: int) -> Iterator[str]:
@@ -219,7 +220,7 @@ def render_reference() -> str:
         if name == "model":
             lines.append("## `model`")
             lines.append("")
-            families = ", ".join(f"`{n}`" for n in schema.MODEL_FAMILY_NAMES)
+            families = ", ".join(f"`{n}`" for n in MODEL_FAMILY_NAMES)
             lines.append(
                 f"One of several families, chosen by `model.family` ({families}; default `mlp`); "
                 "each family accepts only its own keys."

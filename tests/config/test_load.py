@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tunelab import api
+from tunelab.app import train as api
 from tunelab.config.load import load_experiment, parse_override
 from tunelab.config.schema import CNNModel, Experiment, MLPModel
 from tunelab.errors import ConfigError

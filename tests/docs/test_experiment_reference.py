@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tunelab.config.schema import MODEL_FAMILY_NAMES, Experiment
+from tunelab.config.schema import Experiment
+from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
 from tunelab.docs_reference import REGENERATE, render_reference
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "experiment-reference.md"

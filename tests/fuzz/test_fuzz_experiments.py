@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import tunelab.search.runner
+import tunelab.app.tune
 from tunelab.cli import app
 
 BASE = {
@@ -62,7 +62,7 @@ def _mutate(base: dict, mutations: list) -> dict:
 @pytest.fixture(autouse=True)
 def _no_report(monkeypatch):
     # The report is tested elsewhere; here every example must stay cheap.
-    monkeypatch.setattr(tunelab.search.runner, "write_evidence", lambda run_dir: None)
+    monkeypatch.setattr(tunelab.app.tune, "write_evidence", lambda run_dir: None)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,

@@ -126,7 +126,7 @@ def test_top_level_api_exports_tune_and_load_run(grid_run):
 def test_predict_on_raw_digits_pixels_matches_the_model_on_the_training_scale(grid_run, cli, tmp_path):
     from sklearn.datasets import load_digits
 
-    from tunelab.search.predict import load_final_model
+    from tunelab.app.predict import load_final_model
 
     if not (grid_run / "final" / "model.pt").exists():
         assert cli("final", grid_run).exit_code == 0

@@ -188,8 +188,8 @@ def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_
 def test_a_folder_from_an_older_tunelab_or_other_run_settings_still_resumes(tmp_path):
     import yaml
 
+    from tunelab.app.tune import tune
     from tunelab.config.load import load_experiment
-    from tunelab.search.runner import tune
 
     path = tmp_path / "small.yaml"
     path.write_text(EXPERIMENT.replace("epochs: 30", "epochs: 2").replace("kill_resume", "older"), encoding="utf-8")

@@ -16,8 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tunelab.app.tune import tune
 from tunelab.config.load import load_experiment
-from tunelab.search.runner import tune
 
 EPOCHS = 3
 

@@ -1,4 +1,4 @@
-"""Ablation counts, seeds per configuration, pruning and divergence, through `tunelab.search.runner.tune`."""
+"""Ablation counts, seeds per configuration, pruning and divergence, through `tunelab.app.tune.tune`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import optuna
 import pytest
 
+from tunelab.app.tune import tune
 from tunelab.config.load import load_experiment
-from tunelab.search.runner import TuneResult, tune
+from tunelab.search.results import TuneResult
 
 
 def run(out: Path, name: str, data: str, train: dict[str, Any], search: dict[str, Any], **model: Any) -> TuneResult:

@@ -14,8 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tunelab.app.tune import tune
 from tunelab.config.schema import Experiment
-from tunelab.search.runner import group_limits, tune
+from tunelab.search.planning import group_limits
 
 BASE = {
     "data": {"name": "diabetes"},

@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from tunelab.search.heartbeats import _mark_dead, stale_trial_callback
 from tunelab.search.storage import make_storage
-from tunelab.search.workers import _mark_dead, stale_trial_callback
 
 
 def _study(tmp_path: Path) -> optuna.Study:

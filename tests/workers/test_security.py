@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tunelab.app.tune import tune
+from tunelab.app.work import work
 from tunelab.config.load import load_experiment
 from tunelab.errors import ConfigError
-from tunelab.search.runner import tune, work
 
 SWEEP = Path(__file__).resolve().parents[2] / "examples" / "seed004_lr_sweep.yaml"
 

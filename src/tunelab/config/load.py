@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from tunelab.config.schema import MODEL_FAMILY_NAMES, Experiment
+from tunelab.config.schema import Experiment
+from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
 from tunelab.errors import ConfigError
 
 _FAMILY_MODELS: dict[str, type[BaseModel]] = {}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tunelab.config.schema import Experiment
+from tunelab.config.vocabulary import loss_task_problem, resolve_loss, resolve_metrics
 from tunelab.data.dataset import Dataset
 from tunelab.errors import ConfigError
-from tunelab.train.losses import resolve_loss
-from tunelab.train.metrics import resolve_metrics
 
 
 def resolve_experiment(exp: Experiment, dataset: Dataset, *, standardize: bool, standardize_target: bool) -> Experiment:
@@ -17,10 +16,9 @@ def resolve_experiment(exp: Experiment, dataset: Dataset, *, standardize: bool, 
     if exp.task.type not in ("auto", task):
         raise ConfigError(f"data set {dataset.name} is {task}, not {exp.task.type}", key="task.type")
     loss = resolve_loss(exp.train.loss, task)
-    if loss == "cross_entropy" and task != "classification":
-        raise ConfigError(f"cross_entropy needs a classification task; {dataset.name} is {task}", key="train.loss")
-    if loss == "gaussian_nll" and task != "regression":
-        raise ConfigError(f"gaussian_nll needs a regression task; {dataset.name} is {task}", key="train.loss")
+    problem = loss_task_problem(loss, task)
+    if problem is not None:
+        raise ConfigError(f"{problem}; {dataset.name} is {task}", key="train.loss")
     try:
         metrics = resolve_metrics(exp.train.metrics, task)
     except ValueError as exc:

@@ -10,13 +10,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tunelab.config.vocabulary import (
+    CLASSIFICATION_METRICS,
+    DEFAULT_METRICS,
+    EXTRA_METRICS,
+    LOSS_NAMES,
+    METRIC_NAMES,
+    STAGE_STRATEGIES,
+    STRATEGY_NAMES,
+    direction_of,
+)
+
 MAX_WIDTH = 65_536  # a layer wider than this is a typo, not an experiment (and would exhaust memory)
 MAX_LAYERS = 256
 Activation = Literal["relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu")
-Metric = Literal["r2", "mae", "rmse", "mse", "accuracy", "f1"]
-REGRESSION_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "mse")
-CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1")
+# The schema's choices, derived from config/vocabulary.py (a tuple inside Literal[] unpacks).
+Metric = Literal[METRIC_NAMES]  # type: ignore[valid-type]
+LossName = Literal[("auto", *LOSS_NAMES)]  # type: ignore[valid-type]
+StrategyName = Literal[STRATEGY_NAMES]  # type: ignore[valid-type]
+StageStrategyName = Literal[STAGE_STRATEGIES]  # type: ignore[valid-type]
+REGRESSION_METRICS: tuple[str, ...] = DEFAULT_METRICS["regression"] + EXTRA_METRICS["regression"]
 
 
 class Section(BaseModel):
@@ -187,7 +201,6 @@ class EncoderHeadModel(Section):
 
 
 ModelSection = Annotated[MLPModel | CNNModel | PythonModel | EncoderHeadModel, Field(discriminator="family")]
-MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "encoder_head", "python")
 
 
 # --------------------------------------------------------------------------- train
@@ -236,7 +249,7 @@ class TrainSection(Section):
     plateau_patience: int = Field(3, ge=0, description="plateau scheduler: flat epochs before a decay.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Batches whose gradients add up to one step.")
     max_grad_norm: float | None = Field(None, gt=0.0, description="Clip the total gradient norm; null: off.")
-    loss: Literal["auto", "mse", "huber", "cross_entropy", "gaussian_nll"] = Field(
+    loss: LossName = Field(
         "auto",
         description="`auto`: cross_entropy for classification, mse for regression; mse/huber on a classification "
         "task compare outputs with one-hot targets; gaussian_nll (regression) predicts a mean and a variance.",
@@ -299,7 +312,7 @@ class Objective(Section):
         """`auto` minimises losses and errors and maximises scores."""
         if self.direction != "auto":
             return self.direction
-        return "maximize" if self.metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
+        return direction_of(self.metric)
 
 
 class StageSpec(Section):
@@ -307,16 +320,15 @@ class StageSpec(Section):
 
     name: str = Field(..., min_length=1, max_length=60, description="Stage name (its folder: stages/<i>-<name>).")
     space: dict[str, Any] = Field(default_factory=dict, description="This stage's search space (as search.space).")
-    strategy: Literal["grid", "random", "tpe", "gp", "qmc"] = Field("grid", description="How this stage searches.")
+    strategy: StageStrategyName = Field("grid", description="How this stage searches.")
     n_trials: int | None = Field(None, ge=1, description="Trial budget of a sampler stage; null: 20.")
 
 
 class SearchSection(Section):
     """How configurations are chosen; `space` is validated by `tunelab.config.space`."""
 
-    strategy: Literal[
-        "none", "grid", "random", "tpe", "gp", "cmaes", "qmc", "ablation", "lr_sweep", "staged"
-    ] = Field("none", description="How configurations are chosen (docs/strategies/); `none`: train one configuration.")
+    strategy: StrategyName = Field(
+        "none", description="How configurations are chosen (docs/strategies/); `none`: train one configuration.")
     space: dict[str, Any] = Field(default_factory=dict, description="Key path -> values, range or fixed value.")
     n_trials: int | None = Field(
         None, ge=1, description="Trial budget of sampler strategies (null: 20); lr_sweep: points of a range."

@@ -11,7 +11,7 @@ A `when` gives one value or a list of allowed values per key path; to allow a li
 itself write it inside a list (`when: {model.hidden_dims: [[64, 64]]}`). While `model.family`
 is searched, a model knob that only some families have is conditioned on those families.
 
-This module parses; `tunelab.search.space_knob` (Knob, values, conditions), `space_points`
+This module parses; `tunelab.config.space_knob` (Knob, values, conditions), `space_points`
 (Optuna, grid, ablation) and `space_paths` (key paths, apply_params) do the rest, re-exported here.
 """
 
@@ -23,9 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tunelab.config.schema import MODEL_FAMILY_NAMES, Experiment
-from tunelab.errors import ConfigError
-from tunelab.search.space_knob import (
+from tunelab.config.schema import Experiment
+from tunelab.config.space_knob import (
     Knob,
     base_value,
     encode_value,
@@ -36,8 +35,8 @@ from tunelab.search.space_knob import (
     space_size,
     values_equal,
 )
-from tunelab.search.space_paths import apply_params, did_you_mean, families_with, path_problem
-from tunelab.search.space_points import (
+from tunelab.config.space_paths import apply_params, did_you_mean, families_with, path_problem
+from tunelab.config.space_points import (
     ablation_points,
     decode_params,
     distributions,
@@ -46,6 +45,8 @@ from tunelab.search.space_points import (
     grid_search_space,
     suggest,
 )
+from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
+from tunelab.errors import ConfigError
 
 __all__ = [
     "Knob",

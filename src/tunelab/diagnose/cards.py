@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tunelab.search.outputs import md_escape
+from tunelab.markdown import md_escape
 
 # What to tune after each knob, following seed 004's order.
 NEXT_KNOB = {

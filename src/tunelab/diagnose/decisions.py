@@ -15,9 +15,9 @@ from tunelab.diagnose.registry import RULES, diagnose_view
 from tunelab.diagnose.study import edge_knobs
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
+from tunelab.markdown import md_escape
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.runs.view import RunView
-from tunelab.search.outputs import md_escape
 
 STAGES_JSON = "stages.json"  # written by the staged strategy: [{stage, name, question, run_dir}, ...]
 

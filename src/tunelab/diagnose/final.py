@@ -6,12 +6,13 @@ import math
 import statistics
 from collections.abc import Mapping
 
+from tunelab.config.vocabulary import CLASSIFICATION_METRICS, higher_is_better
 from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.readings import best_record, fmt, num
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, TrialView
 
-SCORES = ("accuracy", "f1")
+SCORES = CLASSIFICATION_METRICS
 
 
 def _chosen(run: RunView) -> TrialView | None:
@@ -58,7 +59,7 @@ def val_test_disagree(run: RunView, th: Thresholds) -> list[Finding]:
     if not pairs:
         return []
     # the most telling pair first: scores (R² and friends) before losses
-    pairs.sort(key=lambda p: p[0].split("_")[-1] not in ("r2", *SCORES))
+    pairs.sort(key=lambda p: not higher_is_better(p[0]))
     at = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs}" if epochs else "its best epoch"
     text = "; ".join(f"val_{m} {fmt(v)} vs test_{m} {fmt(t)}" for m, v, t in pairs)
     return [

@@ -10,12 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.config.vocabulary import SAMPLER_STRATEGIES, higher_is_better
 from tunelab.diagnose.finding import Finding
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
-MAXIMIZED = ("r2", "accuracy", "f1")
-# Strategies whose trials are drawn by an Optuna sampler (order and budget mean something).
-SAMPLER_STRATEGIES = ("random", "tpe", "gp", "cmaes", "qmc")
+__all__ = ["SAMPLER_STRATEGIES"]  # strategies whose trials an Optuna sampler draws (re-exported for the rules)
 
 
 def num(value: Any) -> float | None:
@@ -56,7 +55,7 @@ def fmt(value: Any) -> str:
 
 def is_maximized(metric: str) -> bool:
     """Scores (R², accuracy, F1) go up; losses and errors go down."""
-    return metric.split("_")[-1] in MAXIMIZED
+    return higher_is_better(metric)
 
 
 def short_names(paths: Sequence[str]) -> dict[str, str]:

@@ -11,8 +11,6 @@ from typing import Any
 
 from tunelab.runs.view import RunView, TrialView
 
-SCORE_SUFFIXES = ("r2", "accuracy", "f1")
-
 
 def finite(value: Any) -> bool:
     """True for a real, finite number (None, NaN, inf and strings are not)."""

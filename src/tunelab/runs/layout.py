@@ -44,6 +44,18 @@ class TrialLayout:
     def best_checkpoint(self) -> Path:
         return self.checkpoints / "best.pt"
 
+    def seed(self, i: int) -> TrialLayout:
+        """Seed repeat `i` of a configuration trained with several seeds: a full trial folder of its own."""
+        return TrialLayout(self.root / f"seed-{i}")
+
+    def seeds(self, count: int) -> list[TrialLayout]:
+        """One seed: the trial folder itself; k seeds: `seed-<i>/` inside it."""
+        return [self] if count <= 1 else [self.seed(i) for i in range(count)]
+
+    def seed_dirs(self) -> list[Path]:
+        """The `seed-<i>/` folders on disk, in name order ([] for a one-seed trial)."""
+        return sorted(self.root.glob("seed-*"))
+
     def epoch_checkpoints(self) -> list[tuple[int, Path]]:
         """Epoch checkpoints on disk, newest first."""
         found = []
@@ -113,3 +125,35 @@ class RunLayout:
     @property
     def final(self) -> Path:
         return self.root / "final"
+
+    @property
+    def final_model(self) -> Path:
+        return self.final / "model.pt"
+
+    @property
+    def final_params(self) -> Path:
+        return self.final / "params.json"
+
+    @property
+    def test_metrics(self) -> Path:
+        return self.final / "test_metrics.json"
+
+    def final_train(self, seed: int, seeds: int) -> TrialLayout:
+        """The final retrain's own folder: `final/train/`, or `final/train-seed-<i>/` with several seeds."""
+        return TrialLayout(self.final / ("train" if seeds == 1 else f"train-seed-{seed}"))
+
+    @property
+    def lr_sweep_txt(self) -> Path:
+        return self.root / "lr_sweep.txt"
+
+    @property
+    def stages_json(self) -> Path:
+        return self.root / "stages.json"
+
+    def stage(self, index: int, name: str) -> RunLayout:
+        """A staged study's stage `index`: an ordinary run folder under `stages/`."""
+        return RunLayout(self.root / "stages" / f"{index}-{name}")
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.root / "stages"

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tunelab.config.vocabulary import direction_of
 from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
@@ -101,7 +102,7 @@ class RunView:
         metric = obj.get("metric", "val_loss")
         direction = obj.get("direction", "auto")
         if direction == "auto":
-            direction = "maximize" if metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
+            direction = direction_of(metric)
         return metric, direction
 
     @cached_property
@@ -111,7 +112,7 @@ class RunView:
 
     @cached_property
     def final(self) -> dict[str, Any]:
-        return _read_optional(self.layout.final / "test_metrics.json")
+        return _read_optional(self.layout.test_metrics)
 
     @cached_property
     def trials(self) -> list[TrialView]:
@@ -121,7 +122,7 @@ class RunView:
         for folder in self.layout.trial_dirs():
             rel = str(folder.root.relative_to(self.root))
             info = by_dir.get(rel, {})
-            seeds = sorted(folder.root.glob("seed-*"))
+            seeds = folder.seed_dirs()
             runs = [SeedRun(TrialLayout(p)) for p in seeds] if seeds else [SeedRun(folder)]
             first_result = runs[0].result if runs else {}
             views.append(

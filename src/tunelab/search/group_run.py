@@ -21,7 +21,8 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
-from tunelab.search.objective import (
+from tunelab.search.heartbeats import Heartbeat
+from tunelab.search.trial_run import (
     DatasetCache,
     FollowPruning,
     OptunaPruning,
@@ -33,10 +34,9 @@ from tunelab.search.objective import (
     train_alone,
     trial_layouts,
 )
-from tunelab.search.workers import Heartbeat
 from tunelab.train.hooks import Hook
+from tunelab.train.trial import model_for, write_params
 from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
-from tunelab.trial import model_for, write_params
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]

@@ -14,24 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tunelab.config.schema import Experiment
-
 log = logging.getLogger(__name__)
-SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result; parallel asks blunt them
-
-
-def resolve_jobs(exp: Experiment, units: int) -> int:
-    """Processes for this study: an explicit N as given; `auto` one per core, but no more than
-    the independent units of work (vectorized groups or single trials) and one for model-based
-    samplers, whose every suggestion should see every earlier result (and stay reproducible)."""
-    setting = exp.search.n_jobs
-    if setting != "auto":
-        return int(setting)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
-        return 1
-    return max(1, min(os.cpu_count() or 1, units))
-
-
 def spawn_workers(
     n: int, run_dir: Path, storage_url: str, data_dir: str | None, *, n_trials: int | None = None
 ) -> list[subprocess.Popen[bytes]]:

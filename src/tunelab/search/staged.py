@@ -8,14 +8,16 @@ architecture, then optimizer details. Each stage is an ordinary small study in
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tunelab.config.schema import Experiment, StageSpec
-from tunelab.config.space import apply_params
+from tunelab.config.space import apply_params, parse_space
+from tunelab.config.vocabulary import DROPOUT_FAMILIES
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
-from tunelab.runs.records import read_json, write_json_atomic
+from tunelab.runs.records import write_json_atomic
 
 QUESTIONS = {
     "lr": "which learning rate makes training learn fastest without instability?",
@@ -44,7 +46,7 @@ def default_stages(exp: Experiment) -> list[StageSpec]:
         )
     )
     reg: dict[str, Any] = {"train.weight_decay": sorted({t.weight_decay, 1e-4, 1e-3})}
-    if m.family in ("mlp", "cnn"):
+    if m.family in DROPOUT_FAMILIES:
         reg["model.dropout"] = sorted({m.dropout, 0.1, 0.3})
     stages.append(StageSpec(name="regularization", space=reg))
     if m.family == "mlp":
@@ -81,47 +83,48 @@ def stage_experiment(base: Experiment, stage: StageSpec, index: int, winners: di
         raise ConfigError(f"stage {stage.name}: {exc.message}", key=exc.key) from None
 
 
-def run_staged(
-    base: Experiment, layout: RunLayout, *, data_dir: str | None, observer: Any, run_final: bool | None
-) -> dict[str, Any]:
-    """Run every stage in order (resuming finished ones), then the final model of the last winner."""
-    from tunelab.search.runner import tune
+@dataclass(frozen=True)
+class StagedOutcome:
+    """Every stage's record (as stages.json lists them), the winners by key path, and the last stage's folder."""
 
+    stages: list[dict[str, Any]]
+    winners: dict[str, Any]
+    last: RunLayout | None
+
+
+def check_stages(base: Experiment) -> None:
+    """Every stage's space is checked before anything runs."""
+    for i, stage in enumerate(base.search.stages or default_stages(base), start=1):
+        parse_space(stage_experiment(base, stage, i, {}))
+
+
+def run_staged(base: Experiment, layout: RunLayout, run_stage: Callable[[Experiment, RunLayout], Any]) -> StagedOutcome:
+    """Run every stage in order (resuming finished ones), each stage's study by `run_stage`,
+    which returns its result (`best_by_path`, `best_value`, `finished`); the winners so far are
+    written to stages.json after each stage."""
     stages = base.search.stages or default_stages(base)
     winners: dict[str, Any] = {}
     records = []
-    last_dir: Path | None = None
+    last: RunLayout | None = None
     for i, stage in enumerate(stages, start=1):
         exp = stage_experiment(base, stage, i, winners)
-        stage_dir = layout.root / "stages" / f"{i}-{stage.name}"
-        result = tune(exp, out=stage_dir, data_dir=data_dir, observer=observer, run_final=False)
-        history = read_json(RunLayout(stage_dir).optimization_history)
-        best = {k: v for k, v in history.get("best_params", {}).items() if k in stage.space}
+        stage_layout = layout.stage(i, stage.name)
+        result = run_stage(exp, stage_layout)
+        best = {k: v for k, v in result.best_by_path.items() if k in stage.space}
         winners.update(best)
-        last_dir = stage_dir
+        last = stage_layout
         records.append(
             {
                 "stage": i,
                 "name": stage.name,
                 "question": QUESTIONS.get(stage.name, f"which {', '.join(stage.space)} works best?"),
-                "run_dir": str(stage_dir.relative_to(layout.root)),
+                "run_dir": str(stage_layout.root.relative_to(layout.root)),
                 "changed": {k: v for k, v in stage.space.items()},
                 "fixed_before": dict(winners if not best else {k: v for k, v in winners.items() if k not in best}),
                 "best_params": best,
-                "best_value": history.get("best_value"),
+                "best_value": result.best_value,
                 "finished": result.finished,
             }
         )
-        write_json_atomic(layout.root / "stages.json", {"stages": records, "winners": winners})
-    do_final = base.final.enabled if run_final is None else run_final
-    if do_final and last_dir is not None:
-        from tunelab.search.final import run_final as final_model
-
-        final_model(last_dir, data_dir=data_dir)
-        target = layout.final
-        if target.exists():
-            import shutil
-
-            shutil.rmtree(target)
-        (last_dir / "final").rename(target)
-    return {"stages": records, "winners": winners}
+        write_json_atomic(layout.stages_json, {"stages": records, "winners": winners})
+    return StagedOutcome(records, winners, last)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from typing import Any
 
@@ -12,23 +11,19 @@ import optuna
 
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
+from tunelab.runs.claim import mask_url
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# We drive trials with ask/tell and send heartbeats ourselves (search/workers.py).
+# We drive trials with ask/tell and send heartbeats ourselves (search/heartbeats.py).
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 log = logging.getLogger(__name__)
-
-
-def mask_url(url: str) -> str:
-    """The storage URL with any password replaced, safe for logs, run folders and reports."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
     a busy timeout so several processes can share one file."""
-    from tunelab.search.workers import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
+    from tunelab.search.heartbeats import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
 
     sqlite = url.startswith("sqlite")
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from tunelab.train.metrics import higher_is_better
+from tunelab.config.vocabulary import higher_is_better
 
 
 @dataclass

@@ -18,14 +18,15 @@ import torch
 from torch import nn
 
 from tunelab.config.schema import TrainSection
+from tunelab.config.vocabulary import higher_is_better
 from tunelab.data.dataset import Dataset, Scaler
-from tunelab.errors import ConfigError
+from tunelab.models.device import resolve_device
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.losses import make_loss, point_prediction
-from tunelab.train.metrics import METRICS, higher_is_better
+from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer, make_scheduler
 
 EVAL_CHUNK_ROWS = 16384
@@ -49,15 +50,6 @@ class FitResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` takes a GPU when one is visible; asking for cuda without one is a config error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("cuda requested but no GPU is visible; use auto or cpu", key="train.device")
-    return torch.device(name)
 
 
 def set_threads(threads: int | str) -> None:

@@ -7,20 +7,16 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from tunelab.config.vocabulary import LOSS_NAMES, LOSSES, resolve_loss
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-LOSS_NAMES: tuple[str, ...] = ("mse", "huber", "cross_entropy", "gaussian_nll")
-
-
-def resolve_loss(name: str, task: str) -> str:
-    """`auto` is cross-entropy for classification and MSE for regression."""
-    if name != "auto":
-        return name
-    return "cross_entropy" if task == "classification" else "mse"
+__all__ = ["LOSS_NAMES", "make_loss", "model_output_dim", "point_prediction", "resolve_loss"]
 
 
 def model_output_dim(loss: str, task: str, output_dim: int) -> int:
     """How many numbers the network must emit per row for this loss."""
-    return 2 * output_dim if loss == "gaussian_nll" else output_dim
+    info = LOSSES.get(loss)
+    return (info.outputs_per_target if info is not None else 1) * output_dim
 
 
 def point_prediction(outputs: torch.Tensor, loss: str) -> torch.Tensor:

@@ -6,6 +6,10 @@ from collections.abc import Callable
 
 import torch
 
+from tunelab.config.vocabulary import METRIC_NAMES, higher_is_better
+
+__all__ = ["METRICS", "MetricFn", "higher_is_better"]
+
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -51,24 +55,4 @@ METRICS: dict[str, MetricFn] = {
     "accuracy": _accuracy,
     "f1": _macro_f1,
 }
-HIGHER_IS_BETTER: frozenset[str] = frozenset({"r2", "accuracy", "f1"})
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "regression": ("r2", "mae", "rmse"),
-    "classification": ("accuracy", "f1"),
-}
-
-
-def resolve_metrics(names: list[str] | None, task: str) -> list[str]:
-    """The task's defaults when none are listed; a metric that does not fit the task is an error."""
-    if names is None:
-        return list(DEFAULT_METRICS[task])
-    allowed = set(DEFAULT_METRICS[task]) | ({"mse"} if task == "regression" else set())
-    bad = [n for n in names if n not in allowed]
-    if bad:
-        raise ValueError(f"metric {bad[0]!r} does not fit a {task} task; choose from {', '.join(sorted(allowed))}")
-    return list(names)
-
-
-def higher_is_better(key: str) -> bool:
-    """Direction of a record key such as `val_loss` or `val_r2`."""
-    return key.split("_")[-1] in HIGHER_IS_BETTER
+assert tuple(METRICS) == METRIC_NAMES, "every metric of config/vocabulary.py has one function here"

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from tunelab.config.schema import Experiment, TrainSection
+from tunelab.config.vocabulary import VECTORIZED_FAMILIES
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
@@ -64,7 +65,6 @@ PER_MEMBER_TRAIN_KEYS = frozenset({
     "early_stopping", "checkpoints", "divergence",
     "alpha", "step_size", "gamma", "plateau_patience",  # unused with a constant schedule and no rmsprop
 })
-VECTORIZED_FAMILIES = ("mlp", "cnn")
 
 
 def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:

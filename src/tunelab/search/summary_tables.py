@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -16,10 +15,12 @@ from optuna.trial import TrialState
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, decode_params
+from tunelab.markdown import md_escape
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
 
-SHOWN = ("complete", "pruned", "diverged")
+SHOWN = COUNTED
 
 
 def _value_text(mean: float | None, std: float | None, seeds: int) -> str:
@@ -46,12 +47,10 @@ def _seed_results(root: Path | None, trial_dir: str, seeds: int) -> list[dict[st
     """Each seed's `result.json` of a trial folder (`seed-<i>/` with several seeds); unreadable ones skipped."""
     if root is None or not trial_dir:
         return []
-    folder = root / trial_dir
-    folders = [folder] if seeds <= 1 else [folder / f"seed-{i}" for i in range(seeds)]
     results = []
-    for sub in folders:
+    for sub in TrialLayout(root / trial_dir).seeds(seeds):
         try:
-            results.append(read_json(TrialLayout(sub).result_json))
+            results.append(read_json(sub.result_json))
         except (OSError, ValueError):
             continue
     return results
@@ -133,11 +132,6 @@ def seed_noise_flag(rows: Sequence[dict[str, Any]], metric: str) -> str:
     return ""
 
 
-def md_escape(text: Any) -> str:
-    """Make any user-controlled text safe inside a Markdown table cell (and in HTML renderers)."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
-
-
 def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs: Sequence[Knob]) -> None:
     """Write the tables atomically; safe to call after every trial or on a crashed study."""
     metric = exp.search.objective.metric
@@ -161,7 +155,7 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
 
 
 def _final_metrics(layout: RunLayout) -> dict[str, Any]:
-    path = layout.final / "test_metrics.json"
+    path = layout.test_metrics
     try:
         return read_json(path) if path.exists() else {}
     except (OSError, ValueError):

@@ -16,21 +16,22 @@ from tunelab.config.schema import EncoderHeadModel
 from tunelab.errors import DataError, RunFolderError
 from tunelab.models import build_model
 from tunelab.runs.layout import RunLayout
-from tunelab.runs.records import read_json
+from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.train.losses import model_output_dim, point_prediction
 
 
 def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the final network from `final/params.json` and load its weights (weights_only)."""
-    final = RunLayout(run_dir).final
-    if not (final / "model.pt").exists() or not (final / "params.json").exists():
+    layout = RunLayout(run_dir)
+    final = layout.final
+    if not layout.final_model.exists() or not layout.final_params.exists():
         raise RunFolderError(f"{run_dir} has no final model; run tunelab final {run_dir}")
     try:
-        payload = torch.load(final / "model.pt", map_location="cpu", weights_only=True)
-        config = read_json(final / "params.json")["config"]
+        payload = torch.load(layout.final_model, map_location="cpu", weights_only=True)
+        config = read_json(layout.final_params)["config"]
     except Exception as exc:
         raise RunFolderError(f"{final} is damaged: {type(exc).__name__}") from None
-    exp = validate_experiment(config, source=str(final / "params.json"))
+    exp = validate_experiment(config, source=str(layout.final_params))
     out_dim = model_output_dim(exp.train.loss, payload["task"], payload["output_dim"])
     model = build_model(exp.model, tuple(payload["input_shape"]), out_dim, seed=0)
     model.load_state_dict(payload["state_dict"])
@@ -145,3 +146,8 @@ def _text_predictions(model: torch.nn.Module, meta: dict[str, Any], texts: list[
     from tunelab.text.features import text_inputs
 
     return _predictions(model(text_inputs(meta["model_config"], texts)).float(), meta, texts)
+
+
+def write_predictions(out: Path, text: str) -> None:
+    """The predictions CSV written atomically (a half-written file never appears)."""
+    write_text_atomic(out, text)

@@ -60,7 +60,7 @@ class StudyProgress:
     """Two bars for `tunelab tune`: trials (with the best value so far) and the current trial's epochs."""
 
     def __init__(self, *, enabled: bool, console: Console | None = None) -> None:
-        from tunelab.search.runner import StudyObserver
+        from tunelab.search.results import StudyObserver
 
         self.enabled = enabled
         self._progress = _make_progress(console) if enabled else None

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunelab.config.schema import Experiment
+from tunelab.config.space_paths import read_path, set_params
 from tunelab.errors import ConfigError
-from tunelab.search.space_paths import read_path, set_params
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 

@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from tunelab.config.schema import Experiment
-from tunelab.search.space_knob import (
+from tunelab.config.space_knob import (
     Knob,
     base_value,
     decode_value,

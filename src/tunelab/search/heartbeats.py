@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import ConfigError
+from tunelab.runs.outcome import COUNTED, Outcome
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 2
@@ -28,7 +29,7 @@ HEARTBEAT_INTERVAL_S = 5
 GRACE_PERIOD_S = 20
 
 
-TRAINING_CODE = ("train", "models", "data", "config", "trial.py")
+TRAINING_CODE = ("train", "models", "data", "config")
 
 
 def code_hash() -> str:
@@ -107,7 +108,7 @@ def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     from tunelab.search.trial_writes import write_trial
 
     try:
-        write_trial(study, trial, {"outcome": "crashed", "reason": reason})
+        write_trial(study, trial, {"outcome": Outcome.CRASHED.value, "reason": reason})
         if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -153,7 +154,7 @@ def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
     from tunelab.search.trial_writes import annotate_finished_trial
 
     annotate_finished_trial(study, trial._trial_id, {
-        "outcome": "crashed", "reason": "worker stopped sending heartbeats; configuration retried",
+        "outcome": Outcome.CRASHED.value, "reason": "worker stopped sending heartbeats; configuration retried",
     })
     retry_trial(study, trial, "stale heartbeat")
 
@@ -200,7 +201,7 @@ def duplicate_of(study: optuna.Study, trial: optuna.trial.Trial, key: str) -> in
     for t in study.get_trials(deepcopy=False):
         if t.number == trial.number or t.user_attrs.get("config_key") != key:
             continue
-        if t.user_attrs.get("outcome") in ("complete", "pruned", "diverged"):
+        if t.user_attrs.get("outcome") in COUNTED:
             return t.number
         if t.state == TrialState.RUNNING and t.number < trial.number:
             return t.number

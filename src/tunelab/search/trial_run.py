@@ -21,7 +21,7 @@ from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.search.trial_writes import write_trial
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
-from tunelab.trial import run_trial, short_name
+from tunelab.train.trial import run_trial, short_name
 
 
 def config_key(params: Mapping[str, Any]) -> str:
@@ -87,9 +87,7 @@ class TrialOutcome:
 
 def trial_layouts(root: TrialLayout, seeds: int) -> list[TrialLayout]:
     """One seed: the trial folder itself; k seeds: `seed-<i>/` inside it, each a full trial folder."""
-    if seeds == 1:
-        return [root]
-    return [TrialLayout(root.root / f"seed-{i}") for i in range(seeds)]
+    return root.seeds(seeds)
 
 
 class DatasetCache:

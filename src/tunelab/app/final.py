@@ -22,13 +22,13 @@ from tunelab.config.space import apply_params, decode_params, parse_space
 from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
-from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
 from tunelab.search.storage import make_storage
 from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
 from tunelab.train.losses import make_loss, point_prediction
-from tunelab.trial import model_for
+from tunelab.train.trial import model_for
 
 
 def load_run_experiment(run_dir: Path) -> Experiment:
@@ -80,9 +80,8 @@ def run_final(
     for i in range(base.final.seeds):
         seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
         model = model_for(seeded, data)
-        sub = "train" if base.final.seeds == 1 else f"train-seed-{i}"
         fit(model, data, seeded.train, loss_name=seeded.train.loss, metrics=seeded.train.metrics or [],
-            layout=TrialLayout(layout.final / sub), resume=True)
+            layout=layout.final_train(i, base.final.seeds), resume=True)
         if data.test is not None:
             per_seed.append(_score(model, data, seeded))
         if first_model is None:
@@ -99,11 +98,11 @@ def run_final(
         **(metrics if data.test is not None else {"note": f"data set {data.name} has no test split"}),
     }
     layout.final.mkdir(parents=True, exist_ok=True)
-    _save_model(layout.final / "model.pt", first_model, exp, data)
-    write_json_atomic(layout.final / "params.json", {"params": params, "config": exp.model_dump(mode="json")})
+    _save_model(layout.final_model, first_model, exp, data)
+    write_json_atomic(layout.final_params, {"params": params, "config": exp.model_dump(mode="json")})
     if data.test is not None:
         write_text_atomic(layout.final / "predictions.csv", _predictions_csv(first_model, data, exp))
-    write_json_atomic(layout.final / "test_metrics.json", record)
+    write_json_atomic(layout.test_metrics, record)
     return record
 
 

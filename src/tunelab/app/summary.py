@@ -41,9 +41,9 @@ def print_train_summary(console: Console, res: Any) -> None:
 
 def print_tune_summary(console: Console, res: Any) -> None:
     """Where the study lives, how many trials ended how, and the winner."""
+    from tunelab.runs.claim import mask_url
     from tunelab.runs.layout import RunLayout
     from tunelab.runs.records import read_json
-    from tunelab.search.storage import mask_url
 
     layout = RunLayout(res.run_dir)
     console.print(f"[bold]run folder[/bold] {res.run_dir}")
@@ -58,13 +58,22 @@ def print_tune_summary(console: Console, res: Any) -> None:
         console.print(f"[bold]best[/bold]       {res.best_value:.4f} with {res.best_params}")
     if layout.summary_md.exists():
         console.print(f"[bold]summary[/bold]    {layout.summary_md}")
-    sweep = layout.root / "lr_sweep.txt"
+    sweep = layout.lr_sweep_txt
     if sweep.exists():
         console.print(sweep.read_text(encoding="utf-8"), markup=False, highlight=False, end="")
-    final = layout.final / "test_metrics.json"
+    final = layout.test_metrics
     if final.exists():
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
         console.print(f"[bold]final[/bold]      {tests or record.get('note', '')} ({layout.final})")
     if layout.report_html.exists():
         console.print(f"[bold]report[/bold]     {layout.report_html}")
+
+
+def study_result_json(res: Any) -> str:
+    """A study result as one JSON line, the storage password masked."""
+    import json
+
+    from tunelab.runs.claim import mask_url
+
+    return json.dumps({**res.public(), "storage": mask_url(res.storage)}, default=str) + "\n"

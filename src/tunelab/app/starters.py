@@ -1,0 +1,8 @@
+"""`tunelab init` and `tunelab datasets`: what a new user starts from."""
+
+from __future__ import annotations
+
+from tunelab.data import list_datasets
+from tunelab.templates import TEMPLATES, write_template
+
+__all__ = ["TEMPLATES", "list_datasets", "write_template"]

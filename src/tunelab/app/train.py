@@ -1,0 +1,65 @@
+"""`tunelab train`: one configuration trained into a run folder, then its evidence written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunelab.app.evidence import write_evidence
+from tunelab.app.prepare import default_out, load, prepare
+from tunelab.config.load import parse_override
+from tunelab.config.schema import Experiment
+from tunelab.runs.claim import claim_run_folder
+from tunelab.runs.layout import RunLayout
+from tunelab.train.hooks import Hook
+from tunelab.train.loop import FitResult
+from tunelab.train.trial import run_trial, short_name
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `tunelab train` returns: where it wrote and how the fit ended."""
+
+    run_dir: Path
+    trial_dir: Path
+    result: FitResult
+    experiment: Experiment
+
+
+def train(
+    experiment: str | Path | Experiment | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    data_dir: str | None = None,
+    hooks: Sequence[Hook] = (),
+    quick: bool = False,
+) -> TrainResult:
+    """Train one configuration into a run folder; the same call again resumes from its checkpoints.
+
+    `quick=True` applies the file's `quick:` budget before `overrides`.
+    """
+    prepared = prepare(load(experiment, overrides, quick=quick), data_dir=data_dir)
+    layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
+    claim_run_folder(layout, prepared.experiment)
+    params = {}
+    for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
+        path = parse_override(item)[0]
+        params[".".join(path)] = _value_at(prepared.experiment.model_dump(mode="json"), path)
+    trial = layout.trial(0, short_name({k.split(".")[-1]: v for k, v in params.items()}))
+    existing = layout.trial_dirs()
+    if existing:  # a rerun of the same experiment continues the trial already there
+        trial = existing[0]
+    result = run_trial(
+        prepared.experiment, prepared.dataset, trial, params=params, exp_id=prepared.exp_id, hooks=hooks
+    )
+    write_evidence(layout.root)
+    return TrainResult(layout.root, trial.root, result, prepared.experiment)
+
+
+def _value_at(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data

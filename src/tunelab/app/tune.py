@@ -1,0 +1,155 @@
+"""`tunelab tune`: load, run the study (or each stage), write the outputs, the final model and the evidence.
+
+The path of a search: `cli.tune` -> `app.tune.tune` -> `search.study_run.StudyRun.optimize` ->
+`search.group_run.run_trials` / `search.trial_run.train_alone` -> `train.loop.fit` / `train.vectorized.fit_group`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tunelab.app.evidence import write_evidence
+from tunelab.app.prepare import default_out, load, prepare
+from tunelab.config.schema import Experiment
+from tunelab.errors import ConfigError
+from tunelab.runs.claim import claim_run_folder
+from tunelab.runs.layout import RunLayout
+from tunelab.runs.records import write_text_atomic
+from tunelab.search.heartbeats import recover_dead_trials
+from tunelab.search.local_jobs import spawn_workers, wait_workers
+from tunelab.search.planning import resolve_jobs
+from tunelab.search.results import StudyObserver, TuneResult
+from tunelab.search.strategies import STRATEGIES
+from tunelab.search.study_run import StudyRun, start_study, study_storage
+
+
+def tune(
+    experiment: str | Path | Experiment | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    storage: str | None = None,
+    data_dir: str | None = None,
+    observer: StudyObserver | None = None,
+    run_final: bool | None = None,
+    write_outputs: bool = True,
+    quick: bool = False,
+) -> TuneResult:
+    """Run (or resume) the experiment's search; writes the run folder's summary and final model.
+
+    `quick=True` applies the experiment file's `quick:` budget before `overrides`.
+    """
+    exp = load(experiment, overrides, quick=quick)
+    if exp.search.strategy == "none":
+        raise ConfigError(
+            f"strategy none has nothing to search; choose one of {', '.join(STRATEGIES)} or use tunelab train",
+            key="search.strategy",
+        )
+    prepared = prepare(exp, data_dir=data_dir)
+    base = prepared.experiment
+    _check_objective(base)
+    observer = observer or StudyObserver()
+    if base.search.strategy == "staged":
+        return _tune_staged(base, out, data_dir, observer, run_final)
+    layout = RunLayout(Path(out) if out is not None else default_out(base))
+    run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
+                      data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
+    ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
+        n_trials is not None and run.plan.points is not None))
+    result = run.result(ran)
+    if write_outputs:
+        run.write_outputs()
+        if base.search.strategy == "lr_sweep":
+            from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+            write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
+        do_final = base.final.enabled if run_final is None else run_final
+        if do_final and result.finished and result.best_value is not None:
+            from tunelab.app.final import run_final as final_model
+
+            final_model(layout.root, data_dir=data_dir, study=run.study)
+            run.write_outputs()
+        write_evidence(layout.root)
+    run.close()
+    return result
+
+
+def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) -> int:
+    """The study run by this process and the `search.n_jobs - 1` trial processes it starts.
+    A per-run limit (--n-trials over explicit points, --timeout) binds this process only."""
+    procs: list[Any] = []
+
+    def start_jobs(units: int) -> int:
+        jobs = 1 if limited else resolve_jobs(run.base, units)
+        if jobs > 1:
+            procs.extend(spawn_workers(jobs - 1, run.layout.root, run.storage_url, data_dir, n_trials=run.n_trials))
+        return jobs
+
+    try:
+        ran = run.optimize(on_queued=start_jobs)
+    except BaseException:
+        for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
+            if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                proc.terminate()
+        raise
+    finally:
+        wait_workers(procs)
+    if procs and recover_dead_trials(run.study):  # a trial process died: its trials were queued again
+        ran += run.optimize()
+    return ran
+
+
+def _tune_staged(
+    base: Experiment, out: str | Path | None, data_dir: str | None, observer: StudyObserver, run_final: bool | None
+) -> TuneResult:
+    """Every stage as its own study (outputs and evidence in its folder), then the last winner's final model."""
+    from tunelab.search.staged import check_stages, run_staged
+
+    check_stages(base)
+    layout = RunLayout(Path(out) if out is not None else default_out(base))
+    claim_run_folder(layout, base)
+
+    def run_stage(exp: Experiment, stage: RunLayout) -> TuneResult:
+        return tune(exp, out=stage.root, data_dir=data_dir, observer=observer, run_final=False)
+
+    outcome = run_staged(base, layout, run_stage)
+    do_final = base.final.enabled if run_final is None else run_final
+    if do_final and outcome.last is not None:
+        from tunelab.app.final import run_final as final_model
+
+        final_model(outcome.last.root, data_dir=data_dir)
+        if layout.final.exists():
+            shutil.rmtree(layout.final)
+        outcome.last.final.rename(layout.final)
+    write_evidence(layout.root)
+    stages = outcome.stages
+    last = stages[-1] if stages else {}
+    return TuneResult(
+        run_dir=layout.root,
+        study_name=base.name,
+        storage=f"{len(stages)} stage studies under {layout.stages_dir}",
+        n_complete=len(stages),
+        n_pruned=0,
+        n_failed=0,
+        best_value=last.get("best_value"),
+        best_params=outcome.winners,
+        finished=all(s["finished"] for s in stages),
+        ran_trials=len(stages),
+        best_by_path=outcome.winners,
+    )
+
+
+def _check_objective(exp: Experiment) -> None:
+    metric = exp.search.objective.metric
+    allowed = ["val_loss"] + [f"val_{m}" for m in exp.train.metrics or []]
+    if metric not in allowed:
+        raise ConfigError(
+            f"objective {metric!r} is not logged for this experiment; choose one of {', '.join(allowed)}",
+            key="search.objective.metric",
+        )

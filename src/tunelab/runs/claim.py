@@ -1,0 +1,95 @@
+"""Claiming a run folder: `experiment.yaml` is written once, and a rerun must hold the same experiment.
+
+The run folder belongs to `runs/`; the storage URL it records never carries a password.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from tunelab.config.schema import Experiment
+from tunelab.errors import RunFolderError
+from tunelab.runs.layout import RunLayout
+from tunelab.runs.records import write_text_atomic
+
+# How a study runs, not what a trial computes: changing them never blocks resuming a folder.
+RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeout_s"), ("train", "threads"),
+                ("description",))
+
+
+def mask_url(url: str) -> str:
+    """The storage URL with any password replaced, safe for logs, run folders and reports."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def public_dump(exp: Experiment) -> dict[str, Any]:
+    """The experiment as plain data with any storage password masked (what run folders keep)."""
+    data = exp.model_dump(mode="json")
+    if data["search"].get("storage"):
+        data["search"]["storage"] = mask_url(data["search"]["storage"])
+    return data
+
+
+def experiment_yaml(exp: Experiment) -> str:
+    """The resolved experiment as YAML, every default spelled out, no password."""
+    header = "# Resolved by tunelab: every default filled in. Rerun with `tunelab train` or `tunelab tune`.\n"
+    return header + yaml.safe_dump(public_dump(exp), sort_keys=False, allow_unicode=True)
+
+
+def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
+    """Write experiment.yaml, or check that the folder already holds this same experiment.
+
+    The folder's file is read through today's schema first, so keys added to tunelab since
+    (with their defaults) do not count as a difference; run settings (processes, grouping,
+    timeout, threads) may change between runs and are updated in the file.
+    """
+    text = experiment_yaml(exp)
+    if layout.experiment_yaml.exists():
+        existing = _comparable(yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")))
+        ours = public_dump(exp)
+        if _without_run_settings(existing) != _without_run_settings(ours):
+            differing = _first_difference(_without_run_settings(existing), _without_run_settings(ours))
+            raise RunFolderError(
+                f"{layout.root} holds a different experiment (differs at {differing}); "
+                "use another --out or remove that folder"
+            )
+        if existing != ours:
+            write_text_atomic(layout.experiment_yaml, text)
+        return
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(layout.experiment_yaml, text)
+
+
+def _comparable(data: Any) -> Any:
+    """The folder's experiment with today's defaults filled in (as it was, if it no longer validates)."""
+    from tunelab.config.load import validate_experiment
+
+    if not isinstance(data, dict):
+        return data
+    try:
+        return public_dump(validate_experiment(data, source="experiment.yaml"))
+    except Exception:
+        return data
+
+
+def _without_run_settings(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    for path in RUN_SETTINGS:
+        if len(path) == 1:
+            out.pop(path[0], None)
+        elif isinstance(out.get(path[0]), dict):
+            out[path[0]].pop(path[1], None)
+    return out
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+    return prefix or "(top level)"

@@ -1,0 +1,136 @@
+"""Every "how many, which together, in what order" decision of a study, in one place.
+
+How many trials a round asks, how many members a vectorized group holds, in which order the
+explicit points are queued (same shapes together, costliest first), what a trial costs, how many
+processes share the study, and which samplers must see every result before suggesting the next.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.config.schema import Experiment
+from tunelab.config.space import apply_params
+from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
+from tunelab.search.results import counted
+from tunelab.search.strategies import Plan
+from tunelab.search.trial_run import DatasetCache, config_key
+from tunelab.train.trial import model_for
+from tunelab.train.vectorized import group_key
+
+AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
+SEQUENTIAL_SAMPLERS = SEQUENTIAL_STRATEGIES  # learn from every result: asked one trial at a time
+LONGEST_FIRST = ("grid", "random", "qmc")  # order-free strategies: costliest groups start first
+
+
+def group_limits(exp: Experiment) -> tuple[int, int]:
+    """(trials asked per round, members per vectorized group) for the experiment's settings.
+
+    `off`: one trial at a time, never grouped. `auto`: groups of up to 32 members; explicit
+    points, random and qmc ask that many trials at once; model-based samplers, and any study
+    with a pruner (it compares a trial with those finished before it), ask one (its seeds still
+    train as one group). An integer K: groups of K members, K trials per round, whatever the
+    sampler or pruner.
+    """
+    setting, seeds = exp.search.vectorize, exp.search.seeds
+    if setting == "off":
+        return 1, 1
+    members = AUTO_GROUP if setting == "auto" else int(setting)
+    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
+        return 1, members
+    return max(1, members // seeds), members
+
+
+def resolve_jobs(exp: Experiment, units: int) -> int:
+    """Processes for this study: an explicit N as given; `auto` one per core, but no more than
+    the independent units of work (vectorized groups or single trials) and one for model-based
+    samplers, whose every suggestion should see every earlier result (and stay reproducible)."""
+    setting = exp.search.n_jobs
+    if setting != "auto":
+        return int(setting)
+    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, units))
+
+
+def round_size(
+    study: optuna.Study,
+    plan: Plan,
+    per_round: int,
+    budget: int,
+    n_trials: int | None,
+    ran: int,
+    workers: int,
+    shape_of: dict[str, str],
+) -> int:
+    """How many trials to ask now: for explicit points, a fair share (among the workers in sight)
+    of the next same-shape group in the queue, so every process gets part of every costly group
+    and workers that join later still find work; for samplers, a fair share of the budget left."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
+    if plan.points is None:
+        left = budget - len(counted(study)) - len(running)
+        return max(1, min(per_round, -(-left // in_sight)))
+    waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
+    left = len(waiting) if n_trials is None else min(len(waiting), n_trials - ran)
+    shapes = [shape_of.get(t.user_attrs.get("config_key", ""), "") for t in waiting]
+    group = 1
+    while shapes and shapes[0] and group < len(shapes) and shapes[group] == shapes[0]:
+        group += 1
+    share = -(-sum(1 for key in shape_of.values() if key == shapes[0]) // in_sight) if shapes and shapes[0] else 1
+    return max(1, min(per_round, group, share, left))
+
+
+def grouped_order(
+    points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
+) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
+    """The explicit points with same-shape configurations next to each other (a stable sort), so
+    a round of asked trials forms few, large vectorized groups; how many units of work (groups,
+    or points that train alone) they make; and each point's shape key by its config key ("" for
+    a point that trains alone)."""
+    if base.search.vectorize == "off":
+        return list(points), len(points), {}
+    longest_first = base.search.strategy in LONGEST_FIRST
+    keys, costs, cost_of = [], [], {}
+    for point in points:
+        try:
+            exp = apply_params(base, dict(point))
+            data = datasets.get(exp)
+            key = group_key(exp, data) or ""
+        except Exception:  # a point that cannot even load fails later, in its own trial, with its reason
+            key, exp, data = "", None, None
+        if key and longest_first and key not in cost_of:  # one cheap build per shape (mlp, cnn)
+            cost_of[key] = cost(exp, data)
+        keys.append(key)
+        costs.append(cost_of.get(key, 0.0))
+    first_seen: dict[str, int] = {}
+    for key in keys:
+        first_seen.setdefault(key, len(first_seen))
+    if longest_first:
+        # Longest work first: the costliest groups start while every process is free, so the
+        # cheap ones fill the gaps at the end instead of one expensive group running alone.
+        load: dict[str, float] = {}
+        for key, c in zip(keys, costs, strict=True):
+            load[key] = load.get(key, 0.0) + c
+        rank = {key: i for i, key in enumerate(sorted(first_seen, key=lambda k: (-load[k], first_seen[k])))}
+    else:  # ablation and sweeps keep their order: the default or the sweep's order comes first
+        rank = first_seen
+    order = sorted(range(len(points)), key=lambda i: rank[keys[i]])
+    _, max_group = group_limits(base)
+    units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
+    shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
+    return [points[i] for i in order], units, shape_of
+
+
+def cost(exp: Experiment, data: Any) -> float:
+    """A trial's relative cost: parameters x epochs x training rows (its forward/backward FLOPs)."""
+    try:
+        params = sum(p.numel() for p in model_for(exp, data).parameters())
+    except Exception:
+        return 0.0
+    return float(params) * exp.train.epochs * max(1, len(data.train))

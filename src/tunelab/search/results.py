@@ -1,0 +1,120 @@
+"""What a study run reports: the result type, the observer it calls, and the study queries both need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.config.space import Knob, decode_params
+from tunelab.runs.layout import RunLayout
+from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.search.strategies import Plan
+from tunelab.search.trial_run import TrialOutcome
+from tunelab.train.hooks import Hook
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Where a study lives and how it ended. `best_params` is keyed by knob name, `best_by_path`
+    by key path (what a later stage applies); `n_failed` counts diverged trials."""
+
+    run_dir: Path
+    study_name: str
+    storage: str
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    finished: bool
+    ran_trials: int
+    best_by_path: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def public(self) -> dict[str, Any]:
+        """The fields a caller prints (`--json`): everything but the key-path copy of the winner."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "best_by_path"}
+
+
+class StudyObserver:
+    """Callbacks for progress display; every method is a no-op by default."""
+
+    def epoch_hooks(self) -> Sequence[Hook]:
+        return ()
+
+    def study_start(self, total: int | None, done: int) -> None:
+        pass
+
+    def trial_start(self, number: int, name: str) -> None:
+        pass
+
+    def trial_end(self, number: int, outcome: TrialOutcome, best: float | None) -> None:
+        pass
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that used up budget (complete, pruned, diverged); crashed ones are retried."""
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("outcome") in COUNTED]
+
+
+def others_running(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def waiting(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def best_value(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
+def best_by_path(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
+    """The winner's searched values by key path, decoded (lists are lists again)."""
+    return decode_params(knobs, study.best_trial.params) if knobs else dict(study.best_trial.params)
+
+
+def best_params(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
+    """The winner's searched values by knob name, decoded (lists are lists again)."""
+    by_path = best_by_path(study, knobs)
+    names = {k.path: k.name for k in knobs if k.kind != "fixed"}
+    return {names.get(p, p): v for p, v in by_path.items() if not knobs or p in names}
+
+
+def summarize_study(
+    study: optuna.Study,
+    layout: RunLayout,
+    storage: str,
+    plan: Plan,
+    n_trials: int | None,
+    ran: int,
+    knobs: Sequence[Knob] = (),
+) -> TuneResult:
+    trials = study.get_trials(deepcopy=False)
+    outcomes = [t.user_attrs.get("outcome") for t in trials]
+    n_counted = sum(1 for o in outcomes if o in COUNTED)
+    if plan.points is not None:
+        finished = waiting(study) == 0 and not any(t.state == TrialState.RUNNING for t in trials)
+    else:
+        finished = n_counted >= (n_trials or plan.n_trials)
+    best = best_value(study)
+    return TuneResult(
+        run_dir=layout.root,
+        study_name=study.study_name,
+        storage=storage,
+        n_complete=outcomes.count(Outcome.COMPLETE),
+        n_pruned=outcomes.count(Outcome.PRUNED),
+        n_failed=outcomes.count(Outcome.DIVERGED),
+        best_value=best,
+        best_params=best_params(study, knobs) if best is not None else {},
+        finished=finished,
+        ran_trials=ran,
+        best_by_path=best_by_path(study, knobs) if best is not None else {},
+    )

@@ -1,0 +1,253 @@
+"""One study run: an ordinary Optuna study driven trial by trial (ask/tell), resumable after a crash.
+
+`StudyRun` holds what a run needs (study, base experiment, knobs, plan, run folder, data sets,
+observer, limits); `start_study` opens it, `optimize` asks, trains and tells until the budget or
+the queue is spent. `tunelab tune` and `tunelab worker` share this body; how many trials a round
+asks and in what order is decided in `search/planning.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.config.schema import Experiment
+from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
+from tunelab.data.dataset import Dataset
+from tunelab.runs.claim import claim_run_folder
+from tunelab.runs.layout import RunLayout
+from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.search import planning
+from tunelab.search.group_run import run_trials
+from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
+from tunelab.search.results import StudyObserver, TuneResult, best_value, counted, others_running, summarize_study
+from tunelab.search.results import waiting as n_waiting
+from tunelab.search.storage import close_storage, open_study
+from tunelab.search.strategies import STRATEGIES, Plan
+from tunelab.search.trial_run import DatasetCache, TrialOutcome, config_key, encoded_choices
+from tunelab.search.trial_writes import write_trial
+
+POLL_S = 1.0
+
+
+@dataclass
+class StudyRun:
+    """Everything one study run needs, opened once and passed as one object."""
+
+    study: optuna.Study
+    base: Experiment
+    knobs: list[Knob]
+    plan: Plan
+    layout: RunLayout
+    storage_url: str
+    datasets: DatasetCache
+    exp_id: str
+    observer: StudyObserver
+    n_trials: int | None = None
+    timeout_s: float | None = None
+
+    def optimize(self, on_queued: Callable[[int], int] | None = None) -> int:
+        """Ask, train and tell until the budget or the queue is spent; returns the trials run here.
+        `on_queued(units)` is called once the explicit points are queued, with the number of
+        independent units of work (groups or trials), and returns how many processes share the study."""
+        return _optimize(self, on_queued)
+
+    def result(self, ran: int) -> TuneResult:
+        return summarize_study(self.study, self.layout, self.storage_url, self.plan, self.n_trials, ran, self.knobs)
+
+    def write_outputs(self) -> None:
+        """summary.csv, summary.md and optimization_history.json from the study as it stands."""
+        from tunelab.search.summary_tables import write_outputs
+
+        write_outputs(self.layout, self.study, self.base, self.knobs)
+
+    def close(self) -> None:
+        close_storage(self.study)
+
+
+def start_study(
+    base: Experiment,
+    dataset: Dataset,
+    exp_id: str,
+    layout: RunLayout,
+    storage_url: str,
+    *,
+    data_dir: str | None,
+    observer: StudyObserver | None = None,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    joining: bool = False,
+) -> StudyRun:
+    """Open (or resume) the experiment's study on `storage_url` with its run folder claimed.
+
+    `tune` claims the folder first (its study.db lives there) and accepts a study from other
+    code; a worker `joining` a study checks that it runs the same code and data before it
+    writes anything.
+    """
+    knobs = parse_space(base)
+    plan = STRATEGIES[base.search.strategy](base, knobs)
+    if not joining:
+        claim_run_folder(layout, base)
+    study = open_study(base, storage_url, plan.sampler)
+    check_compatible(study, dataset.data_hash, strict_code=joining)
+    if joining:
+        claim_run_folder(layout, base)
+    stamp_study(study, dataset.data_hash)
+    return StudyRun(study, base, knobs, plan, layout, storage_url, DatasetCache(data_dir, (base, dataset)), exp_id,
+                    observer or StudyObserver(), n_trials, timeout_s)
+
+
+def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
+    study, base, plan, n_trials = run.study, run.base, run.plan, run.n_trials
+    recover_dead_trials(study)
+    choices = None
+    budget = n_trials or plan.n_trials
+    per_round, max_group = planning.group_limits(base)
+    if plan.points is not None:
+        ordered, units, shape_of = planning.grouped_order(plan.points, base, run.datasets)
+        _enqueue_missing(study, run.knobs, ordered)
+        choices = encoded_choices(run.knobs, plan.points)
+    else:
+        units, shape_of = -(-budget // per_round), {}
+    workers = on_queued(units) if on_queued is not None else 1
+    deadline = time.monotonic() + (run.timeout_s or base.search.timeout_s or float("inf"))
+    total = len(plan.points) if plan.points is not None else budget
+    run.observer.study_start(total, len(counted(study)))
+    ran = 0
+    while time.monotonic() < deadline:
+        recover_dead_trials(study)
+        if plan.points is not None:
+            if n_trials is not None and ran >= n_trials:
+                break
+            if n_waiting(study) == 0:
+                if not others_running(study):
+                    break
+                time.sleep(POLL_S)  # another worker is training; its trial may still die and come back
+                continue
+        elif len(counted(study)) >= budget:
+            break
+        size = planning.round_size(study, plan, per_round, budget, n_trials, ran, workers, shape_of)
+        items = _ask_round(run, choices, size)
+        if not items:
+            continue
+        ran += _train_round(run, items, max_group)
+    return ran
+
+
+def _enqueue_missing(study: optuna.Study, knobs: Sequence[Knob], points: Sequence[dict[str, Any]]) -> int:
+    """Queue every explicit point not yet finished, waiting or running (exactly once across resumes)."""
+    taken = {
+        t.user_attrs.get("config_key")
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("outcome") in COUNTED or t.state in (TrialState.WAITING, TrialState.RUNNING)
+    }
+    added = 0
+    for point in points:
+        key = config_key(point)
+        if key in taken:
+            continue
+        study.enqueue_trial(encode_params(knobs, point), user_attrs={"config_key": key})
+        taken.add(key)
+        added += 1
+    return added
+
+
+def _params_of(
+    trial: optuna.trial.Trial, knobs: Sequence[Knob], base: Experiment, choices: dict[str, list[Any]] | None
+) -> dict[str, Any] | None:
+    """The trial's configuration by key path; None when an explicit study has no point left for it."""
+    if choices is None:
+        return suggest(trial, knobs, base)
+    key = trial.user_attrs.get("config_key")  # set when the point was enqueued
+    if not key:
+        return None
+    point = json.loads(key)
+    encoded = encode_params(knobs, point)
+    for name, value in encoded.items():  # registers the enqueued values as the trial's Optuna params
+        trial.suggest_categorical(name, choices.get(name, [value]))
+    return {**fixed_params(knobs), **point}
+
+
+def _ask(study: optuna.Study) -> optuna.trial.Trial:
+    with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeats.py)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return study.ask()
+
+
+def _ask_round(
+    run: StudyRun, choices: dict[str, list[Any]] | None, size: int
+) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+    """Ask up to `size` trials; points another worker took meanwhile, and duplicates, are told
+    failed at once and left out."""
+    study = run.study
+    items: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
+    keys: dict[str, int] = {}
+    for _ in range(size):
+        if choices is not None and items and n_waiting(study) == 0:
+            break
+        trial = _ask(study)
+        params = _params_of(trial, run.knobs, run.base, choices)
+        if params is None:  # another worker took the last point between our check and ask()
+            trial.set_user_attr("outcome", Outcome.SKIPPED.value)
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        key = config_key(params)
+        twin = keys.get(key)
+        if twin is None:
+            twin = duplicate_of(study, trial, key)
+        if twin is not None:
+            reason = f"configuration already taken by trial {twin}"
+            write_trial(study, trial, {"outcome": Outcome.DUPLICATE.value, "reason": reason})
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        keys[key] = trial.number
+        items.append((trial, params))
+    return items
+
+
+def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, Any]]], max_group: int) -> int:
+    """Train the asked trials (vectorized where they can) and tell each as soon as it ends."""
+    study, observer = run.study, run.observer
+    told: set[int] = set()
+
+    def on_done(index: int, outcome: TrialOutcome) -> None:
+        trial = items[index][0]
+        if outcome.state == Outcome.COMPLETE:
+            study.tell(trial, outcome.value)
+        elif outcome.state == Outcome.PRUNED:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        told.add(index)
+        observer.trial_end(trial.number, outcome, best_value(study))
+
+    for trial, _ in items:
+        observer.trial_start(trial.number, "")
+    try:
+        run_trials(study, items, run.knobs, run.base, run.layout, run.datasets, run.exp_id, max_group=max_group,
+                   on_done=on_done, epoch_hooks=observer.epoch_hooks())
+    except KeyboardInterrupt:
+        for index, (trial, _) in enumerate(items):
+            if index in told:
+                continue
+            write_trial(study, trial, {
+                "outcome": Outcome.INTERRUPTED.value,
+                "reason": "interrupted by the user; configuration retried on the next run",
+            })
+            study.tell(trial, state=TrialState.FAIL)
+            retry_trial(study, study.get_trials(deepcopy=False)[trial.number], Outcome.INTERRUPTED.value)
+        raise
+    return len(told)
+
+
+def study_storage(storage: str | None, base: Experiment, layout: RunLayout) -> str:
+    """The study's storage URL: `--storage`, else the experiment's, else study.db in the run folder."""
+    return storage or base.search.storage or f"sqlite:///{layout.study_db}"
+
