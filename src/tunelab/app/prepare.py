@@ -14,7 +14,7 @@ from tunelab.config.resolve import resolve_experiment
 from tunelab.config.schema import Experiment
 from tunelab.data import dataset_defaults, load_dataset
 from tunelab.data.dataset import Dataset
-from tunelab.models.device import resolve_device
+from tunelab.devices import resolve_device
 from tunelab.runs.identity import experiment_id
 from tunelab.train.trial import model_for
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from tunelab.config.schema import Experiment
 from tunelab.config.vocabulary import loss_task_problem, resolve_loss, resolve_metrics
-from tunelab.data.dataset import Dataset
 from tunelab.errors import ConfigError
 
 
-def resolve_experiment(exp: Experiment, dataset: Dataset, *, standardize: bool, standardize_target: bool) -> Experiment:
+class DataFacts(Protocol):
+    """What resolving needs to know about the loaded data (a `data.Dataset` has both)."""
+
+    name: str
+    task: str
+
+
+def resolve_experiment(
+    exp: Experiment, dataset: DataFacts, *, standardize: bool, standardize_target: bool
+) -> Experiment:
     """The experiment with every `auto`/null replaced by what this data set and task actually use."""
     task = dataset.task
     if exp.task.type not in ("auto", task):

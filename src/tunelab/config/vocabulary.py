@@ -51,6 +51,7 @@ class LossInfo:
 LOSSES: dict[str, LossInfo] = {
     "mse": LossInfo(),
     "huber": LossInfo(),
+    "l1": LossInfo(),  # mean absolute error: robust to outlying targets
     "cross_entropy": LossInfo(task="classification"),
     "gaussian_nll": LossInfo(task="regression", outputs_per_target=2),
 }

@@ -8,7 +8,6 @@ import socket
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -106,25 +105,6 @@ class DatasetCache:
         if key not in self._cache:
             self._cache[key] = load_dataset(exp.data, exp.task, data_dir=self.data_dir)
         return self._cache[key]
-
-
-def run_configuration(
-    trial: optuna.trial.Trial,
-    params: Mapping[str, Any],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
-    datasets: DatasetCache,
-    exp_id: str,
-    *,
-    epoch_hooks: Sequence[Hook] = (),
-    on_seed_start: Callable[[int], None] | None = None,
-) -> TrialOutcome:
-    """Train the configuration with every seed and reduce to the objective (the mean over seeds)."""
-    exp, layout = start_trial(trial.study, trial, params, knobs, base, run)
-    return train_alone(
-        trial, exp, layout, params, base, datasets, exp_id, epoch_hooks=epoch_hooks, on_seed_start=on_seed_start
-    )
 
 
 def train_alone(
@@ -245,7 +225,3 @@ def encoded_choices(knobs: Sequence[Knob], points: Sequence[Mapping[str, Any]]) 
             if value not in bucket:
                 bucket.append(value)
     return choices
-
-
-def relative_dir(path: Path, root: Path) -> str:
-    return str(path.relative_to(root))

@@ -59,7 +59,7 @@ def model_inputs(exp: Experiment, dataset: Dataset, cache: EmbeddingCache | None
 
 
 def _device(exp: Experiment) -> torch.device:
-    from tunelab.models.device import resolve_device
+    from tunelab.devices import resolve_device
 
     return resolve_device(exp.train.device)
 

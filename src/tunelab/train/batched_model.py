@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tunelab.models.activations import ACTIVATION_MODULES
+from tunelab.train.losses import ELEMENTWISE, elementwise_loss
 
 _ELEMENTWISE = tuple(ACTIVATION_MODULES.values())
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
@@ -238,11 +239,8 @@ def batched_loss(name: str, task: str, huber_delta: float = 1.0) -> BatchedLoss:
             flat = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none")
             return per_member(flat.view(y.shape))
         return ce
-    if name in ("mse", "huber"):
-        def elementwise(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            if name == "mse":
-                return F.mse_loss(out, target, reduction="none")
-            return F.huber_loss(out, target, reduction="none", delta=huber_delta)
+    if name in ELEMENTWISE:
+        elementwise = elementwise_loss(name, huber_delta, reduction="none")
 
         def regression(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             if task == "classification":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -20,7 +20,6 @@ class FitContext:
     stop: bool = False
     stop_state: str = ""
     stop_reason: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def request_stop(self, state: str, reason: str) -> None:
         if not self.stop:

@@ -20,7 +20,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.config.vocabulary import higher_is_better
 from tunelab.data.dataset import Dataset, Scaler
-from tunelab.models.device import resolve_device
+from tunelab.devices import resolve_device
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import checkpoint as ckpt

@@ -36,8 +36,8 @@ def make_loss(name: str, task: str, huber_delta: float = 1.0) -> LossFn:
         if task != "classification":
             raise ValueError("cross_entropy needs a classification task")
         return F.cross_entropy
-    if name in ("mse", "huber"):
-        base = F.mse_loss if name == "mse" else _huber(huber_delta)
+    if name in ELEMENTWISE:
+        base = elementwise_loss(name, huber_delta, reduction="mean")
         if task == "classification":
             return lambda out, y: base(out, F.one_hot(y, out.shape[1]).to(out.dtype))
         return base
@@ -48,8 +48,22 @@ def make_loss(name: str, task: str, huber_delta: float = 1.0) -> LossFn:
     raise ValueError(f"unknown loss {name!r}")
 
 
-def _huber(delta: float) -> LossFn:
-    return lambda out, y: F.huber_loss(out, y, delta=delta)
+# Losses computed element by element between outputs and (one-hot, for classification) targets.
+# Both trainers use this table (`fit` reduced to the mean, `fit_group` per member), so a new
+# elementwise loss is one line here plus its name in config/vocabulary.py.
+ELEMENTWISE: dict[str, Callable[..., torch.Tensor]] = {
+    "mse": F.mse_loss,
+    "huber": F.huber_loss,
+    "l1": F.l1_loss,
+}
+
+
+def elementwise_loss(name: str, huber_delta: float = 1.0, *, reduction: str = "mean") -> LossFn:
+    """The elementwise loss `name` with the given reduction (`none` keeps every element)."""
+    fn = ELEMENTWISE[name]
+    if name == "huber":
+        return lambda out, y: fn(out, y, reduction=reduction, delta=huber_delta)
+    return lambda out, y: fn(out, y, reduction=reduction)
 
 
 def _gaussian_nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
