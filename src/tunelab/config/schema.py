@@ -150,7 +150,8 @@ class TrainSection(Section):
     max_grad_norm: float | None = Field(None, gt=0.0, description="Clip the total gradient norm; null: off.")
     loss: LossName = Field(
         "auto",
-        description="`auto`: cross_entropy for classification, mse for regression; l1 is the mean absolute error; mse/huber/l1 on a classification "
+        description="`auto`: cross_entropy for classification, mse for regression; l1 is the mean absolute error; "
+        "mse/huber/l1 on a classification "
         "task compare outputs with one-hot targets; gaussian_nll (regression) predicts a mean and a variance.",
     )
     huber_delta: float = Field(1.0, gt=0.0, description="huber: where the loss turns from quadratic to linear.")

@@ -19,8 +19,6 @@ from tunelab.markdown import md_escape
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.runs.view import RunView
 
-STAGES_JSON = "stages.json"  # written by the staged strategy: [{stage, name, question, run_dir}, ...]
-
 
 @dataclass(frozen=True)
 class StageRun:
@@ -34,7 +32,7 @@ class StageRun:
 
 def stage_runs(run: RunView) -> list[StageRun]:
     """The stages listed in the run folder's stages.json, in order; [] when there is none."""
-    path = run.root / STAGES_JSON
+    path = run.layout.stages_json  # written by the staged strategy: [{stage, name, question, run_dir}, ...]
     if not path.exists():
         return []
     try:

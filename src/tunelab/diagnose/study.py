@@ -18,9 +18,10 @@ from tunelab.diagnose.readings import (
     short_names,
 )
 from tunelab.diagnose.thresholds import Thresholds
+from tunelab.runs.outcome import COUNTED, outcome_of
 from tunelab.runs.view import RunView
 
-FINISHED = ("complete", "pruned", "diverged")
+FINISHED = COUNTED
 
 
 def _history_trials(run: RunView) -> list[dict[str, Any]]:
@@ -29,7 +30,7 @@ def _history_trials(run: RunView) -> list[dict[str, Any]]:
 
 
 def _outcome(trial: Mapping[str, Any]) -> str:
-    return str(trial.get("outcome") or trial.get("state") or "unknown")
+    return outcome_of(trial)
 
 
 def _completed(run: RunView) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from tunelab.config.space import Knob, apply_params, encode_params
 from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.search.trial_writes import write_trial
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
@@ -77,7 +78,7 @@ class FollowPruning(Hook):
 class TrialOutcome:
     """What one configuration reached over its seeds."""
 
-    state: str  # complete | pruned | diverged
+    state: str  # an Outcome value: complete | pruned | diverged
     value: float | None
     seed_values: list[float] = field(default_factory=list)
     reason: str = ""
@@ -132,7 +133,7 @@ def train_alone(
             seeded, datasets.get(seeded), seed_layout, params=params, exp_id=exp_id, hooks=hooks
         )
         results.append(result)
-        if result.state in ("diverged", "pruned"):
+        if result.state in STOPPED_EARLY:
             break
     outcome = reduce_seeds(results, metric)
     record_outcome(trial.study, trial, outcome, pruning.curve)
@@ -170,18 +171,18 @@ def start_trial(
 def reduce_seeds(results: Sequence[FitResult], metric: str) -> TrialOutcome:
     """The configuration's verdict from its seeds' fits (in seed order): the first pruned or
     diverged seed decides; otherwise the objective is the mean of the seeds' best values."""
-    outcome = TrialOutcome(state="complete", value=None)
+    outcome = TrialOutcome(state=Outcome.COMPLETE.value, value=None)
     for result in results:
         outcome.results.append(result)
-        if result.state in ("diverged", "pruned"):
+        if result.state in STOPPED_EARLY:
             outcome.state, outcome.reason = result.state, result.reason
             break
         value = result.best_record.get(metric)
         if value is None:
-            outcome.state, outcome.reason = "diverged", f"no {metric} at the best epoch"
+            outcome.state, outcome.reason = Outcome.DIVERGED.value, f"no {metric} at the best epoch"
             break
         outcome.seed_values.append(float(value))
-    if outcome.state == "complete":
+    if outcome.state == Outcome.COMPLETE:
         outcome.value = statistics.fmean(outcome.seed_values)
     return outcome
 
