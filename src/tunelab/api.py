@@ -76,6 +76,7 @@ def experiment_yaml(exp: Experiment) -> str:
 
 # How a study runs, not what a trial computes: changing them never blocks resuming a folder.
 RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeout_s"), ("train", "threads"),
+                ("search", "backend"), ("search", "ray"), ("search", "storage_proxy"), ("resources",),
                 ("description",))
 
 

@@ -31,8 +31,10 @@ from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
 from tunelab.search.group_run import run_trials
-from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
+from tunelab.search.local_jobs import pin_devices, resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
+from tunelab.search.proxy import serve_storage
+from tunelab.search.ray_backend import check_backend, run_on_ray
 from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_writes import write_trial
@@ -154,6 +156,7 @@ def tune(
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
+    check_backend(base)
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer or StudyObserver(), run_final)
     knobs = parse_space(base)
@@ -166,18 +169,27 @@ def tune(
     stamp_study(study, prepared.dataset.data_hash)
     observer = observer or StudyObserver()
     procs: list[Any] = []
+    worker_url, stop_proxy = serve_storage(base, storage_url)  # a gRPC proxy with search.storage_proxy
+    on_ray: list[int] = []  # trials trained by Ray workers
 
     def start_jobs(units: int) -> int:
         # A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
         limited = timeout_s is not None or (n_trials is not None and plan.points is not None)
+        if base.search.backend == "ray":  # the cluster trains the study; what it leaves, this process does
+            workers, trained = run_on_ray(base, units, layout.root, worker_url, data_dir, n_trials=n_trials,
+                                          limited=limited)
+            on_ray.append(trained)
+            return workers
         jobs = 1 if limited else resolve_jobs(base, units)
+        pins = pin_devices(base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
         if jobs > 1:
-            procs.extend(spawn_workers(jobs - 1, layout.root, storage_url, data_dir, n_trials=n_trials))
+            procs.extend(spawn_workers(jobs - 1, layout.root, worker_url, data_dir, n_trials=n_trials,
+                                       devices=pins[1:], threads=max(1, int(base.resources.cpus_per_trial))))
         return jobs
 
     try:
         ran = _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s,
-                        on_queued=start_jobs)
+                        on_queued=start_jobs) + sum(on_ray)
     except BaseException:
         for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
             if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
@@ -185,6 +197,7 @@ def tune(
         raise
     finally:
         wait_workers(procs)
+        stop_proxy()
     if procs and recover_dead_trials(study):  # a trial process died: its trials were queued again
         ran += _optimize(study, base, knobs, plan, layout, prepared, data_dir, observer, n_trials, timeout_s)
     result = summarize_study(study, layout, storage_url, plan, n_trials, ran, knobs)
