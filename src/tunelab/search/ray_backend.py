@@ -71,9 +71,10 @@ def run_on_ray(
     ray = import_ray()
     _connect(ray, exp.search.ray.address)
     try:
-        if storage_url.startswith("sqlite") and len(ray.nodes()) > 1:
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        if storage_url.startswith("sqlite") and nodes > 1:
             log.warning("a SQLite study on a %d-node cluster: every node must share this disk with working file "
-                        "locks; use PostgreSQL (search.storage) for real clusters", len(ray.nodes()))
+                        "locks; use PostgreSQL (search.storage) for real clusters", nodes)
         total = ray.cluster_resources()
         n = cluster_workers(exp, units, total.get("CPU", 0.0), total.get("GPU", 0.0))
         res = exp.resources
