@@ -47,9 +47,13 @@ def marked_pids(marker: str) -> list[int]:
 
 class LocalRayCluster:
     """`head` with `head_cpus` CPUs, then `extra` nodes named node2, node3, ... each with one CPU
-    and a custom resource of its name. Use as a context manager; every node is gone after it."""
+    and a custom resource of its name; every node declares `gpus` GPUs (fake ones where the
+    machine has none: Ray schedules by the declaration). Use as a context manager; every node is
+    gone after it."""
 
-    def __init__(self, head_cpus: int = 1, extra: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, head_cpus: int = 1, extra: int = 1, env: dict[str, str] | None = None, gpus: int = 0
+    ) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.tag = uuid.uuid4().hex[:8]
@@ -58,6 +62,7 @@ class LocalRayCluster:
         # and a driver then needs the same setting. Drivers of this cluster run with `self.env`.
         self.env = {**os.environ, **(env or {}), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         self.head_cpus = head_cpus
+        self.gpus = gpus
         self.extra = extra
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -84,7 +89,7 @@ class LocalRayCluster:
         temp.mkdir()
         env = {**self.env, MARKER: f"{self.tag}-{name}"}
         cmd = [RAY, "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
-               "--object-store-memory=100000000", f"--temp-dir={temp}", *args]
+               "--object-store-memory=100000000", f"--temp-dir={temp}", f"--num-gpus={self.gpus}", *args]
         log = (self.root / f"{name}.log").open("wb")
         self.procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)

@@ -107,3 +107,12 @@ def test_local_trial_processes_are_counted_and_pinned_by_the_placement_rule(monk
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == "0"  # this process is the first trial process (no CUDA yet)
     assert local_jobs._pinned({"A": "1"}, pins[1]) == {"A": "1", "CUDA_VISIBLE_DEVICES": "1"}
     assert local_jobs._pinned({"A": "1"}, None) == {"A": "1"}
+
+
+def test_a_staged_search_on_ray_is_refused_in_one_line():
+    from tunelab.errors import ConfigError
+    from tunelab.search.ray_backend import check_backend
+
+    exp = validate_experiment({"search": {"strategy": "staged", "backend": "ray"}}, source="test")
+    with pytest.raises(ConfigError, match=r"^search.backend: a staged search runs its stage studies one by one"):
+        check_backend(exp)

@@ -42,6 +42,9 @@ search:
     train.lr: [0.01, 0.001, 0.0001]
     model.hidden_dim: [32, 64, 128]
     model.dropout: [0.0, 0.3, 0.6]
+resources:
+  cpus_per_trial: 1
+  gpus_per_trial: 0.5   # of the one fake GPU each node declares: the cores bind first, one worker a node
 final:
   enabled: false
 """
@@ -77,7 +80,7 @@ def _config(folder: str | Path) -> str:
 
 @pytest.fixture
 def cluster():
-    with LocalRayCluster(head_cpus=1, extra=1) as running:
+    with LocalRayCluster(head_cpus=1, extra=1, gpus=1) as running:
         yield running
 
 
@@ -91,11 +94,12 @@ def test_a_lost_node_and_a_killed_driver_leave_every_grid_point_complete_once(cl
     driver = subprocess.Popen(cmd, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # 1. a trial placed on node2 has saved an epoch checkpoint but not its last epoch: lose the node
-        killed_dir = None
+        killed_dir, nodes = None, set()
         while killed_dir is None:
             assert driver.poll() is None, f"tune ended early: {driver.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "no trial on node2 could be caught mid-trial"
             for pid, folder in _running(out / "study.db"):
+                nodes.add(cluster.node_of(pid))
                 saved = list((out / folder / "checkpoints").glob("epoch_*.pt"))
                 if cluster.node_of(pid) == "node2" and saved and len(_epochs(out / folder)) < EPOCHS:
                     cluster.kill_node("node2")
@@ -109,6 +113,7 @@ def test_a_lost_node_and_a_killed_driver_leave_every_grid_point_complete_once(cl
         while len(list(out.glob("trials/*/result.json"))) < min(27, done_at_loss + 3):
             assert driver.poll() is None, f"tune ended early: {driver.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline
+            nodes |= {cluster.node_of(pid) for pid, _ in _running(out / "study.db")}
             time.sleep(0.02)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
@@ -117,6 +122,7 @@ def test_a_lost_node_and_a_killed_driver_leave_every_grid_point_complete_once(cl
             driver.kill()
             driver.wait()
     assert 1 <= len(before) < EPOCHS and not (killed_dir / "result.json").exists()
+    assert {"head", "node2"} <= nodes  # a trial worker placed on each node
 
     # 3. the same command resumes the study on what is left of the cluster
     rerun = subprocess.run(cmd, env=cluster.env, capture_output=True, text=True,

@@ -30,6 +30,9 @@ PASSED_ENV = ("PYTHONPATH", "TUNELAB_DATA_DIR")  # the driver's, so every worker
 def check_backend(exp: Experiment) -> None:
     """Refuse, in one line and before anything is written, a backend or resources this machine lacks."""
     if exp.search.backend == "ray":
+        if exp.search.strategy == "staged":
+            raise ConfigError("a staged search runs its stage studies one by one on this machine; "
+                              "use backend local, or search each stage as its own study on Ray", key="search.backend")
         import_ray()
     elif exp.resources.gpus_per_trial > 0 and not placement.local_devices():
         raise ConfigError(
