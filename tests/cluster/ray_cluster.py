@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -43,6 +44,14 @@ def marked_pids(marker: str) -> list[int]:
         except OSError:  # not ours, or gone
             continue
     return found
+
+
+def is_zombie(pid: int) -> bool:
+    """Killed but not yet reaped by its parent (it holds no resources any more)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class LocalRayCluster:
@@ -124,17 +133,24 @@ class LocalRayCluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill_node(self, name: str) -> list[int]:
-        """SIGKILL every process of one node (its raylet, agents and Ray workers): a lost machine."""
-        pids = marked_pids(f"{self.tag}-{name}")
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """SIGKILL every process of one node (its raylet, agents and Ray workers): a lost machine.
+        Repeated until none is left, since a process may be starting while the others die."""
+        killed: list[int] = []
+        for _ in range(50):
+            pids = [pid for pid in marked_pids(f"{self.tag}-{name}") if not is_zombie(pid)]
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed += pids
+            time.sleep(0.05)
         proc = self.procs.get(name)
         if proc is not None:
             proc.wait(timeout=30)
-        return pids
+        return killed
 
     def node_of(self, pid: int) -> str | None:
         """Which node started a process (by the marker in its environment)."""
