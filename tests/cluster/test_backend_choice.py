@@ -116,3 +116,14 @@ def test_a_staged_search_on_ray_is_refused_in_one_line():
     exp = validate_experiment({"search": {"strategy": "staged", "backend": "ray"}}, source="test")
     with pytest.raises(ConfigError, match=r"^search.backend: a staged search runs its stage studies one by one"):
         check_backend(exp)
+
+
+def test_the_storage_proxy_without_grpcio_is_one_line_and_writes_nothing(tiny, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "grpc", None)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["tune", str(tiny), "--out", str(out), "--quiet", "--set",
+                                   "search.storage_proxy=true"])
+    assert res.exit_code == 2
+    assert res.stderr == ("error: search.storage_proxy: the gRPC storage proxy needs grpcio, which is not installed; "
+                          "pip install 'tunelab[ray]' (or grpcio)\n")
+    assert not out.exists()

@@ -29,7 +29,8 @@ CONNECT_TIMEOUT_S = 30
 INSTALL = "pip install 'tunelab[ray]' (or grpcio)"
 
 
-def _grpc() -> Any:
+def require_grpc() -> Any:
+    """The `grpc` module, or the one-line error that says how to install it."""
     try:
         import grpc
     except ImportError:
@@ -53,7 +54,7 @@ def proxied_storage(url: str) -> optuna.storages.BaseStorage:
 def start_server(url: str, host: str, port: int) -> tuple[Any, int]:
     """Start a proxy for `url` on host:port (0: a free port) in background threads; returns the
     gRPC server (stop it with `.stop(grace)`) and the port it listens on."""
-    grpc = _grpc()
+    grpc = require_grpc()
     from optuna.storages._grpc.auto_generated import api_pb2_grpc  # Optuna 5's own proxy service
     from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
@@ -92,7 +93,7 @@ def serve_storage(exp: Experiment, url: str) -> tuple[str, Callable[[], None]]:
 
 def connect(url: str) -> optuna.storages.BaseStorage:
     """A client of the proxy at grpc://host:port, once it answers."""
-    _grpc()
+    require_grpc()
     parts = urlsplit(url)
     if not parts.hostname or not parts.port:
         raise ConfigError(f"a proxy URL is grpc://HOST:PORT, got {url!r}", key="--storage")

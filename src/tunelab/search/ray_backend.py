@@ -29,6 +29,10 @@ PASSED_ENV = ("PYTHONPATH", "TUNELAB_DATA_DIR")  # the driver's, so every worker
 
 def check_backend(exp: Experiment) -> None:
     """Refuse, in one line and before anything is written, a backend or resources this machine lacks."""
+    if exp.search.storage_proxy:
+        from tunelab.search.proxy import require_grpc
+
+        require_grpc()
     if exp.search.backend == "ray":
         if exp.search.strategy == "staged":
             raise ConfigError("a staged search runs its stage studies one by one on this machine; "

@@ -103,6 +103,9 @@ def close_storage(study: optuna.Study) -> None:
     """Close the study's database connections: SQLite then folds its write-ahead log back into
     study.db, so a copy of that one file holds the whole study."""
     backend = getattr(study._storage, "_backend", study._storage)
+    if type(backend).__name__ == "GrpcStorageProxy":  # a proxy client: its channel
+        backend.close()
+        return
     engine = getattr(backend, "engine", None)
     if engine is not None:
         engine.dispose()
