@@ -125,11 +125,21 @@ def test_a_lost_node_and_a_killed_driver_leave_every_grid_point_complete_once(cl
     assert {"head", "node2"} <= nodes  # a trial worker placed on each node
 
     # 3. the same command resumes the study on what is left of the cluster
-    rerun = subprocess.run(cmd, env=cluster.env, capture_output=True, text=True,
-                           timeout=max(30, deadline - time.monotonic()))
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    result = json.loads(rerun.stdout)
-    assert result["finished"] and result["n_complete"] == 27
+    rerun = subprocess.Popen(cmd, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = rerun.communicate(timeout=max(30, deadline - time.monotonic()))
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+            rerun.wait()
+    assert rerun.returncode == 0, stderr[-3000:]
+    result = json.loads(stdout)
+    assert result["finished"] and result["n_complete"] == 27 and result["ran_trials"] >= 1
+    import optuna
+
+    trained_by = {t.user_attrs.get("pid") for t in optuna.load_study(
+        study_name="ray_grid", storage=f"sqlite:///{out / 'study.db'}").trials}
+    assert rerun.pid not in trained_by  # the rerun's trials were trained by Ray workers, not by the driver
 
     with (out / "summary.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
