@@ -110,6 +110,9 @@ def tune(
     quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Train on a Ray cluster: auto (ray start on this machine), ray://HOST:10001 or local."
+    ),
 ) -> None:
     """Run a search; the same command again resumes it (finished trials are kept)."""
     from tunelab.app.progress import StudyProgress
@@ -121,8 +124,8 @@ def tune(
     def run() -> Any:
         with progress:
             return run_tune(
-                experiment, overrides=set_, out=out, n_trials=n_trials, timeout_s=timeout, storage=storage,
-                data_dir=data_dir, observer=progress.observer, run_final=False if no_final else None,
+                experiment, overrides=[*set_, *ray_overrides(ray)], out=out, n_trials=n_trials, timeout_s=timeout,
+                storage=storage, data_dir=data_dir, observer=progress.observer, run_final=False if no_final else None,
                 quick=quick,
             )
 
@@ -158,6 +161,28 @@ def worker(
                         data_dir=data_dir, observer=progress.observer, write_outputs=not no_outputs)
 
     _print_study_result(_guarded(run), as_json)
+
+
+def ray_overrides(address: str | None) -> list[str]:
+    """`--ray ADDRESS` as the two settings it stands for."""
+    if address is None:
+        return []
+    return ["search.backend=ray", f"search.ray.address={json.dumps(address)}"]
+
+
+@app.command()
+def proxy(
+    storage: str = typer.Option(
+        ..., "--storage", envvar="TUNELAB_STORAGE", help="The study database (postgresql://...), or $TUNELAB_STORAGE."
+    ),
+    port: int = typer.Option(13000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on; the proxy has no authentication."),
+) -> None:
+    """Serve a study database to many workers through Optuna's gRPC storage proxy (grpc://HOST:PORT)."""
+    from tunelab.app.proxy import serve_forever
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    _guarded(lambda: serve_forever(storage, host, port))
 
 
 @app.command()

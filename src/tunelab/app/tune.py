@@ -14,14 +14,16 @@ from typing import Any
 
 from tunelab.app.evidence import write_evidence
 from tunelab.app.prepare import default_out, load, prepare
+from tunelab.app.ray_jobs import check_backend, run_on_ray
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
 from tunelab.search.heartbeats import recover_dead_trials
-from tunelab.search.local_jobs import spawn_workers, wait_workers
+from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
+from tunelab.search.proxy import serve_storage
 from tunelab.search.results import StudyObserver, TuneResult
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
@@ -54,6 +56,7 @@ def tune(
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
+    check_backend(base)
     observer = observer or StudyObserver()
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
@@ -84,15 +87,24 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
     """The study run by this process and the `search.n_jobs - 1` trial processes it starts.
     A per-run limit (--n-trials over explicit points, --timeout) binds this process only."""
     procs: list[Any] = []
+    worker_url, stop_proxy = serve_storage(run.base, run.storage_url)  # a gRPC proxy with search.storage_proxy
+    on_ray: list[int] = []  # trials trained by Ray workers
 
     def start_jobs(units: int) -> int:
+        if run.base.search.backend == "ray":  # the cluster trains the study; what it leaves, this process does
+            workers, trained = run_on_ray(run.base, units, run.layout.root, worker_url, data_dir,
+                                          n_trials=run.n_trials, limited=limited)
+            on_ray.append(trained)
+            return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
+        pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
         if jobs > 1:
-            procs.extend(spawn_workers(jobs - 1, run.layout.root, run.storage_url, data_dir, n_trials=run.n_trials))
+            procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
+                                       devices=pins[1:], threads=max(1, int(run.base.resources.cpus_per_trial))))
         return jobs
 
     try:
-        ran = run.optimize(on_queued=start_jobs)
+        ran = run.optimize(on_queued=start_jobs) + sum(on_ray)
     except BaseException:
         for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
             if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
@@ -100,6 +112,7 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
         raise
     finally:
         wait_workers(procs)
+        stop_proxy()
     if procs and recover_dead_trials(run.study):  # a trial process died: its trials were queued again
         ran += run.optimize()
     return ran

@@ -289,7 +289,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_SECTIONS = frozenset({"data", "task", "model", "train", "search", "final"})
+_SECTIONS = frozenset({"data", "task", "model", "train", "search", "resources", "final"})
 _BOUND_ERRORS = frozenset(
     {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
      "string_too_short", "string_too_long", "too_short", "too_long"}

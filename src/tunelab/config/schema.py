@@ -224,6 +224,17 @@ class StageSpec(Section):
     n_trials: int | None = Field(None, ge=1, description="Trial budget of a sampler stage; null: 20.")
 
 
+class RaySettings(Section):
+    """Which Ray cluster `search.backend: ray` joins."""
+
+    address: str = Field(
+        "auto",
+        min_length=1,
+        description="`auto`: the cluster started on this machine with `ray start` (or RAY_ADDRESS); "
+        "`ray://host:10001`: a remote cluster through Ray Client; `local`: a private one-machine cluster.",
+    )
+
+
 class SearchSection(Section):
     """How configurations are chosen; `space` is validated by `tunelab.config.space`."""
 
@@ -249,6 +260,17 @@ class SearchSection(Section):
     storage: str | None = Field(
         None, description="Optuna storage URL (postgresql://... for workers); null: sqlite study.db in the run folder."
     )
+    backend: Literal["local", "ray"] = Field(
+        "local",
+        description="Where trial workers run: `local` processes on this machine, or `ray` tasks placed on a "
+        "Ray cluster with `resources` (pip install 'tunelab[ray]'); docs/cluster.md.",
+    )
+    ray: RaySettings = Field(default_factory=RaySettings)
+    storage_proxy: bool = Field(
+        False,
+        description="Serve `storage` to the workers through Optuna's gRPC storage proxy, so the database "
+        "sees one process's connections whatever the worker count (needs grpcio: tunelab[ray]).",
+    )
     vectorize: int | Literal["auto", "off"] = Field(
         "auto",
         description="Train same-shape trials (and seeds) as one batched model: `auto` groups of up to 32 "
@@ -272,6 +294,33 @@ class SearchSection(Section):
         if isinstance(value, int) and not 1 <= value <= 1024:
             allowed = "auto" if info.field_name == "n_jobs" else "auto or off"
             raise ValueError(f"{info.field_name} must be 1..1024 or {allowed}, got {value}")
+        return value
+
+
+# --------------------------------------------------------------------------- resources
+
+
+class ResourcesSection(Section):
+    """What one trial worker (a trial process, or a whole vectorized group) needs; placement by
+    `tunelab.search.placement`, the same rule for local processes and Ray tasks."""
+
+    cpus_per_trial: float = Field(1.0, gt=0, le=1024, description="CPU cores per trial worker (its torch threads).")
+    gpus_per_trial: float = Field(
+        0.0,
+        ge=0,
+        le=64,
+        description="GPUs per trial worker: a fraction (0.25: four workers share a device) or a whole number; "
+        "0: no GPU is reserved (train.device still picks one when visible).",
+    )
+    memory_mb_per_trial: int | None = Field(
+        None, ge=1, description="Memory reserved per trial worker on a Ray cluster (MiB); null: not declared."
+    )
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError(f"gpus_per_trial above 1 must be a whole number of devices, got {value}")
         return value
 
 
@@ -300,6 +349,7 @@ class Experiment(Section):
     model: ModelSection = Field(default_factory=MLPModel)
     train: TrainSection = Field(default_factory=TrainSection)
     search: SearchSection = Field(default_factory=SearchSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
     final: FinalSection = Field(default_factory=FinalSection)
 
     @field_validator("name")

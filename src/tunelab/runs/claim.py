@@ -17,6 +17,7 @@ from tunelab.runs.records import write_text_atomic
 
 # How a study runs, not what a trial computes: changing them never blocks resuming a folder.
 RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeout_s"), ("train", "threads"),
+                ("search", "backend"), ("search", "ray"), ("search", "storage_proxy"), ("resources",),
                 ("description",))
 
 

@@ -12,22 +12,58 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from tunelab.config.schema import Experiment
+
 log = logging.getLogger(__name__)
+
+
+def pin_devices(exp: Experiment, jobs: int) -> list[str | None]:
+    """`CUDA_VISIBLE_DEVICES` of each trial process by `search.placement`'s rule; this process
+    (the first) is pinned too while it has not touched CUDA yet."""
+    from tunelab.search.placement import assign_devices, local_devices
+
+    if exp.resources.gpus_per_trial <= 0:
+        return [None] * jobs
+    pins = assign_devices(local_devices(), jobs, exp.resources.gpus_per_trial)
+    import torch
+
+    if pins and pins[0] is not None and not torch.cuda.is_initialized():
+        os.environ["CUDA_VISIBLE_DEVICES"] = pins[0]
+    return pins
+
+
 def spawn_workers(
-    n: int, run_dir: Path, storage_url: str, data_dir: str | None, *, n_trials: int | None = None
+    n: int,
+    run_dir: Path,
+    storage_url: str,
+    data_dir: str | None,
+    *,
+    n_trials: int | None = None,
+    devices: Sequence[str | None] = (),
+    threads: int = 1,
 ) -> list[subprocess.Popen[bytes]]:
     """Start `n` worker processes on the run folder's study; their errors go to our stderr.
-    `n_trials`: a sampler study's total budget (study-wide, so every process gets the same)."""
+    `n_trials`: a sampler study's total budget (study-wide, so every process gets the same);
+    `devices`: each process's CUDA_VISIBLE_DEVICES (None: inherited)."""
     cmd = [sys.executable, "-m", "tunelab", "worker", str(run_dir), "--quiet", "--no-outputs"]
     if data_dir:
         cmd += ["--data-dir", data_dir]
     if n_trials is not None:
         cmd += ["--n-trials", str(n_trials)]
     # The URL goes through the environment: a password on a command line is visible to `ps`.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url}
-    return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent) for _ in range(n)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TUNELAB_STORAGE": storage_url}
+    pins = list(devices) + [None] * (n - len(devices))
+    return [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=_pinned(env, pin), preexec_fn=_die_with_parent)
+        for pin in pins[:n]
+    ]
+
+
+def _pinned(env: dict[str, str], devices: str | None) -> dict[str, str]:
+    return env if devices is None else {**env, "CUDA_VISIBLE_DEVICES": devices}
 
 
 def _die_with_parent() -> None:

@@ -50,12 +50,17 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     """Processes for this study: an explicit N as given; `auto` one per core, but no more than
     the independent units of work (vectorized groups or single trials) and one for model-based
     samplers, whose every suggestion should see every earlier result (and stay reproducible)."""
+    from tunelab.search.placement import local_devices, workers_that_fit
+
+    res = exp.resources
+    devices = len(local_devices()) if res.gpus_per_trial > 0 else 0
+    fit = max(1, workers_that_fit(os.cpu_count() or 1, devices, res.cpus_per_trial, res.gpus_per_trial))
     setting = exp.search.n_jobs
     if setting != "auto":
-        return int(setting)
+        return min(int(setting), fit) if res.gpus_per_trial > 0 else int(setting)
     if exp.search.strategy in SEQUENTIAL_SAMPLERS:
         return 1
-    return max(1, min(os.cpu_count() or 1, units))
+    return max(1, min(fit, units))
 
 
 def round_size(

@@ -20,13 +20,20 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 log = logging.getLogger(__name__)
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
+def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
-    a busy timeout so several processes can share one file."""
+    a busy timeout so several processes can share one file; grpc://host:port: a storage proxy
+    (search/proxy.py). `pool_size`: at most this many database connections (the proxy's)."""
     from tunelab.search.heartbeats import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
 
+    if url.startswith("grpc://"):
+        from tunelab.search.proxy import connect
+
+        return connect(url)
     sqlite = url.startswith("sqlite")
-    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    if pool_size and not sqlite:
+        kwargs |= {"pool_size": pool_size, "max_overflow": 0}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
@@ -91,6 +98,9 @@ def close_storage(study: optuna.Study) -> None:
     """Close the study's database connections: SQLite then folds its write-ahead log back into
     study.db, so a copy of that one file holds the whole study."""
     backend = getattr(study._storage, "_backend", study._storage)
+    if type(backend).__name__ == "GrpcStorageProxy":  # a proxy client: its channel
+        backend.close()
+        return
     engine = getattr(backend, "engine", None)
     if engine is not None:
         engine.dispose()
