@@ -111,7 +111,7 @@ def test_init_with_unknown_template_exits_2_and_writes_nothing(tmp_path, cli):
 # --------------------------------------------------------------------------- datasets
 
 
-def test_datasets_json_lists_every_data_set_with_availability(cli, data_dir_env):
+def test_datasets_json_lists_every_data_set_with_availability(cli, mini_data_env):
     result = cli("datasets", "--json")
 
     assert result.exit_code == 0, result.output
