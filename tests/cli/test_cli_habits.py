@@ -90,7 +90,12 @@ def test_output_to_a_pipe_keeps_every_line_whole(tmp_path: Path) -> None:
     ("params", "name"),
     [
         (
-            {"train.lr": 0.0013312, "model.dropout": 0.47523, "model.hidden_dims": [32], "train.weight_decay": 4.2123e-6},
+            {
+                "train.lr": 0.0013312,
+                "model.dropout": 0.47523,
+                "model.hidden_dims": [32],
+                "train.weight_decay": 4.2123e-6,
+            },
             "lr0.00133_do0.475_hd32_wd4.21e-06",
         ),
         ({"train.lr": 0.01, "model.dropout": 0.0, "train.batch_size": 64}, "lr0.01_do0_bs64"),
