@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def results():
     spec = importlib.util.spec_from_file_location("results_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module
+    yield module
+    del sys.modules[spec.name]
 
 
 def test_spread_gives_mean_and_range_of_several_runs(results) -> None:
