@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (Python 3.11 + make; nothing else):
-#   make demo   set up .venv and run a small study on scikit-learn's digits (offline, < 3 min)
+#   make demo   set up .venv and run a small study on scikit-learn's digits (offline, ~2.5 min the first time)
 #   make test   set up .venv with the test tools and run the whole test suite
 #   make results  re-run the fast examples and rewrite README's results table (RESULTS_ARGS=--quick
 #                 for their quick: budgets; data from $TUNELAB_DATA_DIR, else ../shared/data)
