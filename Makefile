@@ -1,7 +1,9 @@
 # Two entry points for a fresh machine (Python 3.11 + make; nothing else):
-#   make demo   set up .venv and run a small study on scikit-learn's digits (offline, < 3 min)
+#   make demo   set up .venv and run a small study on scikit-learn's digits (offline, ~2.5 min the first time)
 #   make test   set up .venv with the test tools and run the whole test suite
-.PHONY: setup setup-dev demo test lint
+#   make results  re-run the fast examples and rewrite README's results table (RESULTS_ARGS=--quick
+#                 for their quick: budgets; data from $TUNELAB_DATA_DIR, else ../shared/data)
+.PHONY: setup setup-dev demo test lint results
 
 setup:
 	bash scripts/setup.sh
@@ -18,3 +20,6 @@ test: setup-dev
 
 lint: setup-dev
 	.venv/bin/python -m ruff check .
+
+results: setup
+	TUNELAB_DATA_DIR="$${TUNELAB_DATA_DIR:-$(abspath $(CURDIR)/../shared/data)}" .venv/bin/python scripts/results.py $(RESULTS_ARGS)

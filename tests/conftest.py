@@ -1,25 +1,35 @@
-"""Shared test plumbing: this workspace's data folder and an in-process `tunelab` runner."""
+"""Shared test plumbing: miniature data files, the real-data switch and an in-process `tunelab` runner."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from fixtures.mini_data import write_mini_data
+from fixtures.real_data import real_data_dir
 from tunelab.cli import app
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+@pytest.fixture(scope="session")
+def mini_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with miniature files of every file-based data set (written once per session)."""
+    return write_mini_data(tmp_path_factory.mktemp("mini-data"))
 
 
 @pytest.fixture
-def data_dir_env(monkeypatch: pytest.MonkeyPatch) -> Path:
-    """TUNELAB_DATA_DIR points at the shared copies (an explicit one from the environment wins)."""
-    folder = Path(os.environ.get("TUNELAB_DATA_DIR") or SHARED_DATA)
-    monkeypatch.setenv("TUNELAB_DATA_DIR", str(folder))
-    return folder
+def mini_data_env(mini_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TUNELAB_DATA_DIR points at the miniature files, whatever the environment says."""
+    monkeypatch.setenv("TUNELAB_DATA_DIR", str(mini_data))
+    return mini_data
+
+
+@pytest.fixture
+def data_dir_env() -> Path:
+    """The real data folder from TUNELAB_DATA_DIR; skips without one (fails when CI=true)."""
+    return real_data_dir()
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tunelab.app.starters import choices_help
+from tunelab.console import make_console
 from tunelab.errors import TunelabError
 
 app = typer.Typer(
@@ -23,12 +24,33 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = make_console()  # never wraps or cuts lines when stdout is a pipe or a file
 F = TypeVar("F", bound=Callable[..., Any])
 
 SET_HELP = "Override a key of the experiment, e.g. --set train.lr=0.01 (repeatable)."
 DATA_DIR_HELP = "Folder with local copies of file-based data sets (default: $TUNELAB_DATA_DIR)."
 QUICK_HELP = "Apply the file's quick: budget (a smoke run in seconds) before any --set."
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("tunelab")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            text = "unknown (not installed)"
+        sys.stdout.write(f"tunelab {text}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Hyperparameter tuning for PyTorch: describe an experiment once, search it, read the evidence."""
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -235,10 +257,10 @@ def predict(
 @app.command()
 def init(
     path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the starter file."),
-    template: str = typer.Option("digits", "--template", "-t", help="Starter template name."),
+    template: str = typer.Option("digits", "--template", "-t", help=choices_help()),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a commented starter experiment that runs as is."""
+    """Write a commented starter experiment that `tune` and `train` run as is; its name is the file's."""
     from tunelab.app.starters import TEMPLATES, write_template
 
     if template not in TEMPLATES:
@@ -246,7 +268,7 @@ def init(
     if path.exists() and not force:
         fail(f"{path} already exists; pass --force to overwrite it")
     write_template(template, path)
-    console.print(f"wrote {path} (template {template}); run it with: tunelab train {path}")
+    console.print(f"wrote {path} (template {template}); run it with: tunelab tune {path}", markup=False)
 
 
 @app.command()

@@ -58,9 +58,12 @@ def test_init_writes_a_template_that_train_runs_as_is(template, tmp_path, cli):
     result = cli("init", path, "--template", template)
 
     assert result.exit_code == 0, result.output
-    assert path.read_text(encoding="utf-8") == (resources.files("tunelab.templates") / f"{template}.yaml").read_text(
-        encoding="utf-8"
-    )
+    shipped = (resources.files("tunelab.templates") / f"{template}.yaml").read_text(encoding="utf-8")
+    written = path.read_text(encoding="utf-8")
+    assert written.splitlines()[1:] != [] and yaml.safe_load(written)["name"] == template
+    assert [line for line in written.splitlines() if not line.startswith("name:")] == [
+        line for line in shipped.splitlines() if not line.startswith("name:")
+    ]
     out = train_json(cli, path, "--out", tmp_path / "run", "--set", "train.epochs=2")
     assert out["state"] == "complete"
 
@@ -95,7 +98,7 @@ def test_init_with_force_overwrites(tmp_path, cli):
     result = cli("init", path, "--template", "toy", "--force")
 
     assert result.exit_code == 0, result.output
-    assert yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == "toy_2d_sgd"
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == "experiment"  # from the file name
 
 
 def test_init_with_unknown_template_exits_2_and_writes_nothing(tmp_path, cli):
@@ -111,7 +114,7 @@ def test_init_with_unknown_template_exits_2_and_writes_nothing(tmp_path, cli):
 # --------------------------------------------------------------------------- datasets
 
 
-def test_datasets_json_lists_every_data_set_with_availability(cli, data_dir_env):
+def test_datasets_json_lists_every_data_set_with_availability(cli, mini_data_env):
     result = cli("datasets", "--json")
 
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures import mini_data as mini
 from tunelab.config.schema import DataSection, TaskSection
 from tunelab.data import BUILTINS, dataset_defaults, list_datasets, load_dataset
 from tunelab.data.locate import DEFAULT_ROOTS, data_roots
@@ -56,8 +57,24 @@ def test_folder_order_is_argument_then_config_then_environment(tmp_path: Path, m
     assert data_roots() == [Path(r).expanduser().resolve() for r in DEFAULT_ROOTS]
 
 
-def test_list_datasets_reports_where_each_one_is(tmp_path: Path, shared_data_dir: Path) -> None:
-    shutil.copytree(shared_data_dir / "house_prices", tmp_path / "house_prices")
+def test_default_search_never_reaches_outside_the_current_folder_and_the_user_cache(
+    tmp_path: Path, monkeypatch, mini_data: Path
+) -> None:
+    """A sibling folder (`../shared/data`, `../data`) must not silently supply a user's data."""
+    monkeypatch.delenv("TUNELAB_DATA_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work" / "project"
+    work.mkdir(parents=True)
+    shutil.copytree(mini_data, tmp_path / "work" / "shared" / "data")
+    shutil.copytree(mini_data, tmp_path / "work" / "data")
+    monkeypatch.chdir(work)
+    assert data_roots() == [work / "data", tmp_path / "home" / ".cache" / "tunelab" / "data"]
+    with pytest.raises(DataError, match=r"^data set usps: zip.train.gz not found \(searched: "):
+        load_dataset(DataSection(name="usps"), AUTO)
+
+
+def test_list_datasets_reports_where_each_one_is(tmp_path: Path, mini_data: Path) -> None:
+    shutil.copytree(mini_data / "house_prices", tmp_path / "house_prices")
     status = {s.name: s for s in list_datasets(str(tmp_path))}
     assert set(status) == set(BUILTINS)
     assert status["house_prices"].available and status["house_prices"].where == str(tmp_path / "house_prices")
@@ -65,13 +82,13 @@ def test_list_datasets_reports_where_each_one_is(tmp_path: Path, shared_data_dir
     assert status["digits"].available
 
 
-def test_download_fills_the_named_folder(tmp_path: Path, shared_data_dir: Path, monkeypatch) -> None:
+def test_download_fills_the_named_folder(tmp_path: Path, mini_data: Path, monkeypatch) -> None:
     def fake_download(dest: Path) -> None:  # stands in for the network
-        shutil.copytree(shared_data_dir / "usps", Path(dest) / "usps")
+        shutil.copytree(mini_data / "usps", Path(dest) / "usps")
 
     monkeypatch.setitem(BUILTINS, "usps", dataclasses.replace(BUILTINS["usps"], download=fake_download))
     ds = load_dataset(DataSection(name="usps", download=True, data_dir=str(tmp_path)), AUTO)
-    assert len(ds.test) == 2007 and (tmp_path / "usps" / "zip.train.gz").is_file()
+    assert len(ds.test) == sum(mini.USPS_TEST_COUNTS) and (tmp_path / "usps" / "zip.train.gz").is_file()
 
 
 def test_house_prices_download_points_to_kaggle(tmp_path: Path) -> None:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from tunelab.data import list_datasets
-from tunelab.templates import TEMPLATES, write_template
+from tunelab.templates import TEMPLATES, choices_help, write_template
 
-__all__ = ["TEMPLATES", "list_datasets", "write_template"]
+__all__ = ["TEMPLATES", "choices_help", "list_datasets", "write_template"]

@@ -42,6 +42,7 @@ def load_experiment(
 
     The file's top-level `quick:` block (dotted key -> value) is never part of the experiment:
     with `quick=True` its entries are applied first, then `overrides`; otherwise it is ignored.
+    `quick=True` on a file without the block is an error rather than a silent full-budget run.
 
     Raises:
         ConfigError: one line naming the file/line or override, the key path and what is allowed.
@@ -56,6 +57,8 @@ def load_experiment(
     else:
         data = _plain(raw)
     budget = _pop_quick(data, source, lines)
+    if quick and not budget and raw is None and path is not None:
+        raise ConfigError(NO_QUICK_BLOCK, key="--quick", source=source)
     origin: dict[tuple[str, ...], str] = {}
     for key, value, where in budget if quick else ():
         if _is_text_field(key, data) and not isinstance(value, str):
@@ -74,6 +77,12 @@ def load_experiment(
         if quick and exc.key and any(exc.source == where for _, _, where in budget):
             raise ConfigError(exc.message, key=f"quick.{exc.key}", source=exc.source) from None
         raise
+
+
+NO_QUICK_BLOCK = (
+    "this file has no quick: block, so --quick would silently run the full budget; add one "
+    "(e.g. quick: {train.epochs: 2, search.n_trials: 3}) or run without --quick"
+)
 
 
 def _pop_quick(

@@ -1,7 +1,8 @@
 """Find the local copy of a file-based data set: which folders to search, in which order.
 
 Order: the explicit folder (`--data-dir`), else `data.data_dir`, else `$TUNELAB_DATA_DIR`,
-else `./data`, `~/.cache/tunelab/data` and `../shared/data` (this workspace's shared copy).
+else `./data` and `~/.cache/tunelab/data`. Nothing outside the current folder and the user's cache
+is searched by default: a sibling folder must never silently supply the data of a run.
 Inside each folder a data set may sit in its own subfolder (`<dir>/usps/`) or directly in it.
 """
 
@@ -14,7 +15,7 @@ from tunelab.errors import DataError
 
 ENV_VAR = "TUNELAB_DATA_DIR"
 CACHE_DIR = Path("~/.cache/tunelab/data")
-DEFAULT_ROOTS: tuple[str, ...] = ("./data", str(CACHE_DIR), "../shared/data")
+DEFAULT_ROOTS: tuple[str, ...] = ("./data", str(CACHE_DIR))
 
 
 def _expand(path: str | os.PathLike[str]) -> Path:

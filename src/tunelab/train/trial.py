@@ -10,40 +10,15 @@ from tunelab.data.dataset import Dataset
 from tunelab.models import build_model
 from tunelab.runs.identity import make_identity
 from tunelab.runs.layout import TrialLayout
+from tunelab.runs.naming import trial_name
 from tunelab.runs.records import write_json_atomic
 from tunelab.text.features import check_model_fits_data, model_inputs
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.losses import model_output_dim
 
-_ABBREVIATIONS = {
-    "lr": "lr",
-    "hidden_dim": "hdim",
-    "hidden_dims": "hd",
-    "dropout": "do",
-    "batch_size": "bs",
-    "weight_decay": "wd",
-    "optimizer": "opt",
-    "epochs": "ep",
-    "activation": "act",
-    "num_layers": "nl",
-    "momentum": "mom",
-    "seed": "seed",
-    "kernel_size": "k",
-    "loss": "loss",
-}
-
-
-def short_name(params: Mapping[str, Any], limit: int = 80) -> str:
-    """A folder-safe name from a trial's params, e.g. `lr0.001_hdim128_do0.0`; `base` when none."""
-    parts = []
-    for key, value in params.items():
-        label = _ABBREVIATIONS.get(key.split(".")[-1], key.split(".")[-1])
-        text = "x".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
-        parts.append(f"{label}{text}")
-    name = "_".join(parts) or "base"
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in name)
-    return safe[:limit]
+# Trial folder names are built in one place; re-exported here for the callers that build trials.
+short_name = trial_name
 
 
 def model_for(exp: Experiment, dataset: Dataset) -> Any:
