@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tunelab.config.schema import Experiment
+from tunelab.search.rounds import batched
 
 log = logging.getLogger(__name__)
 SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result; parallel asks blunt them
@@ -27,7 +28,7 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     setting = exp.search.n_jobs
     if setting != "auto":
         return int(setting)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
+    if exp.search.strategy in SEQUENTIAL_SAMPLERS and not batched(exp):
         return 1
     return max(1, min(os.cpu_count() or 1, units))
 

@@ -33,6 +33,7 @@ from tunelab.runs.records import write_text_atomic
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
+from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
 from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_writes import write_trial
@@ -341,8 +342,11 @@ def _optimize(
         choices = encoded_choices(knobs, plan.points)
     else:
         units, shape_of = -(-budget // per_round), {}
+    rounds = rounds_for(study, base, knobs, budget, datasets, layout) if plan.points is None else None
     if on_queued is not None:
         workers = on_queued(units)
+        if rounds is not None:
+            share_processes(study, workers)
     deadline = time.monotonic() + (timeout_s or base.search.timeout_s or float("inf"))
     total = len(plan.points) if plan.points is not None else budget
     observer.study_start(total, len(_counted(study)))
@@ -359,8 +363,16 @@ def _optimize(
                 continue
         elif len(_counted(study)) >= budget:
             break
-        items = _ask_round(study, knobs, base, choices, _round_size(study, plan, per_round, budget, n_trials, ran,
-                                                                       workers, shape_of))
+        if rounds is not None:  # model-based sampler in rounds (search/rounds.py)
+            items = rounds.ask(study, len(_counted(study)))
+            if items is None:
+                break
+            if not items:
+                time.sleep(ROUND_POLL_S)  # the rest of the round trains elsewhere
+                continue
+        else:
+            items = _ask_round(study, knobs, base, choices, _round_size(study, plan, per_round, budget, n_trials,
+                                                                           ran, workers, shape_of))
         if not items:
             continue
         ran += _train_round(study, items, knobs, base, layout, datasets, prepared.exp_id, observer, max_group)
