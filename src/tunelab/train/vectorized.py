@@ -40,6 +40,7 @@ from tunelab.config.schema import Experiment, TrainSection
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
+from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.batched_model import (
     StackedNet,
@@ -348,7 +349,7 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     m.record = record
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
     if m.recorder is not None:
-        m.recorder.epoch(record, grad_norms)
+        artifacts.write_later(m.recorder.epoch, dict(record), grad_norms)
     ctx = m.ctx
     if diverged:
         m.state, m.reason = "diverged", f"{diverged} at epoch {epoch}"
@@ -359,9 +360,9 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
         m.state, m.reason = ctx.stop_state, ctx.stop_reason
     if layout is not None and not diverged:
         if record["is_best"] and cfg.checkpoints.keep_best:
-            ckpt.save_checkpoint(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
+            artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
         if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-            ckpt.save_checkpoint(
+            artifacts.save_later(
                 layout.epoch_checkpoint(epoch),
                 {
                     "epoch": epoch,
@@ -373,8 +374,8 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
                     "best": {"value": m.best.value, "epoch": m.best.epoch},
                     "train_time_s": m.train_time,
                 },
+                prune=(layout, cfg.checkpoints.keep_last),
             )
-            ckpt.prune_checkpoints(layout, cfg.checkpoints.keep_last)
     if ctx.stop:
         _finish(m, net.device)
         return True
@@ -396,6 +397,7 @@ def _finish(m: _Member, device: torch.device) -> None:
         resumed_from_epoch=0,
     )
     if m.recorder is not None:
+        artifacts.flush()  # this member's records and checkpoints are on disk before result.json
         m.recorder.finish(m.result.to_dict())
     for hook in m.hooks:
         hook.on_train_end(m.ctx, m.result)
