@@ -134,3 +134,12 @@ def test_gp_and_cmaes_ask_in_rounds(tmp_path: Path, strategy: str) -> None:
     done = trials(tmp_path, strategy)
     assert [t.user_attrs[ROUND_ATTR] for t in done] == [1] * 4 + [2] * 4
     assert len({tuple(sorted(t.params.items())) for t in done}) == 8
+
+
+def test_a_used_up_space_ends_the_study_instead_of_asking_forever(tmp_path: Path) -> None:
+    exp = Experiment.model_validate({"name": "tiny", **BASE, "search": {
+        "strategy": "tpe", "space": {"model.hidden_dims": [[8], [16]]}, "n_trials": 5, "batch_size": 2,
+        "n_jobs": 1}})
+    result = tune(exp, out=tmp_path, write_outputs=False)
+    assert (result.n_complete, result.finished) == (2, False)
+    assert len(trials(tmp_path, "tiny")) == 2  # nothing asked twice, nothing failed
