@@ -29,8 +29,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from tunelab.config.schema import Experiment
-from tunelab.config.space import Knob, suggest
+from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.runs.layout import RunLayout
+from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
+from tunelab.train.vectorized import group_key
 
 log = logging.getLogger(__name__)
 BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
@@ -71,7 +73,7 @@ def batch_size(exp: Experiment, budget: int) -> int:
 
 def batched(exp: Experiment) -> bool:
     """Whether this study asks in rounds (a model-based sampler with a batch size above 1)."""
-    budget = exp.search.n_trials or 20
+    budget = exp.search.n_trials or DEFAULT_N_TRIALS
     return exp.search.strategy in BATCHED_SAMPLERS and batch_size(exp, budget) > 1
 
 
@@ -234,10 +236,6 @@ def rounds_for(
     size = batch_size(base, budget)
     if size <= 1:
         return None
-    from tunelab.config.space import apply_params
-    from tunelab.search.strategies import STRATEGIES
-    from tunelab.train.vectorized import group_key
-
     def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
         search = base.search.model_copy(update={"sampler_seed": seed})
         return STRATEGIES[base.search.strategy](base.model_copy(update={"search": search}), list(knobs)).sampler
