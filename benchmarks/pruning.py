@@ -58,6 +58,7 @@ def experiment(pruner: str, trials: int, epochs: int) -> Any:
             "sampler_seed": 0,
             "n_trials": trials,
             "pruner": pruner,
+            "batch_size": 1,  # one trial at a time in both studies: the comparison is pruning alone
             "space": {
                 "train.lr": {"low": 1e-5, "high": 1e-1, "log": True},
                 "model.dropout": {"low": 0.0, "high": 0.5},

@@ -57,7 +57,7 @@ def timer(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def install_timers() -> None:
     import optuna
 
-    import tunelab.trial as trial_module
+    import tunelab.train.trial as trial_module
     from tunelab.runs.recorder import TrialRecorder
     from tunelab.search import group_run, objective, outputs, runner
     from tunelab.train import checkpoint

@@ -276,6 +276,12 @@ class SearchSection(Section):
         description="Train same-shape trials (and seeds) as one batched model: `auto` groups of up to 32 "
         "members, K members per group, or `off`.",
     )
+    batch_size: int | Literal["auto"] = Field(
+        "auto",
+        description="tpe, gp, cmaes: trials asked per round and trained together across the trial processes "
+        "(pending trials count as running for the sampler); `auto`: enough to fill the machine (members per "
+        "group x processes) but at most a quarter of n_trials, and 1 with a pruner; `1`: one trial at a time.",
+    )
     stages: list[StageSpec] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
     )
@@ -288,11 +294,11 @@ class SearchSection(Section):
             return "auto" if value else "off"
         return value
 
-    @field_validator("n_jobs", "vectorize")
+    @field_validator("n_jobs", "vectorize", "batch_size")
     @classmethod
     def _bounded_count(cls, value: int | str, info: Any) -> int | str:
         if isinstance(value, int) and not 1 <= value <= 1024:
-            allowed = "auto" if info.field_name == "n_jobs" else "auto or off"
+            allowed = "auto or off" if info.field_name == "vectorize" else "auto"
             raise ValueError(f"{info.field_name} must be 1..1024 or {allowed}, got {value}")
         return value
 

@@ -84,6 +84,15 @@ class RunLayout:
     def trials(self) -> Path:
         return self.root / "trials"
 
+    @property
+    def rounds_lock(self) -> Path:
+        return self.root / ".rounds.lock"
+
+    @property
+    def rounds_log(self) -> Path:
+        """One line per round of a batched study: how its trials were packed into groups."""
+        return self.root / "rounds.log"
+
     def trial(self, number: int, short_name: str) -> TrialLayout:
         return TrialLayout(self.trials / f"{number}-{short_name}")
 

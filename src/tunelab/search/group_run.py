@@ -34,6 +34,7 @@ from tunelab.search.trial_run import (
     train_alone,
     trial_layouts,
 )
+from tunelab.text.features import model_inputs
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
@@ -134,6 +135,8 @@ def _start(
     for i, seed_layout in enumerate(trial_layouts(layout, base.search.seeds)):
         seeded = seeded_experiment(exp, i)
         data = datasets.get(seeded)
+        if seeded.model.family == "encoder_head" and getattr(seeded.model, "freeze_encoder", False):
+            data = model_inputs(seeded, data)  # its cached embeddings: the head trains as an MLP
         seeds.append((seeded, data, seed_layout))
         keys.add(None if has_progress(seed_layout) else group_key(seeded, data))
     key = keys.pop() if len(keys) == 1 else None

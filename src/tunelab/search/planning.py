@@ -18,6 +18,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.search.results import counted
+from tunelab.search.rounds import batched
 from tunelab.search.strategies import Plan
 from tunelab.search.trial_run import DatasetCache, config_key
 from tunelab.train.trial import model_for
@@ -58,7 +59,7 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     setting = exp.search.n_jobs
     if setting != "auto":
         return min(int(setting), fit) if res.gpus_per_trial > 0 else int(setting)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
+    if exp.search.strategy in SEQUENTIAL_SAMPLERS and not batched(exp):
         return 1
     return max(1, min(fit, units))
 

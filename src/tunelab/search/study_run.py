@@ -29,6 +29,7 @@ from tunelab.search.group_run import run_trials
 from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.results import StudyObserver, TuneResult, best_value, counted, others_running, summarize_study
 from tunelab.search.results import waiting as n_waiting
+from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
 from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_run import DatasetCache, TrialOutcome, config_key, encoded_choices
@@ -116,7 +117,10 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
         choices = encoded_choices(run.knobs, plan.points)
     else:
         units, shape_of = -(-budget // per_round), {}
+    rounds = rounds_for(study, base, run.knobs, budget, run.datasets, run.layout) if plan.points is None else None
     workers = on_queued(units) if on_queued is not None else 1
+    if rounds is not None and on_queued is not None:
+        share_processes(study, workers)
     deadline = time.monotonic() + (run.timeout_s or base.search.timeout_s or float("inf"))
     total = len(plan.points) if plan.points is not None else budget
     run.observer.study_start(total, len(counted(study)))
@@ -133,8 +137,16 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
                 continue
         elif len(counted(study)) >= budget:
             break
-        size = planning.round_size(study, plan, per_round, budget, n_trials, ran, workers, shape_of)
-        items = _ask_round(run, choices, size)
+        if rounds is not None:  # model-based sampler in rounds (search/rounds.py)
+            items = rounds.ask(study, len(counted(study)))
+            if items is None:
+                break
+            if not items:
+                time.sleep(ROUND_POLL_S)  # the rest of the round trains elsewhere
+                continue
+        else:
+            size = planning.round_size(study, plan, per_round, budget, n_trials, ran, workers, shape_of)
+            items = _ask_round(run, choices, size)
         if not items:
             continue
         ran += _train_round(run, items, max_group)

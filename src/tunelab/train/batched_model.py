@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunelab.config.schema import TrainSection
 from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
 
@@ -41,6 +42,20 @@ def unsupported_module(model: nn.Module) -> str | None:
             continue
         return f"layer {i}: {type(layer).__name__} is not supported by vectorized training"
     return None
+
+
+def stackable(model: nn.Module) -> nn.Module:
+    """The plain Sequential a model trains as: its own, or the layers of a head that wraps one
+    (the same parameter tensors, so writing back to it updates the model)."""
+    layers = getattr(model, "layers", None)
+    return layers if hasattr(model, "lr_multiplier") and isinstance(layers, nn.Sequential) else model
+
+
+def head_lr(model: nn.Module, cfg: TrainSection) -> TrainSection:
+    """A head that learns at lr x its multiplier (`param_groups`) trains in a group at that lr,
+    as `fit` trains it (its records then show that lr too)."""
+    multiplier = float(getattr(model, "lr_multiplier", 1.0))
+    return cfg if multiplier == 1.0 else cfg.model_copy(update={"lr": cfg.lr * multiplier})
 
 
 def layer_signature(model: nn.Module) -> list[str]:
@@ -161,6 +176,8 @@ class StackedNet:
         conv = self.conv_input
         if conv:  # channels-last grouped conv and pooling run faster on CPU than NCHW
             h = h.contiguous(memory_format=torch.channels_last)
+        if train and -1 in self.drop_after:  # dropout on the input itself (an encoder head's pooled vector)
+            h = self._drop(h, -1, conv, k)
         for i, layer in enumerate(self.layers):
             p = self.by_layer.get(i, {})
             if isinstance(layer, nn.Linear):
@@ -181,12 +198,15 @@ class StackedNet:
             else:  # activations and pools act element- or channel-wise
                 h = layer(h)
             if train and i in self.drop_after:
-                slot = self.drop_after[i]
-                if self.generators is not None:
-                    h = _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k)
-                else:
-                    h = _dropout(h, self.dropout[:, slot], conv, k)
+                h = self._drop(h, i, conv, k)
         return h
+
+    def _drop(self, h: torch.Tensor, position: int, conv: bool, k: int) -> torch.Tensor:
+        """Each member's dropout after layer `position` (-1: on the input)."""
+        slot = self.drop_after[position]
+        if self.generators is not None:
+            return _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k)
+        return _dropout(h, self.dropout[:, slot], conv, k)
 
 
 def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ from tunelab.data.dataset import Dataset, Scaler
 from tunelab.devices import resolve_device
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
+from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.losses import make_loss, point_prediction
@@ -164,6 +165,7 @@ def fit(
     named_params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
     start_epoch, train_time = 0, 0.0
+    artifacts.flush()  # earlier trials' queued writes land before this folder is read or written
     if recorder is not None and resume:
         finished = recorder.finished_result()
         if finished is not None:
@@ -246,7 +248,7 @@ def fit(
         record["is_best"] = False if diverged else best.update(record)
 
         if recorder is not None:
-            recorder.epoch(record, dict(zip(norm_names, grad_norms, strict=True)))
+            artifacts.write_later(recorder.epoch, dict(record), dict(zip(norm_names, grad_norms, strict=True)))
         if diverged:
             state_name, reason = "diverged", f"{diverged} at epoch {epoch}"
             ctx.request_stop("diverged", reason)
@@ -256,9 +258,9 @@ def fit(
             state_name, reason = ctx.stop_state, ctx.stop_reason
         if recorder is not None and not diverged:
             if record["is_best"] and cfg.checkpoints.keep_best:
-                ckpt.save_checkpoint(layout.best_checkpoint, {"epoch": epoch, "model": model.state_dict()})  # type: ignore[union-attr]
+                artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": model.state_dict()})  # type: ignore[union-attr]
             if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-                ckpt.save_checkpoint(
+                artifacts.save_later(
                     layout.epoch_checkpoint(epoch),  # type: ignore[union-attr]
                     {
                         "epoch": epoch,
@@ -270,8 +272,8 @@ def fit(
                         "best": {"value": best.value, "epoch": best.epoch},
                         "train_time_s": train_time,
                     },
+                    prune=(layout, cfg.checkpoints.keep_last),  # type: ignore[arg-type]
                 )
-                ckpt.prune_checkpoints(layout, cfg.checkpoints.keep_last)  # type: ignore[arg-type]
         if ctx.stop:
             break
 
@@ -289,6 +291,7 @@ def fit(
         resumed_from_epoch=start_epoch,
     )
     if recorder is not None:
+        artifacts.flush()  # best and last checkpoints and every record are on disk before result.json
         recorder.finish(result.to_dict())
     for hook in all_hooks:
         hook.on_train_end(ctx, result)

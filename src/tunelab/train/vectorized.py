@@ -41,8 +41,16 @@ from tunelab.config.vocabulary import VECTORIZED_FAMILIES
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
+from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
-from tunelab.train.batched_model import StackedNet, batched_loss, layer_signature, unsupported_module
+from tunelab.train.batched_model import (
+    StackedNet,
+    batched_loss,
+    head_lr,
+    layer_signature,
+    stackable,
+    unsupported_module,
+)
 from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS, BatchedOptimizer
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.loop import (
@@ -65,6 +73,7 @@ PER_MEMBER_TRAIN_KEYS = frozenset({
     "early_stopping", "checkpoints", "divergence",
     "alpha", "step_size", "gamma", "plateau_patience",  # unused with a constant schedule and no rmsprop
 })
+PER_MEMBER_MODEL_KEYS = frozenset({"dropout", "head_lr_multiplier"})  # a head's multiplier scales its lr
 
 
 def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
@@ -74,11 +83,13 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
     exp0, data0 = members[0]
     for i, (exp, data) in enumerate(members):
         train = exp.train
-        if exp.model.family not in VECTORIZED_FAMILIES:
-            return f"member {i}: model family {exp.model.family!r} is not vectorized (only mlp, cnn)"
+        head = frozen_head(exp, data)
+        if exp.model.family not in VECTORIZED_FAMILIES and not head:
+            return (f"member {i}: model family {exp.model.family!r} is not vectorized "
+                    "(only mlp, cnn, encoder_head on cached embeddings)")
         if getattr(exp.model, "batch_norm", False):
             return f"member {i}: batch_norm is not vectorized"
-        if data.is_text:
+        if data.is_text and not head:
             return f"member {i}: text data is not vectorized"
         if train.optimizer not in SUPPORTED_OPTIMIZERS:
             return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
@@ -93,8 +104,8 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
         if data is not data0 and (data.data_hash != data0.data_hash or data.name != data0.name
                                   or len(data.train) != len(data0.train)):
             return f"member {i}: different data ({data.name} {data.data_hash[:12]} vs {data0.name})"
-        m0 = exp0.model.model_dump(mode="json", exclude={"dropout"})
-        m = exp.model.model_dump(mode="json", exclude={"dropout"})
+        m0 = exp0.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
+        m = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
         if m != m0:
             keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
             return f"member {i}: different model shape ({', '.join('model.' + k for k in keys)})"
@@ -106,12 +117,19 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
     return None
 
 
+def frozen_head(exp: Experiment, data: Dataset) -> bool:
+    """An encoder_head with a frozen encoder on its cached embeddings: an MLP on (n, d) floats."""
+    x = data.train.x
+    return (exp.model.family == "encoder_head" and bool(getattr(exp.model, "freeze_encoder", False))
+            and x.dim() == 2 and x.is_floating_point())
+
+
 def group_key(exp: Experiment, data: Dataset) -> str | None:
     """Members with equal keys can train as one group (`can_vectorize` agrees); None: this
     member trains alone."""
     if can_vectorize([(exp, data)]) is not None:
         return None
-    model = exp.model.model_dump(mode="json", exclude={"dropout"})
+    model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
     train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
     return json.dumps([data.name, data.data_hash, len(data.train), model, train], sort_keys=True, default=str)
 
@@ -149,12 +167,12 @@ def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> st
     """Why `fit_group` would refuse these built members (None: it would train them)."""
     if not models or len(models) != len(cfgs):
         return "need one TrainSection per model and at least one model"
-    reason = unsupported_module(models[0])
+    reason = unsupported_module(stackable(models[0]))
     if reason:
         return reason
-    sig = layer_signature(models[0])
+    sig = layer_signature(stackable(models[0]))
     for i, model in enumerate(models[1:], start=1):
-        if layer_signature(model) != sig:
+        if layer_signature(stackable(model)) != sig:
             return f"member {i}: different layers or parameter shapes"
     c0 = cfgs[0]
     for i, cfg in enumerate(cfgs):
@@ -190,6 +208,7 @@ def fit_group(
     error = group_error(models, cfgs)
     if error:
         raise ValueError(f"cannot vectorize: {error}")
+    cfgs = [head_lr(model, cfg) for model, cfg in zip(models, cfgs, strict=True)]
     k = len(models)
     layouts = list(layouts) if layouts else [None] * k
     identities = list(identities) if identities else [{} for _ in range(k)]
@@ -232,7 +251,7 @@ def fit_group(
         for hook in all_hooks:
             hook.on_train_start(member.ctx)
 
-    net = StackedNet(models, device, rng_states)
+    net = StackedNet([stackable(model) for model in models], device, rng_states)
     opt = BatchedOptimizer(cfgs, net.flat)
     active = list(members)
     ev = _Evaluator(loss_fn, loss_name, metrics, data)
@@ -330,7 +349,7 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     m.record = record
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
     if m.recorder is not None:
-        m.recorder.epoch(record, grad_norms)
+        artifacts.write_later(m.recorder.epoch, dict(record), grad_norms)
     ctx = m.ctx
     if diverged:
         m.state, m.reason = "diverged", f"{diverged} at epoch {epoch}"
@@ -341,9 +360,9 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
         m.state, m.reason = ctx.stop_state, ctx.stop_reason
     if layout is not None and not diverged:
         if record["is_best"] and cfg.checkpoints.keep_best:
-            ckpt.save_checkpoint(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
+            artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
         if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-            ckpt.save_checkpoint(
+            artifacts.save_later(
                 layout.epoch_checkpoint(epoch),
                 {
                     "epoch": epoch,
@@ -355,8 +374,8 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
                     "best": {"value": m.best.value, "epoch": m.best.epoch},
                     "train_time_s": m.train_time,
                 },
+                prune=(layout, cfg.checkpoints.keep_last),
             )
-            ckpt.prune_checkpoints(layout, cfg.checkpoints.keep_last)
     if ctx.stop:
         _finish(m, net.device)
         return True
@@ -378,6 +397,7 @@ def _finish(m: _Member, device: torch.device) -> None:
         resumed_from_epoch=0,
     )
     if m.recorder is not None:
+        artifacts.flush()  # this member's records and checkpoints are on disk before result.json
         m.recorder.finish(m.result.to_dict())
     for hook in m.hooks:
         hook.on_train_end(m.ctx, m.result)

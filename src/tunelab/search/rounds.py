@@ -1,0 +1,259 @@
+"""Batched asks for model-based samplers (tpe, gp, cmaes): how many trials a round holds and
+which trials go together.
+
+A study asks a round of B trials at once; every trial process pops its share of the round and
+trains it in vectorized groups. The round is asked by one party, under a lock, once the previous
+round has finished: a fresh sampler seeded from (sampler seed, round index) looks at a private
+in-memory copy of the finished trials and asks B trials there, leaving each one RUNNING so the
+next ask sees it pending (TPE's constant liar, GP's pending points, CMA-ES one population). The
+round's parameters are then queued in the real study in a fixed order (same shapes next to each
+other). Who asks a round, and who finishes first, therefore never changes which trials a study
+runs: the same experiment and B give the same trials by number with any number of processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from tunelab.config.schema import Experiment
+from tunelab.config.space import Knob, apply_params, suggest
+from tunelab.runs.layout import RunLayout
+from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
+from tunelab.train.vectorized import group_key
+
+log = logging.getLogger(__name__)
+BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
+AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto` (as in the runner)
+MIN_ROUNDS = 4  # `auto` keeps at least this many rounds, so the sampler learns between them
+PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
+ROUND_ATTR, SLOT_ATTR = "round", "slot"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ROUND_POLL_S = 0.1  # wait for the rest of a round: short, every process waits at each round's end
+Item = tuple[optuna.trial.Trial, dict[str, Any]]
+
+
+def machine_processes(exp: Experiment) -> int:
+    """The trial processes `auto` plans for: `search.n_jobs`, or one per core."""
+    setting = exp.search.n_jobs
+    return int(setting) if setting != "auto" else max(1, os.cpu_count() or 1)
+
+
+def batch_size(exp: Experiment, budget: int) -> int:
+    """Trials asked per round (`search.batch_size`); 1 means one at a time as before.
+
+    `auto`: with a model-based sampler and no pruner, enough trials to fill the machine (members
+    per vectorized group x processes), but no more than a quarter of the budget, so the sampler
+    still learns from three rounds of results. Any other strategy, or a pruner (which compares a
+    trial with those finished before it), keeps asking one at a time under `auto`.
+    """
+    setting = exp.search.batch_size
+    if setting != "auto":
+        return int(setting)
+    if exp.search.strategy not in BATCHED_SAMPLERS or exp.search.pruner != "none":
+        return 1
+    vectorize = exp.search.vectorize
+    members = 1 if vectorize == "off" else AUTO_MEMBERS if vectorize == "auto" else int(vectorize)
+    processes = machine_processes(exp)
+    per_group = max(1, members // exp.search.seeds)
+    return max(1, min(per_group * processes, max(processes, math.ceil(budget / MIN_ROUNDS))))
+
+
+def batched(exp: Experiment) -> bool:
+    """Whether this study asks in rounds (a model-based sampler with a batch size above 1)."""
+    budget = exp.search.n_trials or DEFAULT_N_TRIALS
+    return exp.search.strategy in BATCHED_SAMPLERS and batch_size(exp, budget) > 1
+
+
+def round_seed(sampler_seed: int, index: int) -> int:
+    """The seed of round `index`'s sampler: a fixed function of the study's seed and the round."""
+    return (sampler_seed * 1_000_003 + index) % (2**31 - 1)
+
+
+@dataclass
+class Rounds:
+    """Asks a study's trials round by round; one instance per process.
+
+    `make_sampler(seed)` builds the study's sampler with that seed; `shape_of(params)` names a
+    configuration's vectorized shape ("" when it trains alone); `lock_path` is a file every local
+    process locks while it checks for and queues the next round; `log_path` gets one line per
+    round saying how it was packed.
+    """
+
+    exp: Experiment
+    knobs: Sequence[Knob]
+    budget: int
+    size: int
+    make_sampler: Callable[[int], optuna.samplers.BaseSampler]
+    shape_of: Callable[[dict[str, Any]], str]
+    lock_path: Path
+    log_path: Path
+
+    def ask(self, study: optuna.Study, counted: int) -> list[Item] | None:
+        """This process's share of the current round ([] while others finish it: wait and ask
+        again); None when the budget is spent or the space has nothing new to offer."""
+        items = self._pop_share(study)
+        if items:
+            return items
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        if trials:
+            return []
+        with _locked(self.lock_path):
+            trials = study.get_trials(deepcopy=False)
+            if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+                return []  # another process queued the round while we waited for the lock
+            left = self.budget - counted
+            if left <= 0:
+                return None
+            if not self._queue_round(study, trials, min(self.size, left)):
+                return None
+        return self._pop_share(study)
+
+    def _pop_share(self, study: optuna.Study) -> list[Item]:
+        """Pop up to a fair share of the queued round (its size over the processes sharing it)."""
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            return []
+        processes = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1)))
+        # The first process to arrive takes its share of the whole round, not of what is left.
+        share = len(waiting) if processes == 1 else math.ceil(_round_length(study, waiting) / processes)
+        items: list[Item] = []
+        while len(items) < share:
+            trial_id = study._pop_waiting_trial_id()  # atomic: RUNNING only if still WAITING
+            if trial_id is None:
+                break
+            trial = optuna.trial.Trial(study, trial_id)
+            items.append((trial, suggest(trial, self.knobs, self.exp)))  # the queued (fixed) values
+        return items
+
+    def _queue_round(self, study: optuna.Study, trials: Sequence[FrozenTrial], size: int) -> bool:
+        """Ask `size` new configurations on a private copy of the study and queue them, same
+        shapes next to each other; False when the sampler found none that is not taken."""
+        index = 1 + max((int(t.user_attrs.get(ROUND_ATTR, 0)) for t in trials), default=0)
+        view = optuna.create_study(direction=study.direction, sampler=self.make_sampler(round_seed(
+            self.exp.search.sampler_seed, index)))
+        finished = [t for t in sorted(trials, key=lambda t: t.number) if t.state in FINISHED]
+        view.add_trials([_copy(t) for t in finished])
+        taken = {_key(t.params) for t in finished}
+        asked: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+        for _ in range(3 * size):  # duplicates are dropped; bounded when the space runs out
+            if len(asked) == size:
+                break
+            trial = view.ask()  # stays RUNNING: the next ask treats it as pending
+            params = suggest(trial, self.knobs, self.exp)
+            if _key(trial.params) in taken:
+                view.tell(trial, state=TrialState.FAIL)
+                continue
+            taken.add(_key(trial.params))
+            asked.append((dict(trial.params), dict(view.trials[trial.number].system_attrs), params))
+        if not asked:
+            log.warning("round %d: the sampler proposes nothing new; the search space is used up", index)
+            return False
+        shapes = [self.shape_of(params) for _, _, params in asked]
+        first = {shape: i for i, shape in reversed(list(enumerate(shapes)))}
+        order = sorted(range(len(asked)), key=lambda i: (first[shapes[i]] if shapes[i] else len(asked), i))
+        for slot, i in enumerate(order):
+            encoded, system_attrs, _ = asked[i]
+            study.add_trial(create_trial(
+                state=TrialState.WAITING,
+                system_attrs={**system_attrs, "fixed_params": encoded},
+                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot},
+            ))
+        line = packing_line(index, shapes)
+        log.info("%s", line)
+        with open(self.log_path, "a", encoding="utf-8") as handle:  # under the lock: whole lines
+            handle.write(line + "\n")
+        return True
+
+
+def packing_line(index: int, shapes: Sequence[str]) -> str:
+    """One line saying how a round was packed: its groups by size, and how many train alone."""
+    counts = Counter(shape for shape in shapes if shape)
+    alone = sum(1 for shape in shapes if not shape) + sum(1 for n in counts.values() if n == 1)
+    groups = sorted((n for n in counts.values() if n > 1), reverse=True)
+    sizes = " + ".join(str(n) for n in groups) or "none"
+    return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes}; {alone} alone"
+
+
+def _round_length(study: optuna.Study, waiting: Sequence[FrozenTrial]) -> int:
+    """How many trials the newest queued round has in all (popped or not)."""
+    newest = max((int(t.user_attrs.get(ROUND_ATTR, 0)) for t in waiting), default=0)
+    if not newest:
+        return len(waiting)
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ROUND_ATTR) == newest)
+
+
+def _copy(trial: FrozenTrial) -> FrozenTrial:
+    """A finished trial as the round's sampler needs it: values, parameters, sampler state."""
+    return create_trial(
+        state=trial.state,
+        value=trial.value,
+        params=trial.params,
+        distributions=trial.distributions,
+        system_attrs=dict(trial.system_attrs),
+        intermediate_values=dict(trial.intermediate_values),
+    )
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` among this machine's processes (released on exit or death)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rounds_for(
+    study: optuna.Study, base: Experiment, knobs: Sequence[Knob], budget: int, datasets: Any, run: RunLayout
+) -> Rounds | None:
+    """The study's round planner, or None when it asks one trial at a time (or explicit points).
+
+    The real study then only hands out queued trials, so its own sampler is replaced by a cheap
+    one: a queued trial's values are fixed, and CMA-ES must not take a generation step there.
+    """
+    if base.search.strategy not in BATCHED_SAMPLERS:
+        return None
+    size = batch_size(base, budget)
+    if size <= 1:
+        return None
+    def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
+        search = base.search.model_copy(update={"sampler_seed": seed})
+        return STRATEGIES[base.search.strategy](base.model_copy(update={"search": search}), list(knobs)).sampler
+
+    def shape_of(params: dict[str, Any]) -> str:
+        if base.search.vectorize == "off":
+            return ""
+        try:
+            exp = apply_params(base, dict(params))
+            return group_key(exp, datasets.get(exp)) or ""
+        except Exception:  # a configuration that cannot load fails later, in its own trial
+            return ""
+
+    study.sampler = optuna.samplers.RandomSampler(seed=0)
+    return Rounds(base, knobs, budget, size, make_sampler, shape_of, run.rounds_lock, run.rounds_log)
+
+
+def share_processes(study: optuna.Study, processes: int) -> None:
+    """Record how many processes share the rounds, so each pops a fair share of every round."""
+    if study.user_attrs.get(PROCESSES_ATTR) != processes:
+        study.set_user_attr(PROCESSES_ATTR, processes)

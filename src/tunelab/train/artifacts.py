@@ -1,0 +1,119 @@
+"""Per-epoch artifacts (records, epoch and best checkpoints) written off the training thread.
+
+At the size of most trials an epoch is a few dozen steps, and writing its checkpoint and
+records costs a large share of it. `fit` therefore hands those writes to one background
+writer thread per process: the training thread only snapshots the state (tensor copies, so
+training can go on mutating its own), and the writer serializes and writes in submission order.
+The queue is bounded (`MAX_PENDING` writes), so a slow disk slows training down instead of
+filling memory. Writes happen in order, so records on disk never run behind a checkpoint on
+disk: a resume from the newest checkpoint finds every record up to it.
+
+`flush()` waits for every pending write and re-raises the first write error: `fit` calls it
+before it reads a trial folder to resume and before it writes result.json, so the best and the
+last checkpoint are always on disk when a trial ends. A kill (SIGKILL, power cut) loses at most
+the writes still queued — the last `MAX_PENDING` epochs' records and checkpoints at worst — and
+the trial resumes from the newest checkpoint that made it to disk, as after any crash.
+
+`TUNELAB_SYNC_ARTIFACTS=1` writes on the training thread instead (for debugging and timing).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tunelab.runs.layout import TrialLayout
+from tunelab.train import checkpoint as ckpt
+
+MAX_PENDING = 8  # queued writes; the training thread waits when the writer is this far behind
+IDLE_EXIT_S = 2.0  # the writer thread ends after this long without work (a new write restarts it)
+Write = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+class ArtifactWriter:
+    """One background thread that runs submitted writes in order."""
+
+    def __init__(self, max_pending: int = MAX_PENDING) -> None:
+        self._queue: queue.Queue[Write] = queue.Queue(maxsize=max_pending)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue `fn(*args)`; blocks while `max_pending` writes are already waiting."""
+        if os.environ.get("TUNELAB_SYNC_ARTIFACTS") == "1":
+            fn(*args)
+            return
+        with self._lock:  # the thread only takes the lock when the queue is empty, so a full put cannot deadlock
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="tunelab-artifacts", daemon=True)
+                self._thread.start()
+            self._queue.put((fn, args))
+
+    def flush(self) -> None:
+        """Wait until every queued write is done; raise the first write that failed."""
+        self._queue.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            try:
+                fn, args = self._queue.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            try:
+                fn(*args)
+            except BaseException as exc:  # kept for flush(): the training thread decides what it means
+                self._error = self._error or exc
+            finally:
+                self._queue.task_done()
+
+
+WRITER = ArtifactWriter()  # one per process: every fit's writes share one ordered queue
+atexit.register(lambda: WRITER.flush() if WRITER._thread is not None else None)
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of a (nested) state dict whose tensors training can no longer change."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(snapshot(item) for item in value)
+    return value
+
+
+def write_later(fn: Callable[..., None], *args: Any) -> None:
+    """Run a write (a record append) on the writer thread, after every write queued before it."""
+    WRITER.submit(fn, *args)
+
+
+def save_later(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None = None) -> None:
+    """Save a checkpoint of `state` (snapshotted now) on the writer thread; then keep the newest
+    `prune[1]` epoch checkpoints of `prune[0]`."""
+    WRITER.submit(_save, path, snapshot(state), prune)
+
+
+def flush() -> None:
+    """Every queued artifact is on disk (call before reading a trial folder or ending a trial)."""
+    WRITER.flush()
+
+
+def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None) -> None:
+    ckpt.save_checkpoint(path, state)
+    if prune is not None:
+        ckpt.prune_checkpoints(*prune)

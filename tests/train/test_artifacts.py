@@ -1,0 +1,71 @@
+"""Per-epoch artifacts are written off the training thread, in order, and all of them by the end."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunelab.config.schema import DataSection, MLPModel, TaskSection, TrainSection
+from tunelab.data import load_dataset
+from tunelab.models import build_model
+from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import read_json, read_jsonl
+from tunelab.train import checkpoint as ckpt
+from tunelab.train.artifacts import ArtifactWriter, snapshot
+from tunelab.train.loop import fit
+
+
+def test_writes_run_in_order_on_another_thread_and_flush_waits_for_them() -> None:
+    writer, seen, threads = ArtifactWriter(max_pending=2), [], set()
+    release = threading.Event()
+
+    def write(i: int) -> None:
+        release.wait(5)
+        threads.add(threading.current_thread().name)
+        seen.append(i)
+
+    writer.submit(write, 0)
+    assert seen == []  # the caller did not wait for the write
+    release.set()
+    for i in range(1, 6):
+        writer.submit(write, i)
+    writer.flush()
+    assert seen == [0, 1, 2, 3, 4, 5] and threads == {"tunelab-artifacts"}
+
+
+def test_a_failed_write_is_raised_by_the_next_flush_once() -> None:
+    writer = ArtifactWriter()
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    writer.submit(broken)
+    with pytest.raises(OSError, match="disk full"):
+        writer.flush()
+    writer.flush()  # reported once
+
+
+def test_snapshot_is_not_changed_by_training() -> None:
+    weight = torch.ones(3)
+    state = {"model": {"w": weight}, "opt": [{"step": torch.tensor(1.0)}], "epoch": 2}
+    copy = snapshot(state)
+    weight.add_(1.0)
+    assert copy["model"]["w"].tolist() == [1.0, 1.0, 1.0] and copy["epoch"] == 2
+
+
+def test_fit_leaves_every_record_best_and_last_checkpoint_when_it_returns(tmp_path: Path) -> None:
+    data = load_dataset(DataSection(name="diabetes"), TaskSection())
+    cfg = TrainSection(epochs=6, batch_size=32, device="cpu", checkpoints={"keep_last": 2})
+    model = build_model(MLPModel(hidden_dims=[8]), data.input_shape, data.output_dim, seed=0)
+    layout = TrialLayout(tmp_path / "t")
+    result = fit(model, data, cfg, loss_name="mse", metrics=[], layout=layout, identity={})
+    assert [r["epoch"] for r in read_jsonl(layout.metrics_jsonl)] == [1, 2, 3, 4, 5, 6]
+    assert [e for e, _ in layout.epoch_checkpoints()] == [6, 5]
+    last = ckpt.load_latest(layout)
+    assert last is not None and last["epoch"] == 6
+    torch.testing.assert_close(last["model"]["0.weight"], model.state_dict()["0.weight"])
+    assert ckpt.load_checkpoint(layout.best_checkpoint)["epoch"] == result.best_epoch
+    assert read_json(layout.result_json)["epochs_run"] == 6
