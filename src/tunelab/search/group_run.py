@@ -21,6 +21,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.search.heartbeat import Heartbeat
 from tunelab.search.objective import (
     DatasetCache,
     FollowPruning,
@@ -33,7 +34,6 @@ from tunelab.search.objective import (
     train_alone,
     trial_layouts,
 )
-from tunelab.search.workers import Heartbeat
 from tunelab.train.hooks import Hook
 from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
 from tunelab.trial import model_for, write_params

@@ -30,6 +30,7 @@ from tunelab.config.space import (
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
+from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
@@ -282,7 +283,9 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
 def _ask(study: optuna.Study) -> optuna.trial.Trial:
     with warnings.catch_warnings():  # we send heartbeats ourselves (workers.Heartbeat)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return study.ask()
+        trial = study.ask()
+    claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
+    return trial
 
 
 def _round_size(

@@ -28,7 +28,8 @@ def mask_url(url: str) -> str:
 def make_storage(url: str) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
     a busy timeout so several processes can share one file."""
-    from tunelab.search.workers import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
+    from tunelab.search.heartbeat import grace_s, interval_s
+    from tunelab.search.workers import stale_trial_callback
 
     sqlite = url.startswith("sqlite")
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
@@ -38,8 +39,8 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
             storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=GRACE_PERIOD_S,
+                heartbeat_interval=interval_s(),
+                grace_period=grace_s(),
                 heartbeat_stale_trial_callback=stale_trial_callback,
             )
         if sqlite:
