@@ -60,6 +60,7 @@ def test_a_trial_asked_but_never_claimed_is_retried_and_the_next_tune_finishes(t
     dead = trials[orphan.number]
     assert dead.state == TrialState.FAIL and dead.user_attrs["outcome"] == "crashed"
     assert "never claimed" in dead.user_attrs["reason"]
-    complete = sorted(json.loads(t.user_attrs["config_key"])["train.lr"] for t in trials if t.user_attrs.get("outcome") == "complete")
+    complete = sorted(json.loads(t.user_attrs["config_key"])["train.lr"] for t in trials
+                      if t.user_attrs.get("outcome") == "complete")
     assert complete == [0.001, 0.003, 0.01]  # every point exactly once, the orphan's included
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

@@ -45,7 +45,8 @@ def _other_host_worker(exp: Path, url: str, out: Path) -> subprocess.Popen[str]:
 
 def _heartbeat_rows(url: str, trial_id: int) -> int:
     with sa.create_engine(url).connect() as conn:
-        return conn.execute(sa.text("select count(*) from trial_heartbeats where trial_id = :t"), {"t": trial_id}).scalar()
+        query = sa.text("select count(*) from trial_heartbeats where trial_id = :t")
+        return conn.execute(query, {"t": trial_id}).scalar()
 
 
 def _needs_unshare() -> None:
@@ -73,7 +74,8 @@ def test_a_worker_killed_on_another_host_is_found_by_its_heartbeats(tmp_path, pg
             continue
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             metrics = out / t.user_attrs.get("trial_dir", "-") / "metrics.jsonl"
-            if t.user_attrs.get("host") == ELSEWHERE and metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            mid_trial = metrics.exists() and len(metrics.read_text().splitlines()) >= 2
+            if t.user_attrs.get("host") == ELSEWHERE and mid_trial:
                 beats = _heartbeat_rows(pg_url, t._trial_id)
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()

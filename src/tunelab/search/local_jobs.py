@@ -7,6 +7,7 @@ file (SQLite with a busy timeout) or a shared database keeps them from taking th
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from tunelab.config.schema import Experiment
+from tunelab.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result; parallel asks blunt them
@@ -44,22 +46,10 @@ def spawn_workers(
         cmd += ["--n-trials", str(n_trials)]
     # The URL goes through the environment: a password on a command line is visible to `ps`.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url}
-    return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent) for _ in range(n)]
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: a SIGTERM when `tune` dies (even by SIGKILL), so no trial
-    process outlives the run it belongs to; its trials are retried from their checkpoints on the
-    next run. Linux only; elsewhere the workers finish the study on their own."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    # In the child, before exec: a SIGTERM when `tune` dies (even by SIGKILL), so no trial process
+    # outlives the run it belongs to; its trials are retried from their checkpoints on the next run.
+    on_parent_death = functools.partial(die_with_parent, signal.SIGTERM, os.getpid())
+    return [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env, preexec_fn=on_parent_death) for _ in range(n)]
 
 
 def wait_workers(procs: list[subprocess.Popen[bytes]]) -> None:

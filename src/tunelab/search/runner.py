@@ -29,6 +29,7 @@ from tunelab.config.space import (
 )
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.lock import hold, try_hold, writer
 from tunelab.runs.records import write_text_atomic
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
@@ -130,6 +131,7 @@ def _params_of(
     return {**fixed_params(knobs), **point}
 
 
+@writer
 def tune(
     experiment: str | Path | Experiment | None = None,
     *,
@@ -160,6 +162,7 @@ def tune(
     knobs = parse_space(base)
     plan = STRATEGIES[base.search.strategy](base, knobs)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    hold(layout.root)  # one writer per run folder (runs/lock.py)
     claim_run_folder(layout, base)
     storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
     study = open_study(base, storage_url, plan.sampler)
@@ -181,7 +184,7 @@ def tune(
                         on_queued=start_jobs)
     except BaseException:
         for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
-            if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            if proc.poll() is None and type(sys.exc_info()[1]) is not KeyboardInterrupt:  # SIGTERM too
                 proc.terminate()
         raise
     finally:
@@ -229,6 +232,7 @@ def _tune_staged(
     for i, stage in enumerate(base.search.stages or default_stages(base), start=1):
         parse_space(stage_experiment(base, stage, i, {}))  # every stage's space is checked before anything runs
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    hold(layout.root)
     claim_run_folder(layout, base)
     outcome = run_staged(base, layout, data_dir=data_dir, observer=observer, run_final=run_final)
     write_evidence(layout.root)
@@ -544,6 +548,7 @@ def summarize_study(
 ObserverFactory = Callable[[], StudyObserver]
 
 
+@writer
 def work(
     source: str | Path | None = None,
     *,
@@ -596,7 +601,7 @@ def work(
     ran = _optimize(
         study, base, knobs, plan, layout, prepared, data_dir, observer or StudyObserver(), n_trials, None
     )
-    if write_outputs:  # a trial process started by `tune` leaves the outputs to it
+    if write_outputs and try_hold(layout.root):  # tune (or a process it started) leaves the outputs to tune
         from tunelab.search.outputs import write_outputs as write_run_outputs
 
         write_run_outputs(layout, study, base, knobs)
