@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.search.heartbeat import beat, grace_s, rdb_backend
+from tunelab.search.resilient_storage import retry_disconnects
 
 
 def claim(study: optuna.Study, trial: optuna.trial.Trial) -> None:
@@ -50,6 +51,9 @@ def _with_heartbeat(study: optuna.Study, trial_ids: list[int]) -> set[int]:
     from optuna.storages._rdb.storage import _create_scoped_session
 
     model = models.TrialHeartbeatModel
-    with _create_scoped_session(backend.scoped_session) as session:
-        rows = session.query(model.trial_id).filter(model.trial_id.in_(trial_ids)).all()
-    return {row[0] for row in rows}
+
+    def read() -> set[int]:
+        with _create_scoped_session(backend.scoped_session) as session:
+            return {row[0] for row in session.query(model.trial_id).filter(model.trial_id.in_(trial_ids)).all()}
+
+    return retry_disconnects(read, "heartbeat rows")

@@ -12,6 +12,7 @@ import optuna
 
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
+from tunelab.search.resilient_storage import ResilientRDBStorage
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -36,7 +37,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
-            storage = optuna.storages.RDBStorage(
+            storage = ResilientRDBStorage(  # survives dropped connections and a shared first start
                 url,
                 engine_kwargs=kwargs,
                 heartbeat_interval=interval_s(),
