@@ -34,6 +34,7 @@ from tunelab.search.objective import (
     train_alone,
     trial_layouts,
 )
+from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.hooks import Hook
 from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
 from tunelab.trial import model_for, write_params
@@ -85,7 +86,7 @@ def run_trials(
         for chunk in chunks:
             try:
                 outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
-            except CannotVectorize as exc:  # refused before training anything: train them alone instead
+            except (CannotVectorize, ResumeRefused) as exc:  # refused before training anything: train alone
                 log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
                 alone.extend(chunk)
                 continue
@@ -135,7 +136,10 @@ def _start(
         seeded = seeded_experiment(exp, i)
         data = datasets.get(seeded)
         seeds.append((seeded, data, seed_layout))
-        keys.add(None if has_progress(seed_layout) else group_key(seeded, data))
+        key = group_key(seeded, data)
+        if has_progress(seed_layout):  # resumed members group only with resumed ones (train/group_resume.py)
+            key = key + RESUMED if key is not None and resumable(seed_layout) else None
+        keys.add(key)
     key = keys.pop() if len(keys) == 1 else None
     return _Started(index, trial, params, exp, layout, seeds, key)
 
