@@ -46,7 +46,8 @@ def _guarded(func: Callable[[], Any]) -> Any:
         from tunelab.lifetime import Terminated
 
         what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
-        sys.stderr.write(f"{what}: finished epochs are saved; run the same command again to resume\n")
+        if not os.environ.get("TUNELAB_TRIAL_PROCESS"):  # a trial process of tune: tune says it once
+            sys.stderr.write(f"{what}: finished epochs are saved; run the same command again to resume\n")
         raise typer.Exit(code) from None
 
 

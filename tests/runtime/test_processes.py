@@ -37,7 +37,7 @@ def _cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "tunelab", *args]
 
 
-def _wait_for(predicate, what: str, seconds: float = 120) -> None:
+def _wait_for(predicate, what: str, seconds: float = 300) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if predicate():
@@ -128,3 +128,24 @@ def test_plot_renderers_die_with_a_killed_report(tmp_path: Path) -> None:
     report.kill()
     report.wait()
     _wait_for(lambda: not any(_alive(pid) for pid in renderers), "the renderers to die with report", 20)
+
+
+def test_sigterm_to_tune_with_trial_processes_prints_one_line_and_leaves_no_trial_running(tmp_path: Path) -> None:
+    exp, out = tmp_path / "exp.yaml", tmp_path / "run"
+    exp.write_text(EXPERIMENT.replace("n_jobs: 1", "n_jobs: 2").replace("one_writer", "two_jobs"))
+    tune = subprocess.Popen(_cmd("tune", str(exp), "--out", str(out), "--quiet"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started = lambda: [p for p in out.glob("trials/*/metrics.jsonl") if p.read_text().strip()]  # noqa: E731
+    _wait_for(lambda: len(started()) == 2, "both processes to train a trial")
+
+    tune.send_signal(signal.SIGTERM)
+    _, err = tune.communicate(timeout=60)
+
+    assert tune.returncode == 143
+    assert err.strip().splitlines() == [
+        "terminated (SIGTERM): finished epochs are saved; run the same command again to resume"
+    ]
+    study = optuna.load_study(study_name="two_jobs", storage=f"sqlite:///{out / 'study.db'}")
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len([t for t in trials if t.user_attrs.get("outcome") == "interrupted"]) == 2

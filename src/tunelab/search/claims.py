@@ -1,11 +1,11 @@
 """Who owns a RUNNING trial, and what happens to a trial nobody owns.
 
 Optuna's `ask` moves a trial to RUNNING in its own transaction; the owner (host, pid) and the
-first heartbeat are written right after it (`claim`). A process killed between the two leaves
-a RUNNING trial with no owner and no heartbeat: no pid check and no heartbeat check can ever
-find it dead, and every later run used to wait for it forever. `ownerless` finds those trials
-once they are older than the heartbeat grace (a live claimer writes its owner within
-milliseconds of the ask), so the caller fails and retries them like any dead trial.
+first heartbeat are written right after it (`claim`). A process killed in between leaves a
+RUNNING trial with no owner or no heartbeat: no pid check and no heartbeat check can ever find
+it dead, and every later run used to wait for it forever. `ownerless` finds those trials once
+they are older than the heartbeat grace (a live claimer writes both within milliseconds of the
+ask), so the caller fails and retries them like any dead trial.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import socket
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tunelab.search.heartbeat import beat, grace_s, rdb_backend
+from tunelab.search.heartbeat import beat, grace_s, keeps_heartbeats, rdb_backend
 from tunelab.search.resilient_storage import retry_disconnects
 
 
@@ -30,11 +30,13 @@ def claim(study: optuna.Study, trial: optuna.trial.Trial) -> None:
 
 
 def ownerless(study: optuna.Study) -> list[FrozenTrial]:
-    """RUNNING trials with no owner and no heartbeat, started longer than the grace ago."""
+    """RUNNING trials started longer than the grace ago with no heartbeat and, where the storage
+    keeps no heartbeats, no owner either (a claim cut between its two writes counts too)."""
     limit = datetime.datetime.now() - datetime.timedelta(seconds=grace_s())
+    beats = keeps_heartbeats(study._storage)
     found = [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if "pid" not in t.user_attrs and t.datetime_start is not None and t.datetime_start < limit
+        if (beats or "pid" not in t.user_attrs) and t.datetime_start is not None and t.datetime_start < limit
     ]
     if not found:
         return []

@@ -66,6 +66,12 @@ def _writer(storage: Any) -> Any | None:
     return storage if enabled else None
 
 
+def keeps_heartbeats(storage: Any) -> bool:
+    """Whether this storage records heartbeats (every live trial then has a row within
+    milliseconds of its ask)."""
+    return _writer(storage) is not None
+
+
 def beat(storage: Any, trial_ids: Sequence[int]) -> None:
     """One heartbeat for each trial now (nothing when the storage keeps none)."""
     writer = _writer(storage)

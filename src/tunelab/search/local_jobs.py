@@ -19,7 +19,9 @@ from tunelab.config.schema import Experiment
 from tunelab.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
-SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")  # learn from every result; parallel asks blunt them
+SEQUENTIAL_SAMPLERS = ("tpe", "gp", "cmaes")
+TRIAL_PROCESS_ENV = "TUNELAB_TRIAL_PROCESS"  # set in the processes tune starts: they leave messages to tune
+STOPPED = (130, 143, -signal.SIGTERM, -signal.SIGINT)  # learn from every result; parallel asks blunt them
 
 
 def resolve_jobs(exp: Experiment, units: int) -> int:
@@ -45,7 +47,7 @@ def spawn_workers(
     if n_trials is not None:
         cmd += ["--n-trials", str(n_trials)]
     # The URL goes through the environment: a password on a command line is visible to `ps`.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TUNELAB_STORAGE": storage_url, TRIAL_PROCESS_ENV: "1"}
     # In the child, before exec: a SIGTERM when `tune` dies (even by SIGKILL), so no trial process
     # outlives the run it belongs to; its trials are retried from their checkpoints on the next run.
     on_parent_death = functools.partial(die_with_parent, signal.SIGTERM, os.getpid())
@@ -56,6 +58,8 @@ def wait_workers(procs: list[subprocess.Popen[bytes]]) -> None:
     """Wait for every worker; one that failed is reported, its trials are retried by the study."""
     for proc in procs:
         code = proc.wait()
+        if code in STOPPED:  # stopped with tune, which says so in its own one line
+            continue
         if code != 0:
             log.warning("a trial process (pid %d) exited with code %d; its unfinished trials are retried", proc.pid,
                         code)

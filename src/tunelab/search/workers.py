@@ -126,7 +126,8 @@ def recover_dead_trials(study: optuna.Study) -> int:
         if t.user_attrs.get("host") == host and pid is not None and not _alive(int(pid)):
             recovered += _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
     for t in ownerless(study):  # killed between ask and claim (search/claims.py)
-        recovered += _mark_dead(study, t, "trial was asked but never claimed by a live process; configuration retried")
+        reason = "its worker died between asking and starting it (never claimed); configuration retried"
+        recovered += _mark_dead(study, t, reason)
     fail_stale(study)  # the storage's callback retries them
     return recovered
 
