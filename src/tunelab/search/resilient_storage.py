@@ -32,6 +32,12 @@ ATTEMPTS = 8  # pauses 0.25 s doubling to 4 s: about 16 s of outage survived per
 FIRST_PAUSE_S = 0.25
 MAX_PAUSE_S = 4.0
 _local = threading.local()
+TRANSIENT = (  # lower-case fragments of the drivers' messages for a dropped or busy connection
+    "database is locked", "database table is locked", "terminating connection", "server closed the connection",
+    "connection is lost", "connection already closed", "connection is closed", "ssl connection has been closed",
+    "could not receive data", "connection reset", "connection refused", "connection failed",
+    "the database system is shutting down", "the database system is starting up", "consuming input failed",
+)
 
 # Optuna's storage calls, each one transaction (the `_without_commit` helpers run inside a
 # caller's transaction and are left alone).
@@ -47,8 +53,9 @@ RETRIED = (
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """A lost or refused connection (worth a retry), found anywhere in the exception's chain;
-    a real data error (a constraint, a bad value) is not."""
+    """A lost connection or a busy database (worth a retry), found anywhere in the exception's
+    chain; anything else (a missing table, a constraint, a bad value, a full disk) is not, so
+    real faults still end at once with their own message."""
     import sqlalchemy.exc as sa_exc
 
     seen: set[int] = set()
@@ -58,7 +65,8 @@ def is_disconnect(exc: BaseException) -> bool:
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-            return True
+            text = str(current).lower()
+            return any(sign in text for sign in TRANSIENT)
         current = current.__cause__ or current.__context__
     return False
 
@@ -89,11 +97,9 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     """Optuna's RDB storage whose calls outlive a dropped connection (see the module docstring)."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
-        def build() -> None:
-            with _schema_lock(url, kwargs.get("engine_kwargs") or {}):
-                super(ResilientRDBStorage, self).__init__(url, **kwargs)
-
-        retry_disconnects(build, "opening the storage")
+        # Not retried: a server that cannot be reached at the start is a setting to fix, said at once.
+        with _schema_lock(url, kwargs.get("engine_kwargs") or {}):
+            super().__init__(url, **kwargs)
 
 
 def _retrying(name: str) -> Callable[..., Any]:
