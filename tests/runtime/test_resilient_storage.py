@@ -65,3 +65,12 @@ def test_retries_are_bounded_and_a_recovered_call_returns_its_value(monkeypatch)
     with pytest.raises(optuna.exceptions.StorageInternalError):
         retry_disconnects(broken, "test")
     assert len(calls) == 1
+
+
+def test_a_server_that_refuses_at_the_start_fails_at_once(tmp_path) -> None:
+    """Opening is retried only for a connection that was dropped, not one refused."""
+    from tunelab.errors import ConfigError
+    from tunelab.search.storage import make_storage
+
+    with pytest.raises(ConfigError, match="cannot open study storage"):
+        make_storage("postgresql://postgres@127.0.0.1:1/nothing")  # nothing listens on port 1

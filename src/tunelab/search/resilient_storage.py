@@ -71,7 +71,19 @@ def is_disconnect(exc: BaseException) -> bool:
     return False
 
 
-def retry_disconnects(call: Callable[[], T], what: str) -> T:
+def _dropped(exc: BaseException) -> bool:
+    """A connection that was made and then lost (not one refused: an unreachable server at the
+    start is a setting to fix, said at once)."""
+    texts, current = [], exc
+    while current is not None and len(texts) < 10:
+        texts.append(str(current).lower())
+        current = current.__cause__ or current.__context__
+    return is_disconnect(exc) and not any(s in t for t in texts for s in ("refused", "connection failed"))
+
+
+def retry_disconnects(
+    call: Callable[[], T], what: str, should_retry: Callable[[BaseException], bool] = is_disconnect
+) -> T:
     """Run `call`, again after a pause when the connection was lost (bounded); nested calls
     (a retried call that calls another) are retried once, by the outermost."""
     if getattr(_local, "active", False):
@@ -83,7 +95,7 @@ def retry_disconnects(call: Callable[[], T], what: str) -> T:
             try:
                 return call()
             except Exception as exc:
-                if attempt == ATTEMPTS or not is_disconnect(exc):
+                if attempt == ATTEMPTS or not should_retry(exc):
                     raise
                 log.debug("storage connection lost in %s (%s); retry %d", what, type(exc).__name__, attempt)
                 time.sleep(pause)
@@ -97,9 +109,11 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     """Optuna's RDB storage whose calls outlive a dropped connection (see the module docstring)."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
-        # Not retried: a server that cannot be reached at the start is a setting to fix, said at once.
-        with _schema_lock(url, kwargs.get("engine_kwargs") or {}):
-            super().__init__(url, **kwargs)
+        def build() -> None:
+            with _schema_lock(url, kwargs.get("engine_kwargs") or {}):
+                super(ResilientRDBStorage, self).__init__(url, **kwargs)
+
+        retry_disconnects(build, "opening the storage", _dropped)
 
 
 def _retrying(name: str) -> Callable[..., Any]:
