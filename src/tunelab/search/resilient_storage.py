@@ -144,15 +144,21 @@ class _schema_lock:
         import sqlalchemy as sa
 
         self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool, connect_args=self.connect_args)
-        self.conn = self.engine.connect()
-        self.conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+        try:
+            self.conn = self.engine.connect()
+            self.conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+        except BaseException:
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc: object) -> None:
-        if self.conn is not None:
-            try:
+        try:
+            if self.conn is not None:
                 self.conn.close()  # ending the session releases its advisory lock
-            finally:
+        finally:
+            if self.engine is not None:
                 self.engine.dispose()
+            self.conn = self.engine = None
 
 
 _LOCK_KEY = zlib.crc32(b"tunelab optuna schema")  # any fixed 32-bit number, shared by every worker
