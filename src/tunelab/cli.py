@@ -64,9 +64,13 @@ def _guarded(func: Callable[[], Any]) -> Any:
         return func()
     except TunelabError as exc:
         fail(exc.one_line(), exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: finished epochs are saved; run the same command again to resume\n")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        from tunelab.lifetime import Terminated
+
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        if not os.environ.get("TUNELAB_TRIAL_PROCESS"):  # a trial process of tune: tune says it once
+            sys.stderr.write(f"{what}: finished epochs are saved; run the same command again to resume\n")
+        raise typer.Exit(code) from None
 
 
 def _print_study_result(res: Any, as_json: bool) -> None:
@@ -338,6 +342,9 @@ def main() -> None:
     """The console script. A study leaves many small objects (tensors, figures, trial
     records) to tear down; every file is already written and closed, so the process ends at
     once instead of spending a second freeing them."""
+    from tunelab.lifetime import handle_sigterm
+
+    handle_sigterm()
     try:
         app()
     except SystemExit as done:

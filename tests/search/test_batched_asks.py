@@ -10,11 +10,11 @@ import pytest
 from optuna.trial import TrialState
 from pydantic import ValidationError
 
+from tunelab.app.tune import tune
 from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
 from tunelab.runs.layout import RunLayout
 from tunelab.search.rounds import ROUND_ATTR, batch_size, packing_line, round_seed, rounds_for, share_processes
-from tunelab.app.tune import tune
 
 BASE = {
     "data": {"name": "diabetes"},

@@ -62,6 +62,15 @@ def finished_results(out: Path) -> dict[str, str]:
     return found
 
 
+def member_records(out: Path) -> dict[str, list[dict]]:
+    """Each configuration's metrics.jsonl without its wall times."""
+    found = {}
+    for path in (out / "trials").glob("*/metrics.jsonl"):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        found[path.parent.name.split("-", 1)[1]] = [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in rows]
+    return found
+
+
 def epochs_of(trial_dir: Path) -> list[int]:
     lines = (trial_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["epoch"] for line in lines if line.strip()]
@@ -178,6 +187,11 @@ def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_
         assert result["epochs_run"] == 30 and result["resumed_from_epoch"] >= 1, name
         trial_dir = next(d for d in (out / "trials").iterdir() if d.name.split("-", 1)[1] == name)
         assert epochs_of(trial_dir) == list(range(1, 31))
+    # and each member's records equal those of an uninterrupted grouped run, to the bit
+    clean = subprocess.run(tune_command(path, tmp_path / "clean"), cwd=tmp_path, capture_output=True, text=True,
+                           timeout=180)
+    assert clean.returncode == 0, clean.stderr
+    assert member_records(out) == member_records(tmp_path / "clean")
     study = optuna.load_study(study_name="kill_resume_grouped", storage=f"sqlite:///{out / 'study.db'}")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     crashed = [t for t in study.trials if t.user_attrs.get("outcome") == "crashed"]

@@ -110,10 +110,10 @@ def _gone(pid: int) -> bool:
 def test_a_trial_process_ends_when_the_tune_that_started_it_is_killed() -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c",
-         "import subprocess, sys, time\n"
-         "from tunelab.search.local_jobs import _die_with_parent\n"
+         "import functools, os, signal, subprocess, sys, time\n"
+         "from tunelab.lifetime import die_with_parent\n"
          "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
-         "                         preexec_fn=_die_with_parent)\n"
+         "                         preexec_fn=functools.partial(die_with_parent, signal.SIGTERM, os.getpid()))\n"
          "print(child.pid, flush=True)\n"
          "time.sleep(120)\n"],
         stdout=subprocess.PIPE, text=True,

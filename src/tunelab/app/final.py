@@ -23,6 +23,7 @@ from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
 from tunelab.search.storage import make_storage
 from tunelab.text.features import model_inputs
@@ -53,6 +54,7 @@ def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> op
         raise RunFolderError(f"no study named {exp.name!r} in {url.split('@')[-1]}") from None
 
 
+@writer
 def run_final(
     run_dir: str | Path, *, data_dir: str | None = None, study: optuna.Study | None = None, storage: str | None = None
 ) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def run_final(
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
     base = load_run_experiment(run_dir)
+    hold(run_dir)  # one writer per run folder (runs/lock.py)
     study = study or load_study(run_dir, base, storage)
     try:
         best = study.best_trial

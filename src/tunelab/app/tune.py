@@ -19,6 +19,7 @@ from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
 from tunelab.search.heartbeats import recover_dead_trials
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
@@ -29,6 +30,7 @@ from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
 
 
+@writer
 def tune(
     experiment: str | Path | Experiment | None = None,
     *,
@@ -61,6 +63,7 @@ def tune(
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    hold(layout.root)  # one writer per run folder (runs/lock.py)
     run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                       data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
     ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
@@ -107,7 +110,7 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
         ran = run.optimize(on_queued=start_jobs) + sum(on_ray)
     except BaseException:
         for proc in procs:  # Ctrl-C reaches them too; anything else stops them here
-            if proc.poll() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            if proc.poll() is None and type(sys.exc_info()[1]) is not KeyboardInterrupt:  # SIGTERM too
                 proc.terminate()
         raise
     finally:
@@ -126,6 +129,7 @@ def _tune_staged(
 
     check_stages(base)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    hold(layout.root)
     claim_run_folder(layout, base)
 
     def run_stage(exp: Experiment, stage: RunLayout) -> TuneResult:

@@ -11,11 +11,13 @@ from tunelab.config.load import load_experiment, validate_experiment
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.lock import try_hold, writer
 from tunelab.search.results import StudyObserver, TuneResult
 from tunelab.search.storage import make_storage
 from tunelab.search.study_run import start_study
 
 
+@writer
 def work(
     source: str | Path | None = None,
     *,
@@ -41,7 +43,7 @@ def work(
     run = start_study(base, prepared.dataset, prepared.exp_id, layout, storage, data_dir=data_dir,
                       observer=observer, n_trials=n_trials, joining=True)
     ran = run.optimize()
-    if write_outputs:  # a trial process started by `tune` leaves the outputs to it
+    if write_outputs and try_hold(layout.root):  # tune (or a process it started) leaves the outputs to tune
         run.write_outputs()
     result = run.result(ran)
     run.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from tunelab.report import assets, diagnosis, tables
 from tunelab.report.plots import Plot, make_plots
 from tunelab.report.runinfo import ReportRun
+from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
 
 esc = html.escape
@@ -142,10 +143,12 @@ def render_report(run_dir: str | Path, plots: list[Plot]) -> str:
     )
 
 
+@writer
 def write_report(run_dir: str | Path) -> Path:
     """Draw the plots, then write report.html atomically; returns its path."""
     run_dir = Path(run_dir)
     run = ReportRun(run_dir)  # fails first, with one line, on a folder that is not a run folder
+    hold(run_dir)  # one writer per run folder (runs/lock.py)
     plots = make_plots(run_dir)
     path = run.view.layout.report_html
     write_text_atomic(path, render_report(run_dir, plots))

@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from tunelab.lifetime import die_with_parent
 from tunelab.report import curves, study_plots
 from tunelab.report.figures import png_bytes, style
 from tunelab.report.importance import importance_plot
@@ -123,7 +125,8 @@ def _render_all(drafts: list[Draft]) -> list[Rendered]:
         if cores > 1 and len(drafts) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
             try:
                 context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context) as pool:
+                with ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=context, initializer=die_with_parent,
+                                         initargs=(signal.SIGKILL, os.getpid())) as pool:  # none outlives us
                     return list(pool.map(_render, range(len(drafts))))
             except (OSError, BrokenProcessPool) as exc:
                 log.debug("parallel plotting unavailable (%s); drawing one by one", exc)

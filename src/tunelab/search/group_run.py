@@ -21,7 +21,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
-from tunelab.search.heartbeats import Heartbeat
+from tunelab.search.heartbeat import Heartbeat
 from tunelab.search.trial_run import (
     DatasetCache,
     FollowPruning,
@@ -35,6 +35,7 @@ from tunelab.search.trial_run import (
     trial_layouts,
 )
 from tunelab.text.features import model_inputs
+from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
@@ -86,7 +87,7 @@ def run_trials(
         for chunk in chunks:
             try:
                 outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
-            except CannotVectorize as exc:  # refused before training anything: train them alone instead
+            except (CannotVectorize, ResumeRefused) as exc:  # refused before training anything: train alone
                 log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
                 alone.extend(chunk)
                 continue
@@ -138,7 +139,10 @@ def _start(
         if seeded.model.family == "encoder_head" and getattr(seeded.model, "freeze_encoder", False):
             data = model_inputs(seeded, data)  # its cached embeddings: the head trains as an MLP
         seeds.append((seeded, data, seed_layout))
-        keys.add(None if has_progress(seed_layout) else group_key(seeded, data))
+        key = group_key(seeded, data)
+        if has_progress(seed_layout):  # resumed members group only with resumed ones (train/group_resume.py)
+            key = key + RESUMED if key is not None and resumable(seed_layout) else None
+        keys.add(key)
     key = keys.pop() if len(keys) == 1 else None
     return _Started(index, trial, params, exp, layout, seeds, key)
 

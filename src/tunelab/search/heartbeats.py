@@ -11,9 +11,6 @@ import hashlib
 import logging
 import os
 import socket
-import threading
-import warnings
-from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -22,11 +19,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import ConfigError
 from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.search.claims import ownerless
+from tunelab.search.heartbeat import Heartbeat, fail_stale
+
+__all__ = ["Heartbeat", "check_compatible", "recover_dead_trials", "retry_trial", "stamp_study"]
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 2
-HEARTBEAT_INTERVAL_S = 5
-GRACE_PERIOD_S = 20
 
 
 TRAINING_CODE = ("train", "models", "data", "config")
@@ -94,6 +93,8 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     if retries >= MAX_RETRIES:
         log.warning("trial %d failed %d times (%s); not retried again", trial.number, retries + 1, reason)
         return False
+    if not trial.params and not trial.user_attrs.get("config_key"):
+        return False  # asked but never suggested: nothing to repeat, the sampler asks afresh
     attrs = {"retry_of": trial.number, "retries": retries + 1}
     for key in ("trial_dir", "config_key"):
         if trial.user_attrs.get(key):
@@ -118,17 +119,17 @@ def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
 
 
 def recover_dead_trials(study: optuna.Study) -> int:
-    """Fail and retry RUNNING trials of dead processes: by pid on this host, by heartbeat elsewhere."""
+    """Fail and retry RUNNING trials of dead processes: by pid on this host, by heartbeat elsewhere,
+    and trials asked by a process that died before it claimed them."""
     host, recovered = socket.gethostname(), 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") == host and pid is not None and not _alive(int(pid)):
             recovered += _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
-    storage = study._storage
-    if isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            optuna.storages.fail_stale_trials(study)  # the storage's callback retries them
+    for t in ownerless(study):  # killed between ask and claim (search/claims.py)
+        reason = "its worker died between asking and starting it (never claimed); configuration retried"
+        recovered += _mark_dead(study, t, reason)
+    fail_stale(study)  # the storage's callback retries them
     return recovered
 
 
@@ -157,43 +158,6 @@ def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
         "outcome": Outcome.CRASHED.value, "reason": "worker stopped sending heartbeats; configuration retried",
     })
     retry_trial(study, trial, "stale heartbeat")
-
-
-class Heartbeat:
-    """Records the heartbeat of one trial (or of every trial of a batch) from one background
-    thread while they train."""
-
-    def __init__(self, study: optuna.Study, trial: optuna.trial.Trial | Sequence[optuna.trial.Trial]) -> None:
-        storage = study._storage
-        self._storage = storage
-        trials = list(trial) if isinstance(trial, Sequence) else [trial]
-        self._trial_ids = [t._trial_id for t in trials]
-        self._interval = getattr(storage, "heartbeat_interval", None) if hasattr(storage, "record_heartbeat") else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Heartbeat:
-        if self._interval and self._trial_ids:
-            self._record()
-            self._thread = threading.Thread(target=self._beat, daemon=True)
-            self._thread.start()
-        return self
-
-    def _record(self) -> None:
-        for trial_id in self._trial_ids:
-            self._storage.record_heartbeat(trial_id)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._record()
-            except Exception:  # a flaky connection must not kill the training thread
-                log.warning("heartbeat for trials %s failed", self._trial_ids)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 def duplicate_of(study: optuna.Study, trial: optuna.trial.Trial, key: str) -> int | None:

@@ -7,6 +7,7 @@ file (SQLite with a busy timeout) or a shared database keeps them from taking th
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -16,8 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tunelab.config.schema import Experiment
+from tunelab.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
+TRIAL_PROCESS_ENV = "TUNELAB_TRIAL_PROCESS"  # set in the processes tune starts: they leave messages to tune
+STOPPED = (130, 143, -signal.SIGTERM, -signal.SIGINT)
 
 
 def pin_devices(exp: Experiment, jobs: int) -> list[str | None]:
@@ -54,10 +58,13 @@ def spawn_workers(
     if n_trials is not None:
         cmd += ["--n-trials", str(n_trials)]
     # The URL goes through the environment: a password on a command line is visible to `ps`.
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TUNELAB_STORAGE": storage_url}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TUNELAB_STORAGE": storage_url, TRIAL_PROCESS_ENV: "1"}
+    # In the child, before exec: a SIGTERM when `tune` dies (even by SIGKILL), so no trial process
+    # outlives the run it belongs to; its trials are retried from their checkpoints on the next run.
+    on_parent_death = functools.partial(die_with_parent, signal.SIGTERM, os.getpid())
     pins = list(devices) + [None] * (n - len(devices))
     return [
-        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=_pinned(env, pin), preexec_fn=_die_with_parent)
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=_pinned(env, pin), preexec_fn=on_parent_death)
         for pin in pins[:n]
     ]
 
@@ -66,25 +73,12 @@ def _pinned(env: dict[str, str], devices: str | None) -> dict[str, str]:
     return env if devices is None else {**env, "CUDA_VISIBLE_DEVICES": devices}
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: a SIGTERM when `tune` dies (even by SIGKILL), so no trial
-    process outlives the run it belongs to; its trials are retried from their checkpoints on the
-    next run. Linux only; elsewhere the workers finish the study on their own."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def wait_workers(procs: list[subprocess.Popen[bytes]]) -> None:
     """Wait for every worker; one that failed is reported, its trials are retried by the study."""
     for proc in procs:
         code = proc.wait()
+        if code in STOPPED:  # stopped with tune, which says so in its own one line
+            continue
         if code != 0:
             log.warning("a trial process (pid %d) exited with code %d; its unfinished trials are retried", proc.pid,
                         code)

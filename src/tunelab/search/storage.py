@@ -12,6 +12,7 @@ import optuna
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import mask_url
+from tunelab.search.resilient_storage import ResilientRDBStorage
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -24,7 +25,8 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
     """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
     a busy timeout so several processes can share one file; grpc://host:port: a storage proxy
     (search/proxy.py). `pool_size`: at most this many database connections (the proxy's)."""
-    from tunelab.search.heartbeats import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, stale_trial_callback
+    from tunelab.search.heartbeat import grace_s, interval_s
+    from tunelab.search.heartbeats import stale_trial_callback
 
     if url.startswith("grpc://"):
         from tunelab.search.proxy import connect
@@ -37,11 +39,11 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
-            storage = optuna.storages.RDBStorage(
+            storage = ResilientRDBStorage(  # survives dropped connections and a shared first start
                 url,
                 engine_kwargs=kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=GRACE_PERIOD_S,
+                heartbeat_interval=interval_s(),
+                grace_period=grace_s(),
                 heartbeat_stale_trial_callback=stale_trial_callback,
             )
         if sqlite:

@@ -25,6 +25,7 @@ from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.outcome import COUNTED, Outcome
 from tunelab.search import planning
+from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
 from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.results import StudyObserver, TuneResult, best_value, counted, others_running, summarize_study
@@ -190,7 +191,9 @@ def _params_of(
 def _ask(study: optuna.Study) -> optuna.trial.Trial:
     with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeats.py)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return study.ask()
+        trial = study.ask()
+    claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
+    return trial
 
 
 def _ask_round(

@@ -15,6 +15,8 @@ from typing import Any
 
 import optuna
 
+from tunelab.search.resilient_storage import retry_disconnects
+
 log = logging.getLogger(__name__)
 
 
@@ -50,11 +52,15 @@ def write_trial(
     from optuna.storages._rdb.storage import _create_scoped_session
 
     trial_id = trial._trial_id
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for step, value in intermediate.items():
-            backend._set_trial_intermediate_value_without_commit(session, trial_id, int(step), float(value))
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+
+    def write() -> None:
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for step, value in intermediate.items():
+                backend._set_trial_intermediate_value_without_commit(session, trial_id, int(step), float(value))
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+
+    retry_disconnects(write, "write_trial")  # one transaction: a retry after a dropped connection is whole
     _update_cached(trial, attrs, intermediate)
 
 
@@ -78,10 +84,14 @@ def annotate_finished_trial(study: optuna.Study, trial_id: int, attrs: Mapping[s
     from optuna.storages._rdb.storage import _create_scoped_session
 
     model = models.TrialUserAttributeModel
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            row = session.query(model).filter(model.trial_id == trial_id).filter(model.key == key).one_or_none()
-            if row is None:
-                session.add(model(trial_id=trial_id, key=key, value_json=json.dumps(value)))
-            else:
-                row.value_json = json.dumps(value)
+
+    def write() -> None:
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for key, value in attrs.items():
+                row = session.query(model).filter(model.trial_id == trial_id).filter(model.key == key).one_or_none()
+                if row is None:
+                    session.add(model(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+                else:
+                    row.value_json = json.dumps(value)
+
+    retry_disconnects(write, "annotate_finished_trial")

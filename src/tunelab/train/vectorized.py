@@ -17,12 +17,12 @@ per-member losses are summed only so one backward serves all, and d(sum)/d(loss_
 member's NaN cannot reach another member.
 
 Differences from `fit`, by design:
-  - no resume: a member whose trial folder already holds a checkpoint or a result must go
-    through `fit` (`has_progress(layout)` says which);
+  - resume is all or nothing: every member continues from its checkpoint of one epoch they
+    all have (train/group_resume.py), or the group is refused and they resume with `fit`;
   - `epoch_time_s` (and so `train_time_s`) is the group's epoch wall time divided by the
     number of members trained that epoch: each member's share of the cost;
-  - a checkpoint's `rng["torch"]` is the global RNG state at that moment (it only matters for
-    dropout, whose masks are not reproducible member by member anyway).
+  - a checkpoint's `rng["torch"]` is the member's own dropout stream (with `rng_states`), the
+    state `fit` would hold as its global RNG; without `rng_states`, the global state.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from tunelab.train.batched_model import (
     unsupported_module,
 )
 from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS, BatchedOptimizer
+from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.loop import (
     EVAL_CHUNK_ROWS,
@@ -161,6 +162,7 @@ class _Member:
     reason: str = ""
     record: dict[str, Any] = field(default_factory=dict)
     result: FitResult | None = None
+    resumed_from: int = 0
 
 
 def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
@@ -213,9 +215,11 @@ def fit_group(
     layouts = list(layouts) if layouts else [None] * k
     identities = list(identities) if identities else [{} for _ in range(k)]
     member_hooks = list(hooks) if hooks else [() for _ in range(k)]
-    for layout in layouts:
-        if has_progress(layout):
-            raise ValueError(f"{layout.root} already holds a checkpoint or result; resume it with fit")  # type: ignore[union-attr]
+    start, saved = load_states(layouts)  # ResumeRefused: resume these members with fit
+    for model, state in zip(models, saved, strict=False):
+        model.load_state_dict(state["model"])
+    if saved:
+        rng_states = [dropout_stream(state) for state in saved]
     cfg0 = cfgs[0]
     set_threads(cfg0.threads)
     device = resolve_device(cfg0.device)
@@ -240,7 +244,7 @@ def fit_group(
         layout = layouts[i]
         recorder = TrialRecorder(layout, identities[i] or {}, monitor) if layout is not None else None
         if recorder is not None:
-            recorder.truncate_after(0)  # stale records of a run that never checkpointed
+            recorder.truncate_after(start)  # records past the checkpoint are written again
         member = _Member(
             index=i, model=model, cfg=cfg, monitor=monitor, generator=torch.Generator().manual_seed(cfg.seed),
             hooks=all_hooks, ctx=FitContext(model=model, epochs=cfg.epochs), best=_Best(monitor),
@@ -248,14 +252,18 @@ def fit_group(
             optimizer=make_optimizer(model.parameters(), cfg, device) if layout is not None else None,
         )
         members.append(member)
+        if saved:
+            _resume_member(member, saved[i])
         for hook in all_hooks:
             hook.on_train_start(member.ctx)
 
     net = StackedNet([stackable(model) for model in models], device, rng_states)
     opt = BatchedOptimizer(cfgs, net.flat)
+    if saved:
+        restore_optimizer(opt, saved, net.offsets)
     active = list(members)
     ev = _Evaluator(loss_fn, loss_name, metrics, data)
-    for epoch in range(1, cfg0.epochs + 1):
+    for epoch in range(start + 1, cfg0.epochs + 1):
         kk = len(active)
         t0 = time.perf_counter()
         for m in active:
@@ -369,7 +377,7 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
                     "model": m.model.state_dict(),
                     "optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.offsets),  # type: ignore[arg-type]
                     "scheduler": {},
-                    "rng": ckpt.rng_state(m.generator),
+                    "rng": _rng(m, net, row),
                     "hooks": {h.name: h.state_dict() for h in m.hooks},
                     "best": {"value": m.best.value, "epoch": m.best.epoch},
                     "train_time_s": m.train_time,
@@ -380,6 +388,26 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
         _finish(m, net.device)
         return True
     return False
+
+
+def _resume_member(m: _Member, state: dict[str, Any]) -> None:
+    """`fit`'s resume for one member: batch order, hooks, best epoch, time."""
+    m.generator.set_state(state["rng"]["data"])
+    for hook in m.hooks:
+        hook.load_state_dict(state["hooks"].get(hook.name, {}))
+    m.best.value, m.best.epoch = state["best"]["value"], state["best"]["epoch"]
+    if m.recorder is not None:
+        m.best.record = m.recorder.record_at(m.best.epoch)
+    m.train_time, m.resumed_from = float(state["train_time_s"]), int(state["epoch"])
+    m.ctx.epoch = m.resumed_from
+
+
+def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:
+    """The member's batch order and, when it has its own, its dropout stream."""
+    state = ckpt.rng_state(m.generator)
+    if net.generators is not None:
+        state["torch"] = net.generators[row].get_state()
+    return state
 
 
 def _finish(m: _Member, device: torch.device) -> None:
@@ -394,7 +422,7 @@ def _finish(m: _Member, device: torch.device) -> None:
         last_record=_without_identity(m.record),
         train_time_s=round(m.train_time, 4),
         peak_mem_mb=round(peak_memory_mb(device), 1),
-        resumed_from_epoch=0,
+        resumed_from_epoch=m.resumed_from,
     )
     if m.recorder is not None:
         artifacts.flush()  # this member's records and checkpoints are on disk before result.json
