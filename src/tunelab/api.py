@@ -16,7 +16,7 @@ from tunelab.data import dataset_defaults, load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
 from tunelab.runs.identity import experiment_id
-from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.layout import RunLayout, TrialLayout, default_run_dir
 from tunelab.runs.records import write_text_atomic
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult, resolve_device
@@ -142,8 +142,7 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 
 
 def default_out(exp: Experiment, suffix: str = "") -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in exp.name) or "experiment"
-    return Path("runs") / f"{safe}{suffix}"
+    return default_run_dir(exp.name, suffix)
 
 
 def train(

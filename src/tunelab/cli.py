@@ -176,7 +176,7 @@ def final(
     if as_json:
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
-    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}")
+    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}", markup=False)
     for key, value in record.items():
         if key.startswith("test_"):
             console.print(f"  {key} = {value:.4f}")
@@ -206,7 +206,7 @@ def predict(
         from tunelab.runs.records import write_text_atomic
 
         write_text_atomic(out, text)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", markup=False)
 
 
 @app.command()
@@ -223,7 +223,7 @@ def init(
     if path.exists() and not force:
         fail(f"{path} already exists; pass --force to overwrite it")
     write_template(template, path)
-    console.print(f"wrote {path} (template {template}); run it with: tunelab train {path}")
+    console.print(f"wrote {path} (template {template}); run it with: tunelab train {path}", markup=False)
 
 
 @app.command()

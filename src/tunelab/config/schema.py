@@ -17,12 +17,14 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid",
 Metric = Literal["r2", "mae", "rmse", "mse", "accuracy", "f1"]
 REGRESSION_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "mse")
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1")
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class Section(BaseModel):
     """Shared base: unknown keys are errors, values are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: `.inf` or `.nan` for a rate, a bound or a fraction is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- data
@@ -34,13 +36,15 @@ class DataSection(Section):
     name: str = Field("digits", description="Built-in data set, `csv` for a CSV/TSV file, or `function`.")
     path: str | None = Field(None, description="CSV/TSV file (name: csv).")
     target: str | None = Field(None, description="Target column of a CSV/TSV file.")
-    features: list[str] | Literal["all", "default"] = Field(
+    features: Annotated[list[str], Field(min_length=1)] | Literal["all", "default"] = Field(
         "default", description="Feature columns; `default` lets the data set choose, `all` takes every column."
     )
     function: str | None = Field(None, description="`module:function` returning arrays (name: function).")
     data_dir: str | None = Field(None, description="Folder holding local copies of file-based data sets.")
     download: bool = Field(False, description="Download a missing built-in data set into data_dir.")
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for validation.")
+    val_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Share of rows for validation (> 0: epochs and trials are picked on it)."
+    )
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for test.")
     split_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the row shuffle before splitting.")
     shuffle: bool = Field(True, description="Shuffle rows before splitting (off: the last rows are test).")
@@ -224,7 +228,7 @@ class TrainSection(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw).")
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd and rmsprop.")
     nesterov: bool = Field(False, description="sgd only; needs momentum > 0.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw.")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="adam/adamw: each in [0, 1).")
     eps: float = Field(1e-8, gt=0.0, description="adam/adamw/rmsprop denominator term.")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="rmsprop smoothing constant.")
     scheduler: Literal["constant", "linear", "cosine", "step", "plateau"] = Field(
@@ -342,7 +346,7 @@ class SearchSection(Section):
         description="Train same-shape trials (and seeds) as one batched model: `auto` groups of up to 32 "
         "members, K members per group, or `off`.",
     )
-    stages: list[StageSpec] | None = Field(
+    stages: Annotated[list[StageSpec], Field(min_length=1)] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
     )
 

@@ -93,7 +93,7 @@ def run_staged(
     last_dir: Path | None = None
     for i, stage in enumerate(stages, start=1):
         exp = stage_experiment(base, stage, i, winners)
-        stage_dir = layout.root / "stages" / f"{i}-{stage.name}"
+        stage_dir = layout.stage(i, stage.name)
         result = tune(exp, out=stage_dir, data_dir=data_dir, observer=observer, run_final=False)
         history = read_json(RunLayout(stage_dir).optimization_history)
         best = {k: v for k, v in history.get("best_params", {}).items() if k in stage.space}
