@@ -32,16 +32,28 @@ QUICK_HELP = "Apply the file's quick: budget (a smoke run in seconds) before any
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line on stderr, never wrapped, then exit."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    """One line on stderr, never wrapped, password masked, then exit."""
+    from tunelab.masking import mask_secrets
+
+    sys.stderr.write(f"error: {mask_secrets(' '.join(message.split()))}\n")
     raise typer.Exit(code)
 
 
-def _guarded(func: Callable[[], Any]) -> Any:
+def _guarded(func: Callable[[], Any], source: Path | None = None, overrides: list[str] | None = None) -> Any:
+    """Run a command's work; any error it can explain ends as one line (see docs/reliability.md)."""
+    from tunelab.config.locate import locate
+    from tunelab.errors import ConfigError, fault_line
+
     try:
         return func()
+    except ConfigError as exc:
+        fail(locate(exc, source, overrides or ()).one_line(), exc.exit_code)
     except TunelabError as exc:
         fail(exc.one_line(), exc.exit_code)
+    except (OSError, MemoryError, UnicodeDecodeError) as exc:
+        if os.environ.get("TUNELAB_TRACEBACK"):
+            raise
+        fail(fault_line(exc), 2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: finished epochs are saved; run the same command again to resume\n")
         raise typer.Exit(130) from None
@@ -86,7 +98,7 @@ def train(
         with progress:
             return api.train(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
 
-    res = _guarded(run)
+    res = _guarded(run, experiment, set_)
     if as_json:
         sys.stdout.write(
             json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict()}) + "\n"
@@ -128,7 +140,7 @@ def tune(
                 quick=quick,
             )
 
-    _print_study_result(_guarded(run), as_json)
+    _print_study_result(_guarded(run, experiment, set_), as_json)
 
 
 @app.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from typing import Any
 
@@ -12,6 +11,7 @@ import optuna
 
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
+from tunelab.masking import mask_secrets
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def mask_url(url: str) -> str:
     """The storage URL with any password replaced, safe for logs, run folders and reports."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return mask_secrets(url)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
