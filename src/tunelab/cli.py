@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tunelab.cli_errors import OneLineErrors, finite
 from tunelab.errors import TunelabError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,7 +119,9 @@ def tune(
     n_trials: int | None = typer.Option(
         None, "--n-trials", min=1, help="Trial budget (sampler strategies: the study's total)."
     ),
-    timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Stop starting trials after S seconds."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, callback=finite, help="Stop starting trials after S seconds."
+    ),
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: run folder sqlite)."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     no_final: bool = typer.Option(False, "--no-final", help="Skip retraining the winner on train+val."),
