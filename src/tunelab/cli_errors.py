@@ -41,7 +41,8 @@ class OneLineErrors(TyperGroup):
 def usage_line(exc: Exception) -> str:
     """The error as one line, naming the command's --help when there is a command."""
     text = " ".join(getattr(exc, "format_message", exc.__str__)().split())
-    text = text.replace("Invalid value for ", "").replace("'", "", 2) if text.startswith("Invalid value for '") else text
+    if text.startswith("Invalid value for '"):
+        text = text.replace("Invalid value for ", "").replace("'", "", 2)
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         text += f" (see {ctx.command_path} --help)"
