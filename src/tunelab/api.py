@@ -14,7 +14,7 @@ from tunelab.config.resolve import resolve_experiment
 from tunelab.config.schema import Experiment
 from tunelab.data import dataset_defaults, load_dataset
 from tunelab.data.dataset import Dataset
-from tunelab.errors import RunFolderError
+from tunelab.runs.clash import clash_error, read_folder_experiment
 from tunelab.runs.identity import experiment_id
 from tunelab.runs.layout import RunLayout, TrialLayout, default_run_dir
 from tunelab.runs.records import write_text_atomic
@@ -88,14 +88,10 @@ def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
     """
     text = experiment_yaml(exp)
     if layout.experiment_yaml.exists():
-        existing = _comparable(yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")))
+        existing = _comparable(read_folder_experiment(layout.experiment_yaml))
         ours = public_dump(exp)
         if _without_run_settings(existing) != _without_run_settings(ours):
-            differing = _first_difference(_without_run_settings(existing), _without_run_settings(ours))
-            raise RunFolderError(
-                f"{layout.root} holds a different experiment (differs at {differing}); "
-                "use another --out or remove that folder"
-            )
+            raise clash_error(layout.root, _without_run_settings(existing), _without_run_settings(ours))
         if existing != ours:
             write_text_atomic(layout.experiment_yaml, text)
         return
@@ -131,14 +127,6 @@ def _value_at(data: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         data = data.get(part) if isinstance(data, dict) else None
     return data
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
-    return prefix or "(top level)"
 
 
 def default_out(exp: Experiment, suffix: str = "") -> Path:
