@@ -33,7 +33,7 @@ from tunelab.runs.records import write_text_atomic
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
-from tunelab.search.storage import close_storage, open_study
+from tunelab.search.storage import check_storage, close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_writes import write_trial
 from tunelab.search.workers import (
@@ -159,6 +159,7 @@ def tune(
     knobs = parse_space(base)
     plan = STRATEGIES[base.search.strategy](base, knobs)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    check_storage(storage or base.search.storage)  # before experiment.yaml: a bad URL writes nothing
     claim_run_folder(layout, base)
     storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
     study = open_study(base, storage_url, plan.sampler)
