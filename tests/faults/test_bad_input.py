@@ -21,6 +21,10 @@ TOY = {
 }
 
 
+TOO_SHORT = "list should have at least 1 item after validation, not 0, got []"
+HELP = " (see tunelab tune --help)"
+
+
 def write(tmp_path: Path, data: dict | str, name: str = "exp.yaml") -> Path:
     path = tmp_path / name
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -45,10 +49,11 @@ def one_line(result) -> str:
         ("train.huber_delta=-.inf", "--set train.huber_delta=-.inf: expected a finite number, got -inf"),
         ("train.divergence.max_loss=.inf", "--set train.divergence.max_loss=.inf: expected a finite number, got inf"),
         ("train.betas=[2, 3]", "--set train.betas=[2, 3]: input should be less than 1, got 2"),
-        ("train.betas=[0.9, -0.1]", "--set train.betas=[0.9, -0.1]: input should be greater than or equal to 0, got -0.1"),
+        ("train.betas=[0.9, -0.1]", "--set train.betas=[0.9, -0.1]: input should be greater than or equal to 0, "
+         "got -0.1"),
         ("data.val_fraction=0", "--set data.val_fraction=0: input should be greater than 0, got 0"),
-        ("data.features=[]", "--set data.features=[]: list should have at least 1 item after validation, not 0, got []"),
-        ("search.stages=[]", "--set search.stages=[]: list should have at least 1 item after validation, not 0, got []"),
+        ("data.features=[]", "--set data.features=[]: " + TOO_SHORT),
+        ("search.stages=[]", "--set search.stages=[]: " + TOO_SHORT),
     ],
 )
 def test_meaningless_values_are_schema_errors(override, expected, tmp_path, cli):
@@ -99,7 +104,8 @@ LIMIT_HINT = "list fewer values, use a larger step or a sampler strategy, or rai
          "search.space.train.lr", "this range", "99,000,001"),
         ({"strategy": "lr_sweep", "n_trials": 10**9, "space": {"train.lr": {"low": 1e-4, "high": 1.0}}},
          "search.n_trials", "the lr sweep", "1,000,000,000"),
-        ({"strategy": "grid", "space": {"train.epochs": {"low": 1, "high": 1000}, "train.seed": {"low": 0, "high": 999}}},
+        ({"strategy": "grid",
+          "space": {"train.epochs": {"low": 1, "high": 1000}, "train.seed": {"low": 0, "high": 999}}},
          "search.space", "the grid (every combination of the listed values)", "1,000,000"),
     ],
 )
@@ -130,7 +136,8 @@ def test_huge_model_is_refused_before_allocation(tmp_path, cli):
     result = cli("train", write(tmp_path, exp), "--out", out, "--quiet")
     line = one_line(result)
     assert "model: this model has 8,590,393,346 parameters and needs about 138.0 GB to train" in line
-    assert "over the limit of 16 GB; use smaller layers or batches, or raise the limit with TUNELAB_MAX_MODEL_GB=N" in line
+    assert "over the limit of 16 GB; use smaller layers or batches, or raise the limit with TUNELAB_MAX_MODEL_GB" \
+        in line
     assert not out.exists()
 
 
@@ -187,7 +194,9 @@ def test_data_target_error_lists_columns_and_names_the_line(tmp_path, cli):
     csv.write_text("a,b,y\n" + "".join(f"{i},{i * 2},{i % 3}\n" for i in range(30)), encoding="utf-8")
     path = write(tmp_path, f"name: t\ndata:\n  name: csv\n  path: {csv}\n  target: yy\n")
     result = cli("train", path, "--out", tmp_path / "run", "--quiet")
-    assert one_line(result) == f"error: {path}:5 data.target: no column 'yy' in {csv} (did you mean y?); columns: a, b, y"
+    assert one_line(result) == (
+        f"error: {path}:5 data.target: no column 'yy' in {csv} (did you mean y?); columns: a, b, y"
+    )
 
 
 def test_space_key_error_names_its_line_and_a_guess(tmp_path, cli):
@@ -201,10 +210,10 @@ def test_space_key_error_names_its_line_and_a_guess(tmp_path, cli):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--n-trials", "0"], "error: --n-trials: Input should be greater than or equal to 1 (see tunelab tune --help)"),
-        (["--timeout", "nan"], "error: --timeout: Input should be greater than or equal to 0.001 (see tunelab tune --help)"),
-        (["--timeout", "inf"], "error: --timeout: expected a finite number, got inf (see tunelab tune --help)"),
-        (["--bogus"], "error: No such option: --bogus (Possible options: --out) (see tunelab tune --help)"),
+        (["--n-trials", "0"], "error: --n-trials: Input should be greater than or equal to 1" + HELP),
+        (["--timeout", "nan"], "error: --timeout: Input should be greater than or equal to 0.001" + HELP),
+        (["--timeout", "inf"], "error: --timeout: expected a finite number, got inf" + HELP),
+        (["--bogus"], "error: No such option: --bogus (Possible options: --out)" + HELP),
     ],
 )
 def test_usage_errors_are_one_line(args, expected, tmp_path):
