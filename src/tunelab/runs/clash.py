@@ -29,9 +29,11 @@ def read_folder_experiment(path: Path) -> dict[str, Any]:
         raise RunFolderError(
             f"{path} is damaged ({type(exc).__name__}); remove that folder or use another --out"
         ) from None
-    if not isinstance(data, dict):
+    from tunelab.config.schema import Experiment
+
+    if not isinstance(data, dict) or not set(map(str, data)) <= set(Experiment.model_fields):
         raise RunFolderError(
-            f"{path} is damaged (not a mapping of sections); remove that folder or use another --out"
+            f"{path} is damaged (not a mapping of experiment sections); remove that folder or use another --out"
         )
     return data
 
