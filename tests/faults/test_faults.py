@@ -218,3 +218,16 @@ def test_predict_names_the_bad_cell(finished, tmp_path, rows, expected):
     path = tmp_path / "x.csv"
     path.write_text(rows, encoding="utf-8")
     assert one_line(run("predict", finished, path)) == f"error: {path}: {expected}"
+
+
+def test_read_only_run_folder_is_one_line(tmp_path, monkeypatch):
+    def read_only(path, *_args):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(importlib.import_module("tunelab.api"), "write_text_atomic", read_only)
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(TOY), encoding="utf-8")
+    out = tmp_path / "run"
+    assert one_line(run("train", path, "--out", out, "--quiet")) == (
+        f"error: cannot access {out / 'experiment.yaml'}: Read-only file system; choose a writable folder with --out"
+    )

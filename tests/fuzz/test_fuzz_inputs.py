@@ -90,7 +90,8 @@ def test_generated_names_make_one_safe_folder_or_fail_with_one_line(tmp_path_fac
         os.chdir(cwd)
     check_outcome(result, work / "runs")
     if result.exit_code == 0:
-        assert [p.name for p in (work / "runs").iterdir()] == [folder_name(name) + "-train"]
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))["name"]  # YAML may normalise line breaks
+        assert [p.name for p in (work / "runs").iterdir()] == [folder_name(str(loaded)) + "-train"]
         assert sorted(p.name for p in work.iterdir()) == ["exp.yaml", "runs"]
 
 

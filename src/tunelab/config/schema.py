@@ -397,6 +397,6 @@ class Experiment(Section):
     @field_validator("name")
     @classmethod
     def _printable_name(cls, value: str) -> str:
-        if any(ord(ch) < 32 for ch in value):
+        if any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in value):
             raise ValueError("name must not contain control characters")
         return value
