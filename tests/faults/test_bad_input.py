@@ -227,3 +227,12 @@ def test_usage_errors_are_one_line(args, expected, tmp_path):
                           env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [expected]
+
+
+@pytest.mark.parametrize("name", ["..", "../../x", "a/b", "é" * 60])
+def test_stage_folders_stay_under_stages(name):
+    from tunelab.runs.layout import RunLayout
+
+    folder = RunLayout(Path("run")).stage(2, name)
+    assert folder.parent == Path("run") / "stages"
+    assert folder.name == f"2-{folder_name(name)}" and ".." not in folder.parts

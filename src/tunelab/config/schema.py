@@ -384,7 +384,10 @@ class Experiment(Section):
     """One experiment file, resolved: every default filled in."""
 
     name: str = Field(
-        "experiment", min_length=1, max_length=200, description="Study name, a label; the run folder is runs/<name as a safe folder name>."
+        "experiment",
+        min_length=1,
+        max_length=200,
+        description="Study name, a label; the run folder is runs/<name as a safe folder name>.",
     )
     description: str = Field("", description="Free text, kept in experiment.yaml.")
     data: DataSection = Field(default_factory=DataSection)
