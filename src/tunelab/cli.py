@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from tunelab.app.starters import choices_help
+from tunelab.cli_errors import OneLineErrors, finite
 from tunelab.console import make_console
 from tunelab.errors import TunelabError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 console = make_console()  # never wraps or cuts lines when stdout is a pipe or a file
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,16 +56,28 @@ def _root(
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line on stderr, never wrapped, then exit."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    """One line on stderr, never wrapped, password masked, then exit."""
+    from tunelab.masking import mask_secrets
+
+    sys.stderr.write(f"error: {mask_secrets(' '.join(message.split()))}\n")
     raise typer.Exit(code)
 
 
-def _guarded(func: Callable[[], Any]) -> Any:
+def _guarded(func: Callable[[], Any], source: Path | None = None, overrides: list[str] | None = None) -> Any:
+    """Run a command's work; any error it can explain ends as one line (see docs/reliability.md)."""
+    from tunelab.app.errors import locate
+    from tunelab.errors import ConfigError, fault_line
+
     try:
         return func()
+    except ConfigError as exc:
+        fail(locate(exc, source, overrides or ()).one_line(), exc.exit_code)
     except TunelabError as exc:
         fail(exc.one_line(), exc.exit_code)
+    except (OSError, MemoryError, UnicodeDecodeError) as exc:
+        if os.environ.get("TUNELAB_TRACEBACK"):
+            raise
+        fail(fault_line(exc), 2)
     except KeyboardInterrupt as exc:
         from tunelab.lifetime import Terminated
 
@@ -110,7 +124,7 @@ def train(
         with progress:
             return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
 
-    res = _guarded(run)
+    res = _guarded(run, experiment, set_)
     if as_json:
         sys.stdout.write(
             json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict()}) + "\n"
@@ -129,7 +143,9 @@ def tune(
     n_trials: int | None = typer.Option(
         None, "--n-trials", min=1, help="Trial budget (sampler strategies: the study's total)."
     ),
-    timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Stop starting trials after S seconds."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, callback=finite, help="Stop starting trials after S seconds."
+    ),
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: run folder sqlite)."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     no_final: bool = typer.Option(False, "--no-final", help="Skip retraining the winner on train+val."),
@@ -155,7 +171,7 @@ def tune(
                 quick=quick,
             )
 
-    _print_study_result(_guarded(run), as_json)
+    _print_study_result(_guarded(run, experiment, set_), as_json)
 
 
 @app.command()
@@ -225,7 +241,7 @@ def final(
     if as_json:
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
-    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}")
+    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}", markup=False)
     for key, value in record.items():
         if key.startswith("test_"):
             console.print(f"  {key} = {value:.4f}")
@@ -255,7 +271,7 @@ def predict(
         from tunelab.app.predict import write_predictions
 
         write_predictions(out, text)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", markup=False)
 
 
 @app.command()

@@ -9,8 +9,10 @@ class TunelabError(Exception):
     exit_code = 2
 
     def one_line(self) -> str:
-        """The message as a single line, whatever the caller put in it."""
-        return " ".join(str(self).split())
+        """The message as a single line, whatever the caller put in it, with any password masked."""
+        from tunelab.masking import mask_secrets
+
+        return mask_secrets(" ".join(str(self).split()))
 
 
 class ConfigError(TunelabError):
@@ -34,3 +36,25 @@ class DataError(TunelabError):
 
 class RunFolderError(TunelabError):
     """A run folder that is missing, foreign or damaged."""
+
+
+def fault_line(exc: BaseException) -> str:
+    """A fault of the machine, not of the input (disk full, read-only folder, unreadable bytes),
+    as one line: what failed, on which file, and that finished work is kept."""
+    import errno
+
+    if isinstance(exc, UnicodeDecodeError):
+        return f"cannot read a file: it is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, MemoryError):
+        return "out of memory; use smaller models, batches or data (finished trials are kept)"
+    assert isinstance(exc, OSError)
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = {
+        errno.ENOSPC: "; free some space and run the same command again (finished work is kept)",
+        errno.EROFS: "; choose a writable folder with --out",
+        errno.EACCES: "; check the folder's permissions or choose another with --out",
+        errno.EEXIST: "; choose another --out",
+        errno.ENOTDIR: "; a file stands where a folder is needed: choose another --out",
+    }.get(exc.errno or 0, "")
+    return f"cannot access{where}: {what}{hint}"

@@ -190,7 +190,7 @@ def test_train_into_a_folder_holding_another_experiment_exits_2(toy_file, tmp_pa
 
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {out_dir} holds a different experiment (differs at train.lr); "
+        f"error: {out_dir} holds a different experiment: train.lr is 0.5 there, 0.01 here; "
         "use another --out or remove that folder\n"
     )
     assert (out_dir / "experiment.yaml").read_text(encoding="utf-8") == yaml_before
@@ -209,5 +209,5 @@ def test_train_on_cuda_without_a_gpu_exits_2_and_writes_nothing(toy_file, tmp_pa
     result = cli("train", toy_file, "--out", tmp_path / "run", "--set", "train.device=cuda", "--quiet")
 
     assert result.exit_code == 2
-    assert result.stderr == "error: train.device: cuda requested but no GPU is visible; use auto or cpu\n"
+    assert result.stderr == "error: --set train.device=cuda: cuda requested but no GPU is visible; use auto or cpu\n"
     assert not (tmp_path / "run").exists()

@@ -220,5 +220,5 @@ def test_a_folder_from_an_older_tunelab_or_other_run_settings_still_resumes(tmp_
     assert again.finished and again.n_complete == 6 and again.ran_trials == 4
     rewritten = yaml.safe_load((out / "experiment.yaml").read_text(encoding="utf-8"))
     assert rewritten["search"]["vectorize"] == 2 and "max_rows" in rewritten["data"]
-    with pytest.raises(RunFolderError, match=r"differs at train\.lr"):
+    with pytest.raises(RunFolderError, match=r"train\.lr is .* there, 0\.5 here"):
         tune(load_experiment(path, ["train.lr=0.5"]), out=out, run_final=False)

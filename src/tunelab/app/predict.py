@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from tunelab.app.predict_checks import check_feature_values
 from tunelab.config.load import validate_experiment
 from tunelab.config.schema import EncoderHeadModel
 from tunelab.errors import DataError, RunFolderError
@@ -32,9 +33,15 @@ def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     except Exception as exc:
         raise RunFolderError(f"{final} is damaged: {type(exc).__name__}") from None
     exp = validate_experiment(config, source=str(layout.final_params))
-    out_dim = model_output_dim(exp.train.loss, payload["task"], payload["output_dim"])
-    model = build_model(exp.model, tuple(payload["input_shape"]), out_dim, seed=0)
-    model.load_state_dict(payload["state_dict"])
+    try:  # a model.pt with missing keys or shapes other than params.json describes
+        out_dim = model_output_dim(exp.train.loss, payload["task"], payload["output_dim"])
+        model = build_model(exp.model, tuple(payload["input_shape"]), out_dim, seed=0)
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        problem = " ".join(str(exc).split())[:160]
+        raise RunFolderError(
+            f"{layout.final_model} does not fit its params.json: {type(exc).__name__}: {problem}"
+        ) from None
     model.eval()
     return model, {**payload, "loss": exp.train.loss, "model_config": exp.model}
 
@@ -51,10 +58,9 @@ def _features(frame: pd.DataFrame, names: list[str], input_path: Path) -> torch.
             columns.append((frame[col].astype(str).fillna("NA") == value).astype(float))
             continue
         raise DataError(f"{input_path}: missing feature column {name!r}; expected columns: {', '.join(names[:20])}")
-    x = pd.concat(columns, axis=1).to_numpy(dtype="float32")
-    if pd.isna(x).any():
-        raise DataError(f"{input_path}: empty or non-numeric values in feature columns")
-    return torch.from_numpy(x)
+    numeric = pd.concat(columns, axis=1).set_axis(names, axis=1)
+    check_feature_values(numeric, frame, input_path)  # names the first bad cell by row and column
+    return torch.from_numpy(numeric.to_numpy(dtype="float32"))
 
 
 @torch.inference_mode()

@@ -16,6 +16,7 @@ from tunelab.data import dataset_defaults, load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.devices import resolve_device
 from tunelab.runs.identity import experiment_id
+from tunelab.runs.layout import default_run_dir
 from tunelab.train.trial import model_for
 
 
@@ -58,5 +59,4 @@ def prepare(exp: Experiment, *, data_dir: str | None = None) -> Prepared:
 
 def default_out(exp: Experiment, suffix: str = "") -> Path:
     """`runs/<name><suffix>`, the name made safe for a folder."""
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in exp.name) or "experiment"
-    return Path("runs") / f"{safe}{suffix}"
+    return default_run_dir(exp.name, suffix)

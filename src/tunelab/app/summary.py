@@ -6,6 +6,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+
+def _line(console: Console, label: str, value: str) -> None:
+    """A bold label and a value printed as plain text: names, paths and params may hold `[...]`,
+    which rich would otherwise read as markup (and fail on, or swallow)."""
+    console.print(Text.assemble((label, "bold"), value))
 
 
 def _fmt(value: Any) -> str:
@@ -17,16 +24,16 @@ def _fmt(value: Any) -> str:
 def print_train_summary(console: Console, res: Any) -> None:
     """State, best epoch, and the best and last epochs' numbers side by side."""
     r = res.result
-    console.print(f"[bold]run folder[/bold]   {res.run_dir}")
-    console.print(f"[bold]trial folder[/bold] {res.trial_dir}")
+    _line(console, "run folder   ", f"{res.run_dir}")
+    _line(console, "trial folder ", f"{res.trial_dir}")
     if (res.run_dir / "report.html").exists():
-        console.print(f"[bold]report[/bold]       {res.run_dir / 'report.html'}")
+        _line(console, "report       ", f"{res.run_dir / 'report.html'}")
     state = r.state + (f" ({r.reason})" if r.reason else "")
     if r.resumed_from_epoch:
         state += f"; resumed from epoch {r.resumed_from_epoch}"
-    console.print(f"[bold]state[/bold]        {state}")
-    console.print(
-        f"[bold]epochs[/bold]       {r.epochs_run}, best {r.best_epoch} by {r.monitor}; "
+    _line(console, "state        ", f"{state}")
+    _line(
+        console, "epochs       ", f"{r.epochs_run}, best {r.best_epoch} by {r.monitor}; "
         f"train time {r.train_time_s:.2f}s; peak memory {r.peak_mem_mb:.0f} MB"
     )
     keys = [k for k in r.last_record if k not in ("epoch", "is_best")]
@@ -46,18 +53,18 @@ def print_tune_summary(console: Console, res: Any) -> None:
     from tunelab.runs.records import read_json
 
     layout = RunLayout(res.run_dir)
-    console.print(f"[bold]run folder[/bold] {res.run_dir}")
-    console.print(f"[bold]study[/bold]      {res.study_name} in {mask_url(res.storage)}")
+    _line(console, "run folder ", f"{res.run_dir}")
+    _line(console, "study      ", f"{res.study_name} in {mask_url(res.storage)}")
     state = "finished" if res.finished else "not finished (run the same command to continue)"
     if res.ran_trials == 0 and res.finished:
         state = "already finished: nothing to run"
-    console.print(
-        f"[bold]trials[/bold]     {res.n_complete} complete, {res.n_pruned} pruned, {res.n_failed} failed; {state}"
+    _line(
+        console, "trials     ", f"{res.n_complete} complete, {res.n_pruned} pruned, {res.n_failed} failed; {state}"
     )
     if res.best_value is not None:
-        console.print(f"[bold]best[/bold]       {res.best_value:.4f} with {res.best_params}")
+        _line(console, "best       ", f"{res.best_value:.4f} with {res.best_params}")
     if layout.summary_md.exists():
-        console.print(f"[bold]summary[/bold]    {layout.summary_md}")
+        _line(console, "summary    ", f"{layout.summary_md}")
     sweep = layout.lr_sweep_txt
     if sweep.exists():
         console.print(sweep.read_text(encoding="utf-8"), markup=False, highlight=False, end="")
@@ -65,9 +72,9 @@ def print_tune_summary(console: Console, res: Any) -> None:
     if final.exists():
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
-        console.print(f"[bold]final[/bold]      {tests or record.get('note', '')} ({layout.final})")
+        _line(console, "final      ", f"{tests or record.get('note', '')} ({layout.final})")
     if layout.report_html.exists():
-        console.print(f"[bold]report[/bold]     {layout.report_html}")
+        _line(console, "report     ", f"{layout.report_html}")
 
 
 def study_result_json(res: Any) -> str:

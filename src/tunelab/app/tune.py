@@ -16,6 +16,7 @@ from tunelab.app.evidence import write_evidence
 from tunelab.app.prepare import default_out, load, prepare
 from tunelab.app.ray_jobs import check_backend, run_on_ray
 from tunelab.config.schema import Experiment
+from tunelab.config.space import parse_space
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
@@ -26,6 +27,7 @@ from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
 from tunelab.search.results import StudyObserver, TuneResult
+from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
 
@@ -63,6 +65,8 @@ def tune(
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
+    STRATEGIES[base.search.strategy](base, parse_space(base))  # a bad or oversized space writes nothing
+    check_storage(storage or base.search.storage)  # nor does a bad storage URL
     hold(layout.root)  # one writer per run folder (runs/lock.py)
     run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                       data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)

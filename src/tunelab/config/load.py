@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from tunelab.config.schema import Experiment
 from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
+from tunelab.config.yaml_file import read_yaml
 from tunelab.errors import ConfigError
 
 _FAMILY_MODELS: dict[str, type[BaseModel]] = {}
@@ -53,7 +54,7 @@ def load_experiment(
         if path is None:
             data: dict[str, Any] = {}
         else:
-            data, lines = _read_yaml(Path(path))
+            data, lines = read_yaml(Path(path))
     else:
         data = _plain(raw)
     budget = _pop_quick(data, source, lines)
@@ -184,53 +185,6 @@ def split_key(dotted: str) -> tuple[str, ...]:
     return parts
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"experiment file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read experiment file {path}: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"invalid YAML: {problem}", source=where) from None
-    except RecursionError:
-        raise ConfigError("invalid YAML: nested too deeply", source=str(path)) from None
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a mapping of sections, got {type(data).__name__}", source=str(path))
-    lines: dict[tuple[str, ...], int] = {}
-    try:
-        _collect_lines(node, (), lines)
-    except ConfigError as exc:
-        raise ConfigError(exc.message, key=exc.key, source=str(path)) from None
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node | None, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if str(key_node.value) in seen:
-                dotted = ".".join((*prefix, str(key_node.value)))
-                raise ConfigError(f"duplicate key (line {key_node.start_mark.line + 1}); write it once", key=dotted)
-            seen.add(str(key_node.value))
-            key = (*prefix, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _collect_lines(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = (*prefix, str(index))
-            out[key] = item.start_mark.line + 1
-            _collect_lines(item, key, out)
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -337,6 +291,8 @@ def _one_line_error(
         text = f"got {_short(given)}; choose one of {expected.replace(' or ', ', ').replace(chr(39), '')}"
     elif kind in ("int_parsing", "int_type", "int_from_float"):
         text = f"expected an integer, got {_short(given)}"
+    elif kind == "finite_number":
+        text = f"expected a finite number, got {_short(given)}"
     elif kind in ("float_parsing", "float_type"):
         text = f"expected a number, got {_short(given)}"
     elif kind in ("bool_parsing", "bool_type"):
@@ -367,12 +323,11 @@ def _one_line_error(
     for over_key, over_source in origin.items():
         if key and over_key[: len(key)] == key:
             where = over_source
-    for depth in range(len(key), 0, -1):
-        prefix = key[:depth]
-        if prefix in origin:
-            where = origin[prefix]
-            break
-        if prefix in lines:
-            where = f"{source}:{lines[prefix]}"
-            break
+    # An override replaces the whole value at its key, so it wins over any file line below it.
+    blamed = [key[:depth] for depth in range(len(key), 0, -1) if key[:depth] in origin]
+    located = [key[:depth] for depth in range(len(key), 0, -1) if key[:depth] in lines]
+    if blamed:
+        where = origin[blamed[0]]
+    elif located:
+        where = f"{source}:{lines[located[0]]}"
     return ConfigError(text, key=dotted, source=where)

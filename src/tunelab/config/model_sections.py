@@ -19,7 +19,8 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid",
 class Section(BaseModel):
     """Shared base: unknown keys are errors, values are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: `.inf` or `.nan` for a rate, a bound or a fraction is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- data

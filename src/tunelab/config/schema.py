@@ -6,7 +6,7 @@ typo is an error and a resolved experiment cannot change under a running study.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,6 +37,7 @@ LossName = Literal[("auto", *LOSS_NAMES)]  # type: ignore[valid-type]
 StrategyName = Literal[STRATEGY_NAMES]  # type: ignore[valid-type]
 StageStrategyName = Literal[STAGE_STRATEGIES]  # type: ignore[valid-type]
 REGRESSION_METRICS: tuple[str, ...] = DEFAULT_METRICS["regression"] + EXTRA_METRICS["regression"]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class DataSection(Section):
@@ -45,13 +46,15 @@ class DataSection(Section):
     name: str = Field("digits", description="Built-in data set, `csv` for a CSV/TSV file, or `function`.")
     path: str | None = Field(None, description="CSV/TSV file (name: csv).")
     target: str | None = Field(None, description="Target column of a CSV/TSV file.")
-    features: list[str] | Literal["all", "default"] = Field(
+    features: Annotated[list[str], Field(min_length=1)] | Literal["all", "default"] = Field(
         "default", description="Feature columns; `default` lets the data set choose, `all` takes every column."
     )
     function: str | None = Field(None, description="`module:function` returning arrays (name: function).")
     data_dir: str | None = Field(None, description="Folder holding local copies of file-based data sets.")
     download: bool = Field(False, description="Download a missing built-in data set into data_dir.")
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for validation.")
+    val_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="Share of rows for validation (> 0: epochs and trials are picked on it)."
+    )
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="Share of rows for test.")
     split_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the row shuffle before splitting.")
     shuffle: bool = Field(True, description="Shuffle rows before splitting (off: the last rows are test).")
@@ -136,7 +139,7 @@ class TrainSection(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw).")
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd and rmsprop.")
     nesterov: bool = Field(False, description="sgd only; needs momentum > 0.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw.")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="adam/adamw: each in [0, 1).")
     eps: float = Field(1e-8, gt=0.0, description="adam/adamw/rmsprop denominator term.")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="rmsprop smoothing constant.")
     scheduler: Literal["constant", "linear", "cosine", "step", "plateau"] = Field(
@@ -282,7 +285,7 @@ class SearchSection(Section):
         "(pending trials count as running for the sampler); `auto`: enough to fill the machine (members per "
         "group x processes) but at most a quarter of n_trials, and 1 with a pruner; `1`: one trial at a time.",
     )
-    stages: list[StageSpec] | None = Field(
+    stages: Annotated[list[StageSpec], Field(min_length=1)] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
     )
 
@@ -347,7 +350,10 @@ class Experiment(Section):
     """One experiment file, resolved: every default filled in."""
 
     name: str = Field(
-        "experiment", min_length=1, max_length=200, description="Study name; the run folder is runs/<name>."
+        "experiment",
+        min_length=1,
+        max_length=200,
+        description="Study name, a label; the run folder is runs/<name as a safe folder name>.",
     )
     description: str = Field("", description="Free text, kept in experiment.yaml.")
     data: DataSection = Field(default_factory=DataSection)
@@ -361,6 +367,6 @@ class Experiment(Section):
     @field_validator("name")
     @classmethod
     def _printable_name(cls, value: str) -> str:
-        if any(ord(ch) < 32 for ch in value):
+        if any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in value):
             raise ValueError("name must not contain control characters")
         return value

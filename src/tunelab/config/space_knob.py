@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunelab.config.schema import Experiment
+from tunelab.config.space_limits import check_points, range_count
 from tunelab.config.space_paths import read_path, set_params
 from tunelab.errors import ConfigError
 
@@ -48,12 +49,13 @@ def knob_values(knob: Knob) -> tuple:
     """
     if knob.kind in ("categorical", "fixed"):
         return tuple(knob.values or ())
+    if knob.kind == "float" and knob.step is None:
+        raise ConfigError("grid needs a list of values, got a range {low, high}", key=space_key(knob.path))
+    count = range_count(knob.low, knob.high, knob.step or 1, integer=knob.kind == "int")
+    check_points(count, space_key(knob.path), "this range")  # before listing a billion values
     if knob.kind == "int":
         return tuple(range(int(knob.low), int(knob.high) + 1, int(knob.step or 1)))
-    if knob.step is None:
-        raise ConfigError("grid needs a list of values, got a range {low, high}", key=space_key(knob.path))
-    count = math.floor((knob.high - knob.low) / knob.step + 1e-9)
-    return tuple(round(knob.low + i * knob.step, 12) for i in range(count + 1))
+    return tuple(round(knob.low + i * knob.step, 12) for i in range(count))
 
 
 def searched(knobs: Sequence[Knob]) -> list[Knob]:
@@ -73,10 +75,23 @@ def space_size(knobs: Sequence[Knob], base: Experiment | None = None) -> int | N
     """
     if any(k.continuous for k in knobs):
         return None
+    bound = grid_bound(knobs)
     if not any(k.when for k in knobs):
-        return math.prod(len(knob_values(k)) for k in knobs)
+        return bound
     data = base.model_dump(mode="json") if base is not None else None
     return sum(1 for _ in walk_grid(list(knobs), 0, {}, data))
+
+
+def grid_bound(knobs: Sequence[Knob]) -> int:
+    """Every combination of the knobs' values (conditions ignored: an upper bound), refused past
+    the point limit before any point is listed.
+
+    Raises:
+        ConfigError: a float range without a step, or too many points.
+    """
+    bound = math.prod(len(knob_values(k)) for k in knobs)
+    check_points(bound, "search.space", "the grid (every combination of the listed values)")
+    return bound
 
 
 def values_equal(a: Any, b: Any) -> bool:

@@ -41,6 +41,13 @@ def encode_frame(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return np.concatenate(blocks, axis=1), names
 
 
+def column_list(frame: pd.DataFrame, limit: int = 30) -> str:
+    """The frame's column names for an error line (the first `limit`, then how many more)."""
+    names = [str(c) for c in frame.columns]
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def choose_columns(
     frame: pd.DataFrame, cfg: DataSection, target: str, default: list[str], exclude: list[str]
 ) -> list[str]:
@@ -52,7 +59,9 @@ def choose_columns(
         if column not in frame.columns:
             hint = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1)
             extra = f" (did you mean {hint[0]}?)" if hint else ""
-            raise ConfigError(f"no column {column!r} in the data{extra}", key="data.features")
+            raise ConfigError(
+                f"no column {column!r} in the data{extra}; columns: {column_list(frame)}", key="data.features"
+            )
         if column == target:
             raise ConfigError(f"column {column!r} is the target, not a feature", key="data.features")
     return wanted
@@ -87,7 +96,7 @@ def load_csv(cfg: DataSection, path: Path | None = None) -> RawData:
     if target not in frame.columns:
         hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
         extra = f" (did you mean {hint[0]}?)" if hint else ""
-        raise ConfigError(f"no column {target!r} in {file}{extra}", key="data.target")
+        raise ConfigError(f"no column {target!r} in {file}{extra}; columns: {column_list(frame)}", key="data.target")
     columns = choose_columns(frame, cfg, target, default=[], exclude=[])
     x, names = encode_frame(frame[columns])
     y_series = frame[target]

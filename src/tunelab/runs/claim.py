@@ -12,6 +12,8 @@ import yaml
 
 from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
+from tunelab.masking import mask_secrets
+from tunelab.runs.clash import clash_error, read_folder_experiment
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
 
@@ -23,7 +25,7 @@ RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeo
 
 def mask_url(url: str) -> str:
     """The storage URL with any password replaced, safe for logs, run folders and reports."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return mask_secrets(url)
 
 
 def public_dump(exp: Experiment) -> dict[str, Any]:
@@ -49,14 +51,10 @@ def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:
     """
     text = experiment_yaml(exp)
     if layout.experiment_yaml.exists():
-        existing = _comparable(yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")))
+        existing = _comparable(read_folder_experiment(layout.experiment_yaml))
         ours = public_dump(exp)
         if _without_run_settings(existing) != _without_run_settings(ours):
-            differing = _first_difference(_without_run_settings(existing), _without_run_settings(ours))
-            raise RunFolderError(
-                f"{layout.root} holds a different experiment (differs at {differing}); "
-                "use another --out or remove that folder"
-            )
+            raise clash_error(layout.root, _without_run_settings(existing), _without_run_settings(ours))
         if existing != ours:
             write_text_atomic(layout.experiment_yaml, text)
         return
@@ -86,11 +84,3 @@ def _without_run_settings(data: Any) -> Any:
         elif isinstance(out.get(path[0]), dict):
             out[path[0]].pop(path[1], None)
     return out
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
-    return prefix or "(top level)"

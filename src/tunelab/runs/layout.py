@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+MAX_FOLDER_NAME = 80  # well under every file system's 255-byte limit, leaving room for suffixes
+
+
+def folder_name(label: str) -> str:
+    """A name (of an experiment or a stage) as one safe folder name: names are labels, never paths.
+
+    ASCII letters, digits, `.`, `_` and `-` are kept (accents lose their marks), anything else
+    becomes `_`, and no leading dot survives (`..` cannot climb out of `runs/`). A name that had
+    to change a lot or be cut short gets 8 hex digits of its hash, so two names stay two folders.
+    """
+    ascii_text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_text).lstrip(".")
+    if safe and len(safe) <= MAX_FOLDER_NAME and ascii_text == label and not label.startswith("."):
+        return safe
+    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8]
+    return f"{safe[: MAX_FOLDER_NAME - 9]}-{digest}" if safe else f"experiment-{digest}"
+
+
+def default_run_dir(name: str, suffix: str = "") -> Path:
+    """`runs/<name as a folder name><suffix>`: where a run goes when no `--out` is given."""
+    return Path("runs") / f"{folder_name(name)}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -160,8 +184,8 @@ class RunLayout:
         return self.root / "stages.json"
 
     def stage(self, index: int, name: str) -> RunLayout:
-        """A staged study's stage `index`: an ordinary run folder under `stages/`."""
-        return RunLayout(self.root / "stages" / f"{index}-{name}")
+        """A staged study's stage `index`: an ordinary run folder `stages/<index>-<name as a folder name>`."""
+        return RunLayout(self.root / "stages" / f"{index}-{folder_name(name)}")
 
     @property
     def stages_dir(self) -> Path:

@@ -157,6 +157,9 @@ def _read_optional(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return read_json(path)
-    except (OSError, json.JSONDecodeError) as exc:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFolderError(f"{path} is damaged: {type(exc).__name__}") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} is damaged: expected a JSON object, got {type(data).__name__}")
+    return data

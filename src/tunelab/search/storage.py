@@ -51,9 +51,24 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
         return storage
     except Exception as exc:  # bad URL, server down, corrupted file: one line, no traceback
         raise ConfigError(
-            f"cannot open study storage {mask_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"cannot open study storage {mask_url(url)} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
             key="search.storage",
         ) from None
+
+
+def check_storage(url: str | None) -> None:
+    """Open (and close) an explicit storage before anything is written to the run folder, so a bad
+    URL or a server that is down leaves no half-made folder behind. None: the folder's own SQLite.
+
+    Raises:
+        ConfigError: the storage cannot be opened (password masked).
+    """
+    if url is None:
+        return
+    storage = make_storage(url)
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:

@@ -12,6 +12,8 @@ import optuna
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, ablation_points, grid_points
+from tunelab.config.space_knob import grid_bound
+from tunelab.config.space_limits import check_points
 from tunelab.errors import ConfigError
 
 DEFAULT_N_TRIALS = 20
@@ -33,6 +35,7 @@ def _explicit(points: list[dict[str, Any]]) -> Plan:
 
 
 def _grid(exp: Experiment, knobs: list[Knob]) -> Plan:
+    grid_bound(knobs)  # refuses a grid past the point limit before listing it
     return _explicit(grid_points(knobs, exp))
 
 
@@ -50,6 +53,7 @@ def _lr_sweep(exp: Experiment, knobs: list[Knob]) -> Plan:
         values = list(knob.values or ())
     else:
         count = exp.search.n_trials or DEFAULT_LR_SWEEP_POINTS
+        check_points(count, "search.n_trials", "the lr sweep")
         lo, hi = math.log10(float(knob.low)), math.log10(float(knob.high))
         values = [float(f"{10 ** (lo + (hi - lo) * i / max(1, count - 1)):.6g}") for i in range(count)]
     return _explicit([{**fixed, "train.lr": v} for v in values])

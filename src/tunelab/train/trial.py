@@ -8,6 +8,7 @@ from typing import Any
 from tunelab.config.schema import Experiment
 from tunelab.data.dataset import Dataset
 from tunelab.models import build_model
+from tunelab.models.size import check_model_size
 from tunelab.runs.identity import make_identity
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.naming import trial_name
@@ -25,6 +26,8 @@ def model_for(exp: Experiment, dataset: Dataset) -> Any:
     """The network this trial trains, initialised from the trial seed."""
     check_model_fits_data(exp.model, dataset)
     out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
+    batch = len(dataset.train) if exp.train.batch_size == "full" else min(exp.train.batch_size, len(dataset.train))
+    check_model_size(exp.model, dataset.input_shape, out_dim, batch)  # before allocating a single weight
     return build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
 
 

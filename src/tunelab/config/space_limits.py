@@ -1,0 +1,56 @@
+"""How many points a search space may expand to, checked before anything is listed.
+
+A grid over `{low: 1, high: 1e9}` or a float range with step 1e-9 is a few bytes of YAML and
+billions of trials; the count is computed from the bounds and refused past a limit the user can
+raise with the environment variable `TUNELAB_MAX_POINTS`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from tunelab.errors import ConfigError
+
+MAX_POINTS_ENV = "TUNELAB_MAX_POINTS"
+DEFAULT_MAX_POINTS = 100_000  # a day of one-second trials; past this a grid is a typo, not a plan
+
+
+def max_points() -> int:
+    """The limit in force: `$TUNELAB_MAX_POINTS` when set to a positive integer, else the default.
+
+    Raises:
+        ConfigError: the variable is set to something else.
+    """
+    text = os.environ.get(MAX_POINTS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_POINTS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{MAX_POINTS_ENV} must be a positive integer, got {text!r}")
+    return value
+
+
+def range_count(low: float, high: float, step: float, *, integer: bool) -> int:
+    """Values of `low, low + step, ... <= high` without listing them."""
+    if integer:
+        return max(0, (int(high) - int(low)) // int(step) + 1)
+    return max(0, math.floor((high - low) / step + 1e-9) + 1)
+
+
+def check_points(count: int, key: str, what: str) -> None:
+    """Refuse a space (or a part of one) that expands to more than the limit.
+
+    Raises:
+        ConfigError: `what` expands to `count` points; names the limit and how to raise it.
+    """
+    limit = max_points()
+    if count > limit:
+        raise ConfigError(
+            f"{what} expands to {count:,} points, over the limit of {limit:,}; list fewer values, "
+            f"use a larger step or a sampler strategy, or raise the limit with {MAX_POINTS_ENV}=N",
+            key=key,
+        )
