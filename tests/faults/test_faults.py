@@ -14,8 +14,8 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-import tunelab.report.html
 import tunelab.app.final
+import tunelab.report.html
 from tunelab.cli import app
 from tunelab.masking import mask_secrets
 from tunelab.runs import records
