@@ -14,9 +14,12 @@ MAX_WIDTH = 65_536  # a layer wider than this is a typo, not an experiment (and 
 MAX_LAYERS = 256
 Activation = Literal["relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu"]
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "leaky_relu", "sigmoid", "elu")
-Metric = Literal["r2", "mae", "rmse", "mse", "accuracy", "f1"]
+Metric = Literal[
+    "r2", "mae", "rmse", "mse", "accuracy", "f1", "roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"
+]
 REGRESSION_METRICS: tuple[str, ...] = ("r2", "mae", "rmse", "mse")
-CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1")
+CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "f1", "roc_auc", "log_loss", "balanced_accuracy", "precision",
+                                           "recall")
 
 
 class Section(BaseModel):
@@ -292,14 +295,18 @@ class Objective(Section):
 
     metric: str = Field("val_loss", description="A record key: val_loss or val_<metric> of train.metrics.")
     direction: Literal["minimize", "maximize", "auto"] = Field(
-        "auto", description="`auto`: maximize r2, accuracy and f1; minimize losses and errors."
+        "auto",
+        description="`auto`: maximize r2, accuracy, f1, roc_auc, balanced_accuracy, precision and recall; "
+        "minimize losses (log_loss too) and errors.",
     )
 
     def resolved_direction(self) -> str:
         """`auto` minimises losses and errors and maximises scores."""
         if self.direction != "auto":
             return self.direction
-        return "maximize" if self.metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
+        from tunelab.train.metrics import higher_is_better  # the one direction table; torch loads lazily here
+
+        return "maximize" if higher_is_better(self.metric) else "minimize"
 
 
 class StageSpec(Section):

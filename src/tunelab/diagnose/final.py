@@ -10,8 +10,7 @@ from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.readings import best_record, fmt, num
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, TrialView
-
-SCORES = ("accuracy", "f1")
+from tunelab.train.metrics import higher_is_better
 
 
 def _chosen(run: RunView) -> TrialView | None:
@@ -23,10 +22,9 @@ def _chosen(run: RunView) -> TrialView | None:
 
 
 def _disagree(metric: str, val: float, test: float, th: Thresholds) -> bool:
-    kind = metric.split("_")[-1]
-    if kind == "r2":
+    if metric == "r2":
         return abs(val - test) > th.r2_gap_max or (val > 0) != (test > 0)
-    if kind in SCORES:
+    if higher_is_better(metric):  # scores in [0, 1]: accuracy, f1, roc_auc, ...
         return abs(val - test) > th.score_gap_max
     # losses and errors (loss, mse, mae, rmse): lower is better, compare as a ratio
     return val > 0 and test > th.loss_ratio_max * val
@@ -58,7 +56,7 @@ def val_test_disagree(run: RunView, th: Thresholds) -> list[Finding]:
     if not pairs:
         return []
     # the most telling pair first: scores (R² and friends) before losses
-    pairs.sort(key=lambda p: p[0].split("_")[-1] not in ("r2", *SCORES))
+    pairs.sort(key=lambda p: not higher_is_better(p[0]))
     at = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs}" if epochs else "its best epoch"
     text = "; ".join(f"val_{m} {fmt(v)} vs test_{m} {fmt(t)}" for m, v, t in pairs)
     return [

@@ -12,8 +12,8 @@ from typing import Any
 
 from tunelab.diagnose.finding import Finding
 from tunelab.runs.view import RunView, SeedRun, TrialView
+from tunelab.train.metrics import higher_is_better
 
-MAXIMIZED = ("r2", "accuracy", "f1")
 # Strategies whose trials are drawn by an Optuna sampler (order and budget mean something).
 SAMPLER_STRATEGIES = ("random", "tpe", "gp", "cmaes", "qmc")
 
@@ -55,8 +55,8 @@ def fmt(value: Any) -> str:
 
 
 def is_maximized(metric: str) -> bool:
-    """Scores (R², accuracy, F1) go up; losses and errors go down."""
-    return metric.split("_")[-1] in MAXIMIZED
+    """Scores (R², accuracy, F1, ROC-AUC, ...) go up; losses and errors go down."""
+    return higher_is_better(metric)
 
 
 def short_names(paths: Sequence[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ import yaml
 from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
+from tunelab.train.metrics import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class RunView:
         metric = obj.get("metric", "val_loss")
         direction = obj.get("direction", "auto")
         if direction == "auto":
-            direction = "maximize" if metric.split("_")[-1] in ("r2", "accuracy", "f1") else "minimize"
+            direction = "maximize" if higher_is_better(metric) else "minimize"
         return metric, direction
 
     @cached_property

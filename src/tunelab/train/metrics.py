@@ -1,10 +1,19 @@
-"""Reported metrics, independent of the training loss, computed as tensors (no host sync)."""
+"""Reported metrics, independent of the training loss, and the one list of which ones go up.
+
+The regression metrics, accuracy and f1 are computed as tensors (no host sync). ROC-AUC, log loss,
+balanced accuracy, precision and recall are scikit-learn's own implementations, so they agree with
+what practitioners compute by hand; they copy the split's outputs to the host once per evaluation.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from sklearn import metrics as skm
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,6 +52,51 @@ def _macro_f1(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (f1 * present).sum() / present.sum().clamp_min(1)
 
 
+def _host(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (softmax of the outputs) and labels as float64 numpy arrays."""
+    probs = torch.softmax(logits.detach().double(), dim=1).cpu().numpy()
+    return probs, y.detach().cpu().numpy()
+
+
+def _sklearn(fn: Callable[[np.ndarray, np.ndarray], float]) -> MetricFn:
+    """Wrap a scikit-learn score of (probs, labels) as a MetricFn; undefined (one class only) is NaN."""
+
+    def metric(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        probs, labels = _host(logits, y)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # sklearn warns on ill-defined scores; NaN says it instead
+                value = float(fn(probs, labels))
+        except ValueError:  # e.g. ROC-AUC on a split holding a single class
+            value = math.nan
+        return torch.tensor(value, dtype=torch.float32, device=logits.device)
+
+    return metric
+
+
+def _roc_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Binary: AUC of the positive class; more classes: one-vs-rest, macro-averaged."""
+    if probs.shape[1] == 2:
+        return skm.roc_auc_score(labels, probs[:, 1])
+    return skm.roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(probs.shape[1]))
+
+
+def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.log_loss(labels, probs, labels=np.arange(probs.shape[1]))
+
+
+def _balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.balanced_accuracy_score(labels, probs.argmax(axis=1))
+
+
+def _precision(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.precision_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+
+
+def _recall(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.recall_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+
+
 METRICS: dict[str, MetricFn] = {
     "r2": _r2,
     "mae": _mae,
@@ -50,25 +104,45 @@ METRICS: dict[str, MetricFn] = {
     "mse": _mse,
     "accuracy": _accuracy,
     "f1": _macro_f1,
+    "roc_auc": _sklearn(_roc_auc),
+    "log_loss": _sklearn(_log_loss),
+    "balanced_accuracy": _sklearn(_balanced_accuracy),
+    "precision": _sklearn(_precision),
+    "recall": _sklearn(_recall),
 }
-HIGHER_IS_BETTER: frozenset[str] = frozenset({"r2", "accuracy", "f1"})
+# The one definition of a metric's direction: every other module asks `higher_is_better`.
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision",
+                                              "recall"})
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("r2", "mae", "rmse"),
     "classification": ("accuracy", "f1"),
 }
+OPTIONAL_METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("mse",),
+    "classification": ("roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"),
+}
+SPLIT_PREFIXES = ("train_eval_", "train_", "val_", "test_")
 
 
 def resolve_metrics(names: list[str] | None, task: str) -> list[str]:
     """The task's defaults when none are listed; a metric that does not fit the task is an error."""
     if names is None:
         return list(DEFAULT_METRICS[task])
-    allowed = set(DEFAULT_METRICS[task]) | ({"mse"} if task == "regression" else set())
+    allowed = set(DEFAULT_METRICS[task]) | set(OPTIONAL_METRICS[task])
     bad = [n for n in names if n not in allowed]
     if bad:
         raise ValueError(f"metric {bad[0]!r} does not fit a {task} task; choose from {', '.join(sorted(allowed))}")
     return list(names)
 
 
+def metric_name(key: str) -> str:
+    """The metric of a record key: `val_roc_auc` -> `roc_auc`, `test_loss` -> `loss`."""
+    for prefix in SPLIT_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
 def higher_is_better(key: str) -> bool:
-    """Direction of a record key such as `val_loss` or `val_r2`."""
-    return key.split("_")[-1] in HIGHER_IS_BETTER
+    """Direction of a record key such as `val_loss`, `val_r2` or `val_balanced_accuracy`."""
+    return metric_name(key) in HIGHER_IS_BETTER

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from tunelab.config.schema import TrainSection
+from tunelab.train.metrics import higher_is_better
 
 
 def make_optimizer(params: Iterable[Any], cfg: TrainSection, device: torch.device) -> torch.optim.Optimizer:
@@ -51,7 +52,7 @@ def make_scheduler(
 ) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
     """None for a constant lr without warmup, so the plain optimizer runs untouched."""
     if cfg.scheduler == "plateau":
-        mode = "max" if cfg.monitor.split("_")[-1] in ("r2", "accuracy", "f1") else "min"
+        mode = "max" if higher_is_better(cfg.monitor) else "min"
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode=mode, factor=cfg.gamma, patience=cfg.plateau_patience
         )
