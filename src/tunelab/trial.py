@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tunelab.config.schema import Experiment
+from tunelab.data.augment import attach_image_input
 from tunelab.data.dataset import Dataset
 from tunelab.models import build_model
 from tunelab.runs.identity import make_identity
@@ -50,7 +51,8 @@ def model_for(exp: Experiment, dataset: Dataset) -> Any:
     """The network this trial trains, initialised from the trial seed."""
     check_model_fits_data(exp.model, dataset)
     out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
-    return build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+    model = build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+    return attach_image_input(model, exp.data.augment) if dataset.is_image else model
 
 
 def write_params(

@@ -31,11 +31,27 @@ class Section(BaseModel):
 # --------------------------------------------------------------------------- data
 
 
+class Augment(Section):
+    """Image augmentation of training batches only (name: image_folder), drawn from the trial's seed."""
+
+    crop_padding: int = Field(
+        0, ge=0, le=64, description="Random crop: pad each side by this many pixels, crop back to size (0: off)."
+    )
+    horizontal_flip: bool = Field(False, description="Flip each training image left-right with probability 1/2.")
+
+
 class DataSection(Section):
     """Where the rows come from and how they are split and scaled."""
 
-    name: str = Field("digits", description="Built-in data set, `csv` for a CSV/TSV file, or `function`.")
-    path: str | None = Field(None, description="CSV/TSV file (name: csv).")
+    name: str = Field(
+        "digits", description="Built-in data set, `csv` for a CSV/TSV file, `image_folder`, or `function`."
+    )
+    path: str | None = Field(
+        None, description="CSV/TSV file (name: csv), or a folder with one sub-folder per class (name: image_folder)."
+    )
+    image_size: int = Field(32, ge=4, le=1024, description="image_folder: every image is resized to size x size.")
+    grayscale: bool = Field(False, description="image_folder: decode as one grey channel instead of RGB.")
+    augment: Augment = Field(default_factory=Augment)
     target: str | None = Field(None, description="Target column of a CSV/TSV file.")
     features: list[str] | Literal["all", "default"] = Field(
         "default", description="Feature columns; `default` lets the data set choose, `all` takes every column."
@@ -69,6 +85,8 @@ class DataSection(Section):
             )
         if self.name == "csv" and not self.path:
             raise ValueError("path: data set csv needs a file path")
+        if self.name == "image_folder" and not self.path:
+            raise ValueError("path: data set image_folder needs a folder with one sub-folder per class")
         if self.name == "csv" and not self.target:
             raise ValueError("target: data set csv needs the target column's name")
         if self.name == "function" and not self.function:
@@ -145,6 +163,30 @@ class CNNModel(Section):
         return list(self.channels) if self.channels is not None else [self.width] * self.num_layers
 
 
+RESNET_BLOCKS: dict[int, list[int]] = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
+
+
+class ResNetModel(Section):
+    """ResNet-18/34-style: a stem, stages of basic residual blocks (two 3x3 convs with BatchNorm), then
+    global average pooling and one Linear. Stage i has width x 2^i channels; each stage after the
+    first halves the map."""
+
+    family: Literal["resnet"] = "resnet"
+    depth: Literal[18, 34] = Field(18, description="18: blocks [2, 2, 2, 2]; 34: [3, 4, 6, 3] (when blocks is null).")
+    blocks: list[Annotated[int, Field(ge=1, le=64)]] | None = Field(
+        None, min_length=1, max_length=8, description="Basic blocks per stage; overrides depth."
+    )
+    width: int = Field(64, ge=1, le=4096, description="Channels of the stem and the first stage.")
+    stem: Literal["small", "large"] = Field(
+        "small", description="small: one 3x3 conv (images up to ~64 px); large: 7x7 stride 2 + max pool."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before the final Linear.")
+
+    def resolved_blocks(self) -> list[int]:
+        """Blocks per stage actually built."""
+        return list(self.blocks) if self.blocks is not None else list(RESNET_BLOCKS[self.depth])
+
+
 class PythonModel(Section):
     """A user builder: `module:function(params, input_shape, output_dim) -> nn.Module`."""
 
@@ -189,8 +231,10 @@ class EncoderHeadModel(Section):
     )
 
 
-ModelSection = Annotated[MLPModel | CNNModel | PythonModel | EncoderHeadModel, Field(discriminator="family")]
-MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "encoder_head", "python")
+ModelSection = Annotated[
+    MLPModel | CNNModel | ResNetModel | PythonModel | EncoderHeadModel, Field(discriminator="family")
+]
+MODEL_FAMILY_NAMES: tuple[str, ...] = ("mlp", "cnn", "resnet", "encoder_head", "python")
 
 
 # --------------------------------------------------------------------------- train

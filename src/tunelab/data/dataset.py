@@ -64,3 +64,8 @@ class Dataset:
     @property
     def is_text(self) -> bool:
         return self.train.texts is not None
+
+    @property
+    def is_image(self) -> bool:
+        """uint8 images (image_folder): batches become float, and are augmented, inside the model."""
+        return self.train.x.dtype == torch.uint8

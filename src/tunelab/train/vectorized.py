@@ -80,6 +80,8 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
             return f"member {i}: batch_norm is not vectorized"
         if data.is_text:
             return f"member {i}: text data is not vectorized"
+        if data.is_image:
+            return f"member {i}: image_folder data is not vectorized"
         if train.optimizer not in SUPPORTED_OPTIMIZERS:
             return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
         if train.scheduler != "constant" or train.warmup_ratio > 0:
