@@ -13,6 +13,7 @@ from tunelab.config.load import load_experiment, parse_override
 from tunelab.config.resolve import resolve_experiment
 from tunelab.config.schema import Experiment
 from tunelab.data import dataset_defaults, load_dataset
+from tunelab.data.checks import write_data_checks
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
 from tunelab.runs.identity import experiment_id
@@ -165,6 +166,7 @@ def train(
     prepared = prepare(exp, data_dir=data_dir)
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
     claim_run_folder(layout, prepared.experiment)
+    write_data_checks(layout, prepared.dataset)
     params = {}
     for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
         path = parse_override(item)[0]

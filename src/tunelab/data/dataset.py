@@ -60,6 +60,9 @@ class Dataset:
     target_scaler: Scaler | None = None
     data_hash: str = ""
     source: str = ""
+    # Before the train-median fill: empty values per feature column, over `rows_loaded` rows (data checks).
+    missing_per_feature: tuple[int, ...] = ()
+    rows_loaded: int = 0
 
     @property
     def is_text(self) -> bool:

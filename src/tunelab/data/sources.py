@@ -168,7 +168,16 @@ def load_dataset(
         target_scaler=target_scaler,
         data_hash=_hash(splits),
         source=raw.source or str(Path(cfg.path or cfg.name)),
+        missing_per_feature=_missing_per_feature(raw.x),
+        rows_loaded=len(raw.y),
     )
+
+
+def _missing_per_feature(x: np.ndarray) -> tuple[int, ...]:
+    """NaN count of each feature column before filling (empty for non-float or featureless data)."""
+    if x.dtype.kind != "f" or x.ndim < 2 or x[0].size == 0:
+        return ()
+    return tuple(int(v) for v in np.isnan(x.reshape(len(x), -1)).sum(axis=0))
 
 
 def describe_split_sizes(ds: Dataset) -> str:

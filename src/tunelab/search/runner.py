@@ -27,6 +27,7 @@ from tunelab.config.space import (
     parse_space,
     suggest,
 )
+from tunelab.data.checks import write_data_checks
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
@@ -160,6 +161,7 @@ def tune(
     plan = STRATEGIES[base.search.strategy](base, knobs)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
     claim_run_folder(layout, base)
+    write_data_checks(layout, prepared.dataset)
     storage_url = storage or base.search.storage or f"sqlite:///{layout.study_db}"
     study = open_study(base, storage_url, plan.sampler)
     check_compatible(study, prepared.dataset.data_hash, strict_code=False)
