@@ -129,3 +129,8 @@ def test_a_study_over_cnn_and_resnet_trains_scores_the_final_model(shapes: Path,
     final = json.loads((out / "final" / "test_metrics.json").read_text())
     assert final["rows_trained"] == 72 and final["rows_tested"] == 18
     assert 0.0 <= final["test_accuracy"] <= 1.0
+
+
+def test_augmenting_a_table_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="augment: only image_folder data are augmented, got data set digits"):
+        DataSection(name="digits", augment={"horizontal_flip": True})

@@ -87,6 +87,8 @@ class DataSection(Section):
             raise ValueError("path: data set csv needs a file path")
         if self.name == "image_folder" and not self.path:
             raise ValueError("path: data set image_folder needs a folder with one sub-folder per class")
+        if self.name != "image_folder" and self.augment != Augment():
+            raise ValueError(f"augment: only image_folder data are augmented, got data set {self.name}")
         if self.name == "csv" and not self.target:
             raise ValueError("target: data set csv needs the target column's name")
         if self.name == "function" and not self.function:
