@@ -344,6 +344,24 @@ def diagnose(
 
 
 @app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="Run folder (made by tunelab tune or tunelab train)."),
+    tensorboard: Path | None = typer.Option(None, "--tensorboard", help="Write TensorBoard event files under DIR."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="MLflow tracking URI (sqlite:, file:, http:)."),
+) -> None:
+    """Copy every trial's records to TensorBoard and/or MLflow (a run per trial, metrics per epoch)."""
+    from tunelab.app.export import export_mlflow, export_tensorboard
+
+    if tensorboard is None and mlflow is None:
+        fail("export: give --tensorboard DIR and/or --mlflow URI")
+    jobs = [(export_tensorboard, tensorboard), (export_mlflow, mlflow)]
+    for job, target in jobs:
+        if target is not None:
+            res = _guarded(lambda job=job, target=target: job(run_dir, target))
+            sys.stdout.write(f"{res.target}: {len(res.written)} runs written, {len(res.skipped)} already there\n")
+
+
+@app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="Run folder (made by tunelab tune or tunelab train)."),
 ) -> None:

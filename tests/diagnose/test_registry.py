@@ -15,7 +15,7 @@ from tunelab.errors import RunFolderError
 EXPECTED_RULES = {
     "train_loss_flat", "loss_exploding", "overfitting", "best_epoch_early", "grad_norm_range",
     "vanishing_first_layers", "seed_spread", "best_on_edge", "failed_share", "still_improving",
-    "too_few_trials", "val_test_disagree",
+    "too_few_trials", "val_test_disagree", "data_leakage", "duplicate_rows", "class_imbalance", "empty_columns",
 }
 
 

@@ -7,6 +7,7 @@ leave a run folder with its summary and report; a search leaves one summary row 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -23,7 +24,8 @@ from tunelab.config.space import parse_space
 from tunelab.data import BUILTINS
 from tunelab.search.strategies import STRATEGIES
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 MISSING_PACKAGE = re.compile(r"pip install|No module named|needs the `?[\w-]+`? package", re.IGNORECASE)
 
 
@@ -48,6 +50,23 @@ def _skip_if_optional_dependency_missing(example: Path, result: Result) -> None:
         pytest.skip(f"{example.name} needs an optional package that is not installed: {message}")
 
 
+def _image_folder_overrides(example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """An image_folder example gets its folder rendered first (scripts/usps_to_image_folder.py, small copy)."""
+    data = yaml.safe_load(example.read_text()).get("data") or {}
+    if data.get("name") != "image_folder":
+        return []
+    data_dir = real_data_dir()  # skips without a data folder, fails when CI=true
+    spec = importlib.util.spec_from_file_location("usps_to_image_folder", ROOT / "scripts" / "usps_to_image_folder.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not (data_dir / "usps" / "zip.train.gz").is_file() and not os.environ.get("CI"):
+        pytest.skip(f"{example.name} renders USPS, which is not under {data_dir}")
+    folder = tmp_path / "images"
+    monkeypatch.setenv("TUNELAB_CACHE_DIR", str(tmp_path / "cache"))  # the decoded copy stays in the test
+    script.render(script.find_usps(str(data_dir)), folder, per_class=40)
+    return ["--set", f"data.path={folder}"]
+
+
 def test_every_example_has_a_quick_block() -> None:
     missing = [p.name for p in EXAMPLES if not isinstance(yaml.safe_load(p.read_text()).get("quick"), dict)]
     assert EXAMPLES and not missing, f"examples without a quick: block: {missing}"
@@ -62,10 +81,11 @@ def test_example_runs_with_its_quick_budget(
     search = yaml.safe_load(example.read_text()).get("search") or {}
     command = "train" if search.get("strategy", "none") == "none" else "tune"
     out = tmp_path / example.stem
-    result = cli(command, example, "--quick", "--out", out, "--quiet")
+    extra = _image_folder_overrides(example, tmp_path, monkeypatch)
+    result = cli(command, example, "--quick", "--out", out, "--quiet", *extra)
     _skip_if_optional_dependency_missing(example, result)
     assert result.exit_code == 0, f"tunelab {command} {example.name} --quick failed: {result.stderr}"
-    exp = load_experiment(example, quick=True)
+    exp = load_experiment(example, extra[1:], quick=True)
     assert (out / "experiment.yaml").is_file()
     assert (out / "report.html").is_file()
 

@@ -43,7 +43,7 @@ BAD_SPACES = [
     ({"train.lr": {"low": 0.001, "hihg": 0.1}}, "train.lr", "unknown key 'hihg' (did you mean high?)"),
     ({"model.activation": ["relu", "swish"]}, "model.activation", "value 'swish' is invalid"),
     ({"train.momentum": {"values": [0.9], "when": {"train.optimzer": "sgd"}}}, "train.momentum", "train.optimizer"),
-    ({"model.family": ["mlp", "resnet"]}, "model.family", "unknown family 'resnet'"),
+    ({"model.family": ["mlp", "vit"]}, "model.family", "unknown family 'vit'"),
     ({"model.channels": [[8, 16]]}, "model.channels", "model family mlp has no key channels"),
     ({"train.early_stopping": [1, 2]}, "train.early_stopping", "is a section"),
     ({"search.n_trials": [1, 2]}, "search.n_trials", "search cannot be searched"),

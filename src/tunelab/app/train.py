@@ -13,6 +13,7 @@ from tunelab.config.load import parse_override
 from tunelab.config.schema import Experiment
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
+from tunelab.train.data_checks import write_data_checks
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
 from tunelab.train.trial import run_trial, short_name
@@ -44,6 +45,7 @@ def train(
     prepared = prepare(load(experiment, overrides, quick=quick), data_dir=data_dir)
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
     claim_run_folder(layout, prepared.experiment)
+    write_data_checks(layout, prepared.dataset)
     params = {}
     for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
         path = parse_override(item)[0]

@@ -24,10 +24,11 @@ _FAMILY_MODELS: dict[str, type[BaseModel]] = {}
 
 def _family_models() -> dict[str, type[BaseModel]]:
     if not _FAMILY_MODELS:
-        from tunelab.config.schema import CNNModel, EncoderHeadModel, MLPModel, PythonModel
+        from tunelab.config.schema import CNNModel, EncoderHeadModel, MLPModel, PythonModel, ResNetModel
 
         _FAMILY_MODELS.update(
-            {"mlp": MLPModel, "cnn": CNNModel, "python": PythonModel, "encoder_head": EncoderHeadModel}
+            {"mlp": MLPModel, "cnn": CNNModel, "resnet": ResNetModel, "python": PythonModel,
+             "encoder_head": EncoderHeadModel}
         )
     return _FAMILY_MODELS
 

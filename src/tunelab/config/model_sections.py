@@ -77,6 +77,30 @@ class CNNModel(Section):
         return list(self.channels) if self.channels is not None else [self.width] * self.num_layers
 
 
+RESNET_BLOCKS: dict[int, list[int]] = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
+
+
+class ResNetModel(Section):
+    """ResNet-18/34-style: a stem, stages of basic residual blocks (two 3x3 convs with BatchNorm), then
+    global average pooling and one Linear. Stage i has width x 2^i channels; each stage after the
+    first halves the map."""
+
+    family: Literal["resnet"] = "resnet"
+    depth: Literal[18, 34] = Field(18, description="18: blocks [2, 2, 2, 2]; 34: [3, 4, 6, 3] (when blocks is null).")
+    blocks: list[Annotated[int, Field(ge=1, le=64)]] | None = Field(
+        None, min_length=1, max_length=8, description="Basic blocks per stage; overrides depth."
+    )
+    width: int = Field(64, ge=1, le=4096, description="Channels of the stem and the first stage.")
+    stem: Literal["small", "large"] = Field(
+        "small", description="small: one 3x3 conv (images up to ~64 px); large: 7x7 stride 2 + max pool."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before the final Linear.")
+
+    def resolved_blocks(self) -> list[int]:
+        """Blocks per stage actually built."""
+        return list(self.blocks) if self.blocks is not None else list(RESNET_BLOCKS[self.depth])
+
+
 class PythonModel(Section):
     """A user builder: `module:function(params, input_shape, output_dim) -> nn.Module`."""
 
@@ -121,4 +145,6 @@ class EncoderHeadModel(Section):
     )
 
 
-ModelSection = Annotated[MLPModel | CNNModel | PythonModel | EncoderHeadModel, Field(discriminator="family")]
+ModelSection = Annotated[
+    MLPModel | CNNModel | ResNetModel | PythonModel | EncoderHeadModel, Field(discriminator="family")
+]

@@ -13,12 +13,14 @@ from pydantic import Field, field_validator, model_validator
 from tunelab.config.model_sections import ACTIVATIONS as ACTIVATIONS
 from tunelab.config.model_sections import MAX_LAYERS as MAX_LAYERS
 from tunelab.config.model_sections import MAX_WIDTH as MAX_WIDTH
+from tunelab.config.model_sections import RESNET_BLOCKS as RESNET_BLOCKS
 from tunelab.config.model_sections import Activation as Activation
 from tunelab.config.model_sections import CNNModel as CNNModel
 from tunelab.config.model_sections import EncoderHeadModel as EncoderHeadModel
 from tunelab.config.model_sections import MLPModel as MLPModel
 from tunelab.config.model_sections import ModelSection as ModelSection
 from tunelab.config.model_sections import PythonModel as PythonModel
+from tunelab.config.model_sections import ResNetModel as ResNetModel
 from tunelab.config.model_sections import Section as Section
 from tunelab.config.vocabulary import (
     CLASSIFICATION_METRICS,
@@ -40,11 +42,27 @@ REGRESSION_METRICS: tuple[str, ...] = DEFAULT_METRICS["regression"] + EXTRA_METR
 Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
+class Augment(Section):
+    """Image augmentation of training batches only (name: image_folder), drawn from the trial's seed."""
+
+    crop_padding: int = Field(
+        0, ge=0, le=64, description="Random crop: pad each side by this many pixels, crop back to size (0: off)."
+    )
+    horizontal_flip: bool = Field(False, description="Flip each training image left-right with probability 1/2.")
+
+
 class DataSection(Section):
     """Where the rows come from and how they are split and scaled."""
 
-    name: str = Field("digits", description="Built-in data set, `csv` for a CSV/TSV file, or `function`.")
-    path: str | None = Field(None, description="CSV/TSV file (name: csv).")
+    name: str = Field(
+        "digits", description="Built-in data set, `csv` for a CSV/TSV file, `image_folder`, or `function`."
+    )
+    path: str | None = Field(
+        None, description="CSV/TSV file (name: csv), or a folder with one sub-folder per class (name: image_folder)."
+    )
+    image_size: int = Field(32, ge=4, le=1024, description="image_folder: every image is resized to size x size.")
+    grayscale: bool = Field(False, description="image_folder: decode as one grey channel instead of RGB.")
+    augment: Augment = Field(default_factory=Augment)
     target: str | None = Field(None, description="Target column of a CSV/TSV file.")
     features: Annotated[list[str], Field(min_length=1)] | Literal["all", "default"] = Field(
         "default", description="Feature columns; `default` lets the data set choose, `all` takes every column."
@@ -80,6 +98,10 @@ class DataSection(Section):
             )
         if self.name == "csv" and not self.path:
             raise ValueError("path: data set csv needs a file path")
+        if self.name == "image_folder" and not self.path:
+            raise ValueError("path: data set image_folder needs a folder with one sub-folder per class")
+        if self.name != "image_folder" and self.augment != Augment():
+            raise ValueError(f"augment: only image_folder data are augmented, got data set {self.name}")
         if self.name == "csv" and not self.target:
             raise ValueError("target: data set csv needs the target column's name")
         if self.name == "function" and not self.function:
@@ -208,7 +230,9 @@ class Objective(Section):
 
     metric: str = Field("val_loss", description="A record key: val_loss or val_<metric> of train.metrics.")
     direction: Literal["minimize", "maximize", "auto"] = Field(
-        "auto", description="`auto`: maximize r2, accuracy and f1; minimize losses and errors."
+        "auto",
+        description="`auto`: maximize r2, accuracy, f1, roc_auc, balanced_accuracy, precision and recall; "
+        "minimize losses (log_loss too) and errors.",
     )
 
     def resolved_direction(self) -> str:

@@ -22,6 +22,7 @@ from tunelab.config.schema import (
     Experiment,
     MLPModel,
     PythonModel,
+    ResNetModel,
     TaskSection,
     TrainSection,
 )
@@ -29,7 +30,7 @@ from tunelab.config.schema import (
 # Only these sections describe one configuration; search/final/name steer the study itself.
 SEARCHABLE_SECTIONS: tuple[str, ...] = ("data", "task", "model", "train")
 FAMILY_MODELS: dict[str, type[BaseModel]] = {
-    "mlp": MLPModel, "cnn": CNNModel, "python": PythonModel, "encoder_head": EncoderHeadModel
+    "mlp": MLPModel, "cnn": CNNModel, "resnet": ResNetModel, "python": PythonModel, "encoder_head": EncoderHeadModel
 }
 _SECTIONS: dict[str, type[BaseModel]] = {"data": DataSection, "task": TaskSection, "train": TrainSection}
 

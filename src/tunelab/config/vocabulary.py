@@ -10,19 +10,37 @@ from dataclasses import dataclass
 TASKS: tuple[str, ...] = ("regression", "classification")
 
 # --- metrics: every reported metric, its task(s) and its direction
-METRIC_NAMES: tuple[str, ...] = ("r2", "mae", "rmse", "mse", "accuracy", "f1")
-HIGHER_IS_BETTER: frozenset[str] = frozenset({"r2", "accuracy", "f1"})
+METRIC_NAMES: tuple[str, ...] = (
+    "r2", "mae", "rmse", "mse", "accuracy", "f1", "roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"
+)
+# The one definition of a metric's direction: every other module asks `higher_is_better`.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {"r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision", "recall"}
+)
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("r2", "mae", "rmse"),
     "classification": ("accuracy", "f1"),
 }
-EXTRA_METRICS: dict[str, tuple[str, ...]] = {"regression": ("mse",), "classification": ()}
-CLASSIFICATION_METRICS: tuple[str, ...] = DEFAULT_METRICS["classification"]
+EXTRA_METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("mse",),
+    "classification": ("roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"),
+}
+OPTIONAL_METRICS = EXTRA_METRICS  # breadth's name for the same table
+CLASSIFICATION_METRICS: tuple[str, ...] = DEFAULT_METRICS["classification"] + EXTRA_METRICS["classification"]
+SPLIT_PREFIXES: tuple[str, ...] = ("train_eval_", "train_", "val_", "test_")
+
+
+def metric_name(key: str) -> str:
+    """The metric of a record key: `val_roc_auc` -> `roc_auc`, `test_loss` -> `loss`."""
+    for prefix in SPLIT_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
 
 
 def higher_is_better(key: str) -> bool:
-    """Direction of a metric or a record key such as `val_loss`, `val_r2` or `test_accuracy`."""
-    return key.split("_")[-1] in HIGHER_IS_BETTER
+    """Direction of a metric or a record key such as `val_loss`, `val_r2` or `val_balanced_accuracy`."""
+    return metric_name(key) in HIGHER_IS_BETTER
 
 
 def direction_of(key: str) -> str:
@@ -74,7 +92,7 @@ def loss_task_problem(loss: str, task: str) -> str | None:
 
 
 # --- model families: name -> whether a group of them can train as one stacked network
-MODEL_FAMILIES: dict[str, bool] = {"mlp": True, "cnn": True, "encoder_head": False, "python": False}
+MODEL_FAMILIES: dict[str, bool] = {"mlp": True, "cnn": True, "resnet": False, "encoder_head": False, "python": False}
 MODEL_FAMILY_NAMES: tuple[str, ...] = tuple(MODEL_FAMILIES)
 VECTORIZED_FAMILIES: tuple[str, ...] = tuple(name for name, stacked in MODEL_FAMILIES.items() if stacked)
 DROPOUT_FAMILIES: tuple[str, ...] = ("mlp", "cnn")  # families with a `dropout` knob

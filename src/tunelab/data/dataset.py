@@ -60,7 +60,15 @@ class Dataset:
     target_scaler: Scaler | None = None
     data_hash: str = ""
     source: str = ""
+    # Before the train-median fill: empty values per feature column, over `rows_loaded` rows (data checks).
+    missing_per_feature: tuple[int, ...] = ()
+    rows_loaded: int = 0
 
     @property
     def is_text(self) -> bool:
         return self.train.texts is not None
+
+    @property
+    def is_image(self) -> bool:
+        """uint8 images (image_folder): batches become float, and are augmented, inside the model."""
+        return self.train.x.dtype == torch.uint8

@@ -16,7 +16,7 @@ from tunelab.errors import ConfigError
 Loader = Callable[[DataSection, Path | None], RawData]
 
 # Sources that are not data sets of their own: a user file and a user function.
-USER_SOURCES: tuple[str, ...] = ("csv", "function")
+USER_SOURCES: tuple[str, ...] = ("csv", "function", "image_folder")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
 _USER_DEFAULTS: dict[str, dict[str, object]] = {
     "csv": {"task": "auto", "standardize": True, "standardize_target": False},
     "function": {"task": "auto", "standardize": False, "standardize_target": False},
+    "image_folder": {"task": "classification", "standardize": False, "standardize_target": False},
 }
 
 

@@ -16,6 +16,7 @@ import torch
 from tunelab.config.schema import DataSection, TaskSection
 from tunelab.data.dataset import Dataset, Scaler, Split
 from tunelab.data.function import load_function
+from tunelab.data.images import load_image_folder
 from tunelab.data.locate import data_roots, download_root, find_files, missing_error
 from tunelab.data.raw import RawData, encode_labels, infer_task
 from tunelab.data.registry import BUILTINS, check_name, dataset_defaults
@@ -109,6 +110,8 @@ def load_dataset(
         DataError: a missing or unreadable file (the message says where it looked and what to do).
     """
     check_name(cfg.name)
+    if cfg.name == "image_folder":  # uint8 memory-mapped images: their own path (data/images.py)
+        return load_image_folder(cfg, task, merge_val=merge_val)
     raw = _load_raw(cfg, data_dir)
     task_name = _resolve_task(cfg.name, raw, task)
     rows = subsample_rows(plan_splits(len(raw.y), raw.native, cfg), cfg.max_rows, cfg.split_seed)
@@ -165,7 +168,16 @@ def load_dataset(
         target_scaler=target_scaler,
         data_hash=_hash(splits),
         source=raw.source or str(Path(cfg.path or cfg.name)),
+        missing_per_feature=_missing_per_feature(raw.x),
+        rows_loaded=len(raw.y),
     )
+
+
+def _missing_per_feature(x: np.ndarray) -> tuple[int, ...]:
+    """NaN count of each feature column before filling (empty for non-float or featureless data)."""
+    if x.dtype.kind != "f" or x.ndim < 2 or x[0].size == 0:
+        return ()
+    return tuple(int(v) for v in np.isnan(x.reshape(len(x), -1)).sum(axis=0))
 
 
 def describe_split_sizes(ds: Dataset) -> str:

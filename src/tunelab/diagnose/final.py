@@ -6,13 +6,11 @@ import math
 import statistics
 from collections.abc import Mapping
 
-from tunelab.config.vocabulary import CLASSIFICATION_METRICS, higher_is_better
+from tunelab.config.vocabulary import higher_is_better
 from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.readings import best_record, fmt, num
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, TrialView
-
-SCORES = CLASSIFICATION_METRICS
 
 
 def _chosen(run: RunView) -> TrialView | None:
@@ -24,10 +22,9 @@ def _chosen(run: RunView) -> TrialView | None:
 
 
 def _disagree(metric: str, val: float, test: float, th: Thresholds) -> bool:
-    kind = metric.split("_")[-1]
-    if kind == "r2":
+    if metric == "r2":
         return abs(val - test) > th.r2_gap_max or (val > 0) != (test > 0)
-    if kind in SCORES:
+    if higher_is_better(metric):  # scores in [0, 1]: accuracy, f1, roc_auc, ...
         return abs(val - test) > th.score_gap_max
     # losses and errors (loss, mse, mae, rmse): lower is better, compare as a ratio
     return val > 0 and test > th.loss_ratio_max * val

@@ -54,7 +54,7 @@ def fmt(value: Any) -> str:
 
 
 def is_maximized(metric: str) -> bool:
-    """Scores (R², accuracy, F1) go up; losses and errors go down."""
+    """Scores (R², accuracy, F1, ROC-AUC, ...) go up; losses and errors go down."""
     return higher_is_better(metric)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tunelab.diagnose import curves, final, gradients, study
+from tunelab.diagnose import curves, data_checks, final, gradients, study
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
@@ -29,6 +29,10 @@ RULES: dict[str, RuleFn] = {
     "failed_share": study.failed_share,
     "still_improving": study.still_improving,
     "too_few_trials": study.too_few_trials,
+    "data_leakage": data_checks.data_leakage,
+    "duplicate_rows": data_checks.duplicate_rows,
+    "class_imbalance": data_checks.class_imbalance,
+    "empty_columns": data_checks.empty_columns,
 }
 
 

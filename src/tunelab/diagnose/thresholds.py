@@ -65,6 +65,15 @@ class Thresholds:
     )
     score_gap_max: float = _t(0.1, "accuracy and F1: validation and test disagree when they differ by more than this")
 
+    # --- data (data_checks.json, measured once when the data were prepared)
+    leak_accuracy_min: float = _t(0.99, "classification: one feature alone reaching this val accuracy leaks the target")
+    leak_margin_min: float = _t(0.2, "... when that accuracy also beats the majority class alone by this much")
+    leak_r2_min: float = _t(0.98, "regression: one feature alone reaching this val R² leaks the target")
+    class_ratio_min: float = _t(0.2, "imbalanced when train's rarest class has fewer rows than this times its largest")
+    class_share_shift_max: float = _t(
+        0.1, "val/test classes differ from train when a class share differs by more than this"
+    )
+
 
 DEFAULT_THRESHOLDS = Thresholds()
 

@@ -12,12 +12,14 @@ from tunelab.models.cnn import build_cnn
 from tunelab.models.encoder_head import build_encoder_head
 from tunelab.models.mlp import build_mlp
 from tunelab.models.python_builder import build_python
+from tunelab.models.resnet import build_resnet
 
 ModelBuilder = Callable[[Any, tuple[int, ...], int], nn.Module]
 
 MODEL_FAMILIES: dict[str, ModelBuilder] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "resnet": build_resnet,
     "python": build_python,
     "encoder_head": build_encoder_head,
 }

@@ -22,7 +22,8 @@ DEFAULT_MAX_MODEL_GB = 16.0  # past this a model is a typo on the machines tunel
 BYTES_PER_PARAM = 4 * 4
 # each activation is kept for backward and has a gradient of its own
 BYTES_PER_ACTIVATION = 4 * 2
-ESTIMATED_FAMILIES = ("mlp", "cnn")  # built-in and buildable on the meta device; others load weights or user code
+# built-in and buildable on the meta device; others load weights or user code
+ESTIMATED_FAMILIES = ("mlp", "cnn", "resnet")
 
 
 def max_model_gb() -> float:

@@ -152,6 +152,11 @@ class RunLayout:
         return self.root / "plots"
 
     @property
+    def data_checks(self) -> Path:
+        """Hygiene checks of the prepared data (`data/checks.py`), written once per run folder."""
+        return self.root / "data_checks.json"
+
+    @property
     def decisions_md(self) -> Path:
         return self.root / "decisions.md"
 

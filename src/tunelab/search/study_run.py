@@ -35,6 +35,7 @@ from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_run import DatasetCache, TrialOutcome, config_key, encoded_choices
 from tunelab.search.trial_writes import write_trial
+from tunelab.train.data_checks import write_data_checks
 
 POLL_S = 1.0
 
@@ -101,6 +102,7 @@ def start_study(
     check_compatible(study, dataset.data_hash, strict_code=joining)
     if joining:
         claim_run_folder(layout, base)
+    write_data_checks(layout, dataset)
     stamp_study(study, dataset.data_hash)
     return StudyRun(study, base, knobs, plan, layout, storage_url, DatasetCache(data_dir, (base, dataset)), exp_id,
                     observer or StudyObserver(), n_trials, timeout_s)

@@ -18,16 +18,12 @@ from typing import Any
 
 import torch
 
+from tunelab.data.cache_dir import CACHE_ENV as CACHE_ENV
+from tunelab.data.cache_dir import DEFAULT_CACHE as DEFAULT_CACHE
+from tunelab.data.cache_dir import cache_root
 from tunelab.runs.records import write_bytes_atomic
 
-CACHE_ENV = "TUNELAB_CACHE_DIR"
-DEFAULT_CACHE = Path("~/.cache/tunelab")
 FORMAT = 1
-
-
-def cache_root() -> Path:
-    """`$TUNELAB_CACHE_DIR` when set, else `~/.cache/tunelab`."""
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 def corpus_digest(texts: Sequence[str]) -> str:

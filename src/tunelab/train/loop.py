@@ -31,6 +31,7 @@ from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer, make_scheduler
 
 EVAL_CHUNK_ROWS = 16384
+IMAGE_EVAL_CHUNK_ROWS = 256  # uint8 images become float (and conv activations) per chunk
 
 
 @dataclass
@@ -90,7 +91,8 @@ def evaluate(
     was_training = model.training
     model.eval()
     with _autocast(x.device, precision):
-        outputs = torch.cat([model(x[i : i + EVAL_CHUNK_ROWS]) for i in range(0, len(x), EVAL_CHUNK_ROWS)])
+        rows = IMAGE_EVAL_CHUNK_ROWS if x.dtype == torch.uint8 else EVAL_CHUNK_ROWS
+        outputs = torch.cat([model(x[i : i + rows]) for i in range(0, len(x), rows)])
     outputs = outputs.float()
     out = {"loss": loss_fn(outputs, y)}
     pred, target = point_prediction(outputs, loss_name), y
@@ -202,10 +204,13 @@ def fit(
         else:
             # One gather per epoch, then contiguous slices: cheaper than a gather per batch.
             order = torch.randperm(n, generator=generator).to(device)
-            x_epoch, y_epoch = x_train.index_select(0, order), y_train.index_select(0, order)
-            batches = list(zip(x_epoch.split(batch_size), y_epoch.split(batch_size), strict=True))
+            if x_train.dtype == torch.uint8:  # images, maybe memory-mapped: gather per batch, not the split
+                batches = ((x_train.index_select(0, i), y_train.index_select(0, i)) for i in order.split(batch_size))
+            else:
+                x_epoch, y_epoch = x_train.index_select(0, order), y_train.index_select(0, order)
+                batches = list(zip(x_epoch.split(batch_size), y_epoch.split(batch_size), strict=True))
         accum = cfg.gradient_accumulation_steps
-        last = len(batches) - 1
+        last = -(-n // batch_size) - 1
         for i, (xb, yb) in enumerate(batches):
             with _autocast(device, cfg.precision):
                 out = model(xb)

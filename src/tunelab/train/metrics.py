@@ -1,14 +1,24 @@
-"""Reported metrics, independent of the training loss, computed as tensors (no host sync)."""
+"""Reported metrics, independent of the training loss, and the one list of which ones go up.
+
+The regression metrics, accuracy and f1 are computed as tensors (no host sync). ROC-AUC, log loss,
+balanced accuracy, precision and recall are scikit-learn's own implementations, so they agree with
+what practitioners compute by hand; they copy the split's outputs to the host once per evaluation.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from sklearn import metrics as skm
 
-from tunelab.config.vocabulary import METRIC_NAMES, higher_is_better
+from tunelab.config.vocabulary import HIGHER_IS_BETTER, METRIC_NAMES, higher_is_better, metric_name
 
-__all__ = ["METRICS", "MetricFn", "higher_is_better"]
+# the direction table lives in config/vocabulary.py; re-exported for callers of train.metrics
+__all__ = ["HIGHER_IS_BETTER", "METRICS", "MetricFn", "higher_is_better", "metric_name"]
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -47,6 +57,51 @@ def _macro_f1(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (f1 * present).sum() / present.sum().clamp_min(1)
 
 
+def _host(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (softmax of the outputs) and labels as float64 numpy arrays."""
+    probs = torch.softmax(logits.detach().double(), dim=1).cpu().numpy()
+    return probs, y.detach().cpu().numpy()
+
+
+def _sklearn(fn: Callable[[np.ndarray, np.ndarray], float]) -> MetricFn:
+    """Wrap a scikit-learn score of (probs, labels) as a MetricFn; undefined (one class only) is NaN."""
+
+    def metric(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        probs, labels = _host(logits, y)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # sklearn warns on ill-defined scores; NaN says it instead
+                value = float(fn(probs, labels))
+        except ValueError:  # e.g. ROC-AUC on a split holding a single class
+            value = math.nan
+        return torch.tensor(value, dtype=torch.float32, device=logits.device)
+
+    return metric
+
+
+def _roc_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Binary: AUC of the positive class; more classes: one-vs-rest, macro-averaged."""
+    if probs.shape[1] == 2:
+        return skm.roc_auc_score(labels, probs[:, 1])
+    return skm.roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(probs.shape[1]))
+
+
+def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.log_loss(labels, probs, labels=np.arange(probs.shape[1]))
+
+
+def _balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.balanced_accuracy_score(labels, probs.argmax(axis=1))
+
+
+def _precision(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.precision_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+
+
+def _recall(probs: np.ndarray, labels: np.ndarray) -> float:
+    return skm.recall_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+
+
 METRICS: dict[str, MetricFn] = {
     "r2": _r2,
     "mae": _mae,
@@ -54,5 +109,10 @@ METRICS: dict[str, MetricFn] = {
     "mse": _mse,
     "accuracy": _accuracy,
     "f1": _macro_f1,
+    "roc_auc": _sklearn(_roc_auc),
+    "log_loss": _sklearn(_log_loss),
+    "balanced_accuracy": _sklearn(_balanced_accuracy),
+    "precision": _sklearn(_precision),
+    "recall": _sklearn(_recall),
 }
 assert tuple(METRICS) == METRIC_NAMES, "every metric of config/vocabulary.py has one function here"

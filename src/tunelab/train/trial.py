@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tunelab.config.schema import Experiment
+from tunelab.data.augment import attach_image_input
 from tunelab.data.dataset import Dataset
 from tunelab.models import build_model
 from tunelab.models.size import check_model_size
@@ -28,7 +29,8 @@ def model_for(exp: Experiment, dataset: Dataset) -> Any:
     out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
     batch = len(dataset.train) if exp.train.batch_size == "full" else min(exp.train.batch_size, len(dataset.train))
     check_model_size(exp.model, dataset.input_shape, out_dim, batch)  # before allocating a single weight
-    return build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+    model = build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
+    return attach_image_input(model, exp.data.augment) if dataset.is_image else model
 
 
 def write_params(
