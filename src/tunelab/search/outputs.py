@@ -18,6 +18,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, decode_params
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
+from tunelab.search.selection import choose, winner_line
 
 SHOWN = ("complete", "pruned", "diverged")
 
@@ -156,7 +157,8 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(layout.summary_csv, buffer.getvalue())
-    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols))
+    winner = winner_line(choose(study, metric), exp.train.monitor, knobs)
+    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols, winner))
     write_json_atomic(layout.optimization_history, history(study, knobs, metric))
 
 
@@ -174,6 +176,7 @@ def _markdown(
     metric: str,
     test_cols: Sequence[str],
     train_cols: Sequence[str] = (),
+    winner: str = "",
 ) -> str:
     direction = exp.search.objective.resolved_direction()
     lines = [
@@ -183,6 +186,7 @@ def _markdown(
         f"{exp.search.seeds} seed(s). Test numbers come from the final model only.",
         "",
     ]
+    lines += [winner, ""] if winner else []
     flag = seed_noise_flag(rows, metric)
     if flag:
         lines += [f"> **Seed noise:** {md_escape(flag)}", ""]
@@ -207,18 +211,17 @@ def _markdown(
 def history(study: optuna.Study, knobs: Sequence[Knob], metric: str) -> dict[str, Any]:
     """Best params, best value and every trial, like seed 001's optimization_history.json."""
     trials = study.get_trials(deepcopy=False)
-    try:
-        best = study.best_trial
-        best_params, best_value, best_number = decode_params(knobs, best.params), best.value, best.number
-    except ValueError:
-        best_params, best_value, best_number = {}, None, None
+    choice = choose(study, metric)
+    best = choice.winner
+    best_params = decode_params(knobs, best.params) if best is not None else {}
     return {
         "study_name": study.study_name,
         "direction": study.direction.name.lower(),
         "metric": metric,
         "best_params": best_params,
-        "best_value": best_value,
-        "best_trial": best_number,
+        "best_value": choice.value,
+        "best_trial": choice.number,
+        "selection": choice.to_dict(),
         "n_trials": len(trials),
         "trials": [
             {

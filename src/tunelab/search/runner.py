@@ -30,6 +30,7 @@ from tunelab.config.space import (
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_text_atomic
+from tunelab.search import selection
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import resolve_jobs, spawn_workers, wait_workers
 from tunelab.search.objective import DatasetCache, TrialOutcome, config_key, encoded_choices
@@ -494,17 +495,13 @@ def _cost(exp: Experiment, data: Any) -> float:
 
 
 def _best_value(study: optuna.Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:
-        return None
+    return selection.choose(study).value
 
 
 def _best_params(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
-    """The winner's searched values by knob name, decoded (lists are lists again)."""
-    by_path = decode_params(knobs, study.best_trial.params) if knobs else dict(study.best_trial.params)
-    names = {k.path: k.name for k in knobs if k.kind != "fixed"}
-    return {names.get(p, p): v for p, v in by_path.items() if not knobs or p in names}
+    """The winner's values by key path, decoded: exactly what the history and the final model name."""
+    best = selection.best_trial(study)
+    return decode_params(knobs, best.params) if knobs else dict(best.params)
 
 
 def summarize_study(

@@ -214,7 +214,7 @@ def fit_group(
 
     members = []
     for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
-        monitor = cfg.monitor if has_val else "train_loss"
+        monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
         all_hooks = list(member_hooks[i])
         if cfg.early_stopping.patience is not None and has_val:
             all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
