@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -60,7 +61,7 @@ def _size(params: Mapping[str, Any]) -> float:
     """A model-size proxy from the searched widths (the rest is equal across one study's trials)."""
     size = 0.0
     for name, raw in params.items():
-        if not str(name).split(".")[-1] in SIZE_KNOBS:
+        if str(name).split(".")[-1] not in SIZE_KNOBS:
             continue
         value = raw
         if isinstance(raw, str):
@@ -69,7 +70,7 @@ def _size(params: Mapping[str, Any]) -> float:
             except ValueError:
                 continue
         if isinstance(value, list) and all(isinstance(v, int | float) for v in value) and value:
-            size += sum(a * b for a, b in zip(value, value[1:], strict=False)) + sum(value)
+            size += sum(a * b for a, b in pairwise(value)) + sum(value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             size += float(value) ** 2
     return size
