@@ -22,7 +22,8 @@ def test_json_output_parses_and_is_sorted_by_severity(cli, build):
     result = cli("diagnose", root, "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert rows and set(rows[0]) == {"rule", "severity", "scope", "trials", "title", "evidence", "next_experiment"}
+    assert rows and set(rows[0]) == {"rule", "severity", "scope", "trials", "title", "evidence", "next_experiment",
+                                     "overrides", "space", "reconciled"}
     ranks = [SEVERITY_RANK[r["severity"]] for r in rows]
     assert ranks == sorted(ranks)
     assert rows[0]["rule"] == "val_test_disagree"  # study-level error before the trial-level one

@@ -18,7 +18,7 @@ def test_flat_train_loss_says_raise_lr(build):
     [f] = train_loss_flat(run, TH)
     assert f.severity == "warning" and f.trials == [0]
     assert "0.776 at epoch 1" in f.evidence and "epoch 4" in f.evidence and "1.5%" in f.evidence
-    assert "raise lr ×10 (lr=0.01)" in f.next_experiment
+    assert "raise lr ×10 (--set train.lr=0.01)" in f.next_experiment and f.overrides == {"train.lr": 0.01}
 
 
 def test_falling_train_loss_is_not_flat(build):
@@ -32,7 +32,7 @@ def test_nan_loss_is_an_error_naming_the_epoch(build):
     [f] = loss_exploding(run, TH)
     assert f.severity == "error"
     assert f.evidence == "train_loss=nan at epoch 3"
-    assert "lower lr to 0.0001" in f.next_experiment and "max_grad_norm" in f.next_experiment
+    assert "--set train.lr=0.0001" in f.next_experiment and "max_grad_norm" in f.next_experiment
 
 
 def test_infinite_loss_written_as_string_is_caught(build):
@@ -59,7 +59,7 @@ def test_already_clipped_run_is_told_only_to_lower_lr(build):
     b = build().experiment(strategy="none", train={"lr": 1.0, "max_grad_norm": 1.0})
     b.trial(0, train=[1.0, None], val=[1.0, None])
     [f] = loss_exploding(RunView(b.root), TH)
-    assert "lower lr to 0.1 (clipping at max_grad_norm=1 is already on)" == f.next_experiment
+    assert "lower lr ×10 (--set train.lr=0.1) (clipping at max_grad_norm=1 is already on)" == f.next_experiment
 
 
 def test_smooth_loss_does_not_explode(build):
@@ -73,7 +73,7 @@ def test_growing_gap_is_overfitting_naming_the_best_epoch(build):
     assert f.severity == "warning"
     assert "stopped improving at epoch 3 (0.7)" in f.evidence
     assert "from 0.1 at epoch 3 to 0.85 at epoch 6" in f.evidence
-    assert "stop at epoch 3" in f.next_experiment
+    assert "--set train.epochs=3" in f.next_experiment and f.overrides == {"train.epochs": 3}
 
 
 def test_overfitting_prefers_train_eval_loss(build):
