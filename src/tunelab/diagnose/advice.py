@@ -117,7 +117,8 @@ def _strength(finding: Finding, order: Mapping[str, int]) -> tuple[int, int]:
 
 
 def reconcile(findings: Sequence[Finding], rule_order: Sequence[str] = ()) -> list[Finding]:
-    """Drop the weaker of two findings that push one lever both ways on a shared trial.
+    """Drop the weaker of two findings that push one lever both ways on a shared trial (or, for two
+    trial findings, the same way: one piece of advice per trial and lever).
 
     The stronger one (higher severity, then earlier in the rule order) stays and carries the
     reason in `reconciled`. Per trial, a finding listing several trials only loses those trials.
@@ -133,13 +134,16 @@ def reconcile(findings: Sequence[Finding], rule_order: Sequence[str] = ()) -> li
         trials = list(finding.trials)
         for i, other in enumerate(kept):
             theirs = lever(other)
-            if theirs is None or theirs[0] != pull[0] or theirs[1] == pull[1]:
+            if theirs is None or theirs[0] != pull[0]:
                 continue
+            if theirs[1] == pull[1] and not (finding.scope == other.scope == "trial"):
+                continue  # the same advice at study and trial level says different things: keep both
             shared = [n for n in trials if n in other.trials] if trials and other.trials else trials
             if not shared and (trials or other.trials):
                 continue
             where = ", ".join(f"#{n}" for n in shared) or "the study"
-            reason = f"dropped {finding.rule} on {where} (it advised the opposite {pull[0]} change): {finding.title}"
+            how = "the same" if theirs[1] == pull[1] else "the opposite"
+            reason = f"dropped {finding.rule} on {where} (it advised {how} {pull[0]} change): {finding.title}"
             kept[i] = other = replace(other, reconciled=[*other.reconciled, reason])
             trials = [n for n in trials if n not in shared]
             if not trials:

@@ -34,8 +34,8 @@ def train_loss_flat(run: RunView, th: Thresholds) -> list[Finding]:
         first_epoch, first = points[0]
         low_epoch, low = min(points, key=lambda p: p[1])
         drop = (first - low) / abs(first) if first else 0.0
-        if drop >= th.flat_rel_drop or near_best(run, trial, th.near_best_rel):
-            return None  # a flat loss on a trial as good as the best learned in its first epoch
+        if drop >= th.flat_rel_drop or (someone_learned(run, th) and near_best(run, trial, th.near_best_rel)):
+            return None  # a flat loss on a trial as good as a learning one learned in its first epoch
         lr = scaled(setting(run, trial, "train.lr"), 10)
         overrides = {"train.lr": lr} if lr is not None and valid_overrides(run, trial, {"train.lr": lr}) else {}
         raise_lr = f"raise lr ×10 ({set_text(overrides)})" if overrides else "raise lr ×10"
@@ -54,6 +54,21 @@ def train_loss_flat(run: RunView, th: Thresholds) -> list[Finding]:
         )
 
     return per_trial(run, check)
+
+
+def someone_learned(run: RunView, th: Thresholds) -> bool:
+    """Some trial's train loss fell by at least `flat_rel_drop`: the study's best value is a learned one."""
+    cached = run.__dict__.get("_someone_learned")
+    if cached is None:
+        cached = False
+        for trial in run.trials:
+            points = curve(trial.first, "train_loss") if trial.first is not None else []
+            if len(points) >= 2 and finite(points) and points[0][1] > 0:
+                if (points[0][1] - min(v for _, v in points)) / points[0][1] >= th.flat_rel_drop:
+                    cached = True
+                    break
+        run.__dict__["_someone_learned"] = cached
+    return bool(cached)
 
 
 def loss_exploding(run: RunView, th: Thresholds) -> list[Finding]:
@@ -133,6 +148,9 @@ def overfitting(run: RunView, th: Thresholds) -> list[Finding]:
         first_val = val[epochs[0]]
         if not (grew and gap_last > 0 and train[last] < train[best] and rise > th.overfit_min_rise * abs(first_val)):
             return None  # a gap that never turns positive, or a rise lost in the noise, is not overfitting
+        patience = setting(run, trial, "train.early_stopping.patience")
+        if rise <= th.overfit_rel_rise * abs(val[best]) or (isinstance(patience, int) and last - best <= patience):
+            return None  # a small rise, or one early stopping already cut off
         overrides = _stop_at(run, trial, best)
         return Finding(
             rule="overfitting",

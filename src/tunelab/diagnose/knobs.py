@@ -40,19 +40,26 @@ USED_WHEN: dict[str, tuple[Callable[[Getter], bool], str]] = {
 }
 
 
+def dead_paths(run: RunView) -> dict[str, str]:
+    """Searched key paths that no finished trial's configuration reads -> why not."""
+    trials = [t for t in run.trials if t.state in ("complete", "pruned", "diverged")]
+    out = {}
+    for knob in searched_knobs(run) if trials else []:
+        rule = USED_WHEN.get(knob.path)
+        if rule is not None and not any(rule[0](_getter(run, t)) for t in trials):
+            out[knob.path] = rule[1]
+    return out
+
+
 def dead_knob(run: RunView, th: Thresholds) -> list[Finding]:
     """A searched knob that no trial's configuration reads: fix it and spend the trials elsewhere."""
     findings = []
+    dead = dead_paths(run)
     trials = [t for t in run.trials if t.state in ("complete", "pruned", "diverged")]
-    if not trials:
-        return []
     for knob in searched_knobs(run):
-        rule = USED_WHEN.get(knob.path)
-        if rule is None:
+        if knob.path not in dead:
             continue
-        used, why = rule
-        if any(used(_getter(run, t)) for t in trials):
-            continue
+        why = dead[knob.path]
         default = setting(run, None, knob.path)
         fixed = default if default is not None else (knob.values[0] if knob.values else knob.low)
         space = {knob.path: [fixed]}

@@ -11,6 +11,7 @@ from typing import Any
 
 from tunelab.diagnose.advice import space_error
 from tunelab.diagnose.finding import Finding
+from tunelab.diagnose.knobs import dead_paths
 from tunelab.diagnose.readings import (
     SAMPLER_STRATEGIES,
     SearchedKnob,
@@ -169,7 +170,10 @@ def best_on_edge(run: RunView, th: Thresholds) -> list[Finding]:
     names = short_names(list(knobs))
     best_trial = run.history.get("best_trial")
     findings = []
+    dead = dead_paths(run)  # the best value of a knob nothing reads is arbitrary
     for path, side, best in edge_knobs(run, th):
+        if path in dead:
+            continue
         knob, name = knobs[path], names[path]
         beyond = _beyond(knob, side)
         if math.isclose(float(beyond), best) or space_error(run, {path: _widened(knob, side, beyond)}):

@@ -44,6 +44,7 @@ class Thresholds:
     overfit_min_rise: float = _t(
         0.02, "overfitting also needs val loss to rise above its best by this fraction of epoch 1's val loss"
     )
+    overfit_rel_rise: float = _t(0.1, "... and by this fraction of the best val loss itself")
     near_best_rel: float = _t(
         0.01, "a trial within this relative distance of the study's best value is never called flat"
     )
