@@ -63,9 +63,9 @@ def someone_learned(run: RunView, th: Thresholds) -> bool:
         cached = False
         for trial in run.trials:
             points = curve(trial.first, "train_loss") if trial.first is not None else []
-            if len(points) >= 2 and finite(points) and points[0][1] > 0:
-                if (points[0][1] - min(v for _, v in points)) / points[0][1] >= th.flat_rel_drop:
-                    cached = True
+            usable = len(points) >= 2 and finite(points) and points[0][1] > 0
+            if usable and (points[0][1] - min(v for _, v in points)) / points[0][1] >= th.flat_rel_drop:
+                cached = True
                     break
         run.__dict__["_someone_learned"] = cached
     return bool(cached)
@@ -195,7 +195,9 @@ def best_epoch_early(run: RunView, th: Thresholds) -> list[Finding]:
         if best_epoch not in values or after < th.best_epoch_gap_min or after < th.best_epoch_gap_frac * last_epoch:
             return None
         worse = abs(values[last_epoch] - values[best_epoch])
-        floor = th.best_epoch_min_score_drop if is_maximized(monitor) else th.best_epoch_min_rel * abs(values[best_epoch])
+        floor = (
+            th.best_epoch_min_score_drop if is_maximized(monitor) else th.best_epoch_min_rel * abs(values[best_epoch])
+        )
         if worse <= floor:
             return None  # the last epoch is as good as the best one, within the metric's noise
         overrides = _stop_at(run, trial, best_epoch)

@@ -103,9 +103,9 @@ def vanishing_first_layers(run: RunView, th: Thresholds) -> list[Finding]:
         overrides: dict[str, object] = {}
         for option in ({"model.activation": "relu"} if activation in ("sigmoid", "tanh") else {},
                        {"model.layer_norm": True}):
-            if option and setting(run, trial, next(iter(option))) != next(iter(option.values())):
-                if valid_overrides(run, trial, option):  # only families that have the key
-                    overrides = option
+            changes = option and setting(run, trial, next(iter(option))) != next(iter(option.values()))
+            if changes and valid_overrides(run, trial, option):  # only families that have the key
+                overrides = option
                     break
         fix = f"try {set_text(overrides)}, or use fewer layers" if overrides else "use fewer layers"
         return Finding(

@@ -113,7 +113,7 @@ def _beyond(knob: SearchedKnob, side: str) -> float | int:
             nxt = low - span / 2 if side == "low" else high + span / 2
         if side == "low" and low > 0 >= nxt:  # a positive knob stays positive: halve instead
             nxt = low / 2
-        return int(round(nxt)) if integer else float(f"{nxt:.4g}")
+        return round(nxt) if integer else float(f"{nxt:.4g}")
     values = knob.numbers()
     a, b = (values[0], values[1]) if side == "low" else (values[-1], values[-2])
     ratios = [hi / lo for lo, hi in pairwise(values)] if values[0] > 0 else []
@@ -123,14 +123,15 @@ def _beyond(knob: SearchedKnob, side: str) -> float | int:
     else:
         nxt = a + (a - b)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in knob.values):
-        return int(round(nxt))
+        return round(nxt)
     return float(f"{nxt:.4g}")
 
 
 def _widened(knob: SearchedKnob, side: str, beyond: float | int) -> Any:
     """The knob's search.space entry with `beyond` included."""
     if knob.is_range:
-        spec: dict[str, Any] = {"low": beyond if side == "low" else knob.low, "high": knob.high if side == "low" else beyond}
+        low, high = (beyond, knob.high) if side == "low" else (knob.low, beyond)
+        spec: dict[str, Any] = {"low": low, "high": high}
         if knob.log:
             spec["log"] = True
         return spec

@@ -85,7 +85,7 @@ class Thresholds:
     improving_epochs_rel: float = _t(0.02, "... by more than this fraction of its value at the window's start ...")
     improving_epochs_floor: float = _t(0.01, "... and by more than this fraction of epoch 1's val loss")
     bounce_up_share: float = _t(
-        0.4, "train loss bounces when it rises in at least this share of the epoch-to-epoch steps of the second half ..."
+        0.4, "train loss bounces when it rises in at least this share of the epoch steps of its second half ..."
     )
     bounce_amplitude: float = _t(
         0.1, "... by a mean step of at least this fraction of its mean, and ends above its lowest value by as much"

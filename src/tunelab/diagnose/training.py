@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping
+from itertools import pairwise
 
 from tunelab.diagnose.advice import set_text, valid_overrides
 from tunelab.diagnose.finding import Finding
@@ -127,7 +128,7 @@ def loss_bouncing(run: RunView, th: Thresholds) -> list[Finding]:
         if lr is None or (searched_lrs and lr < statistics.median(searched_lrs)):
             return None
         half = [v for _, v in points[len(points) // 2 - 1:]]
-        steps = [b - a for a, b in zip(half, half[1:], strict=False)]
+        steps = [b - a for a, b in pairwise(half)]
         ups = sum(1 for d in steps if d > 0)
         mean = statistics.fmean(half)
         swing = statistics.fmean(abs(d) for d in steps)
@@ -148,7 +149,9 @@ def loss_bouncing(run: RunView, th: Thresholds) -> list[Finding]:
                 f"lr={fmt(lr)}: train_loss rose in {ups} of the last {len(steps)} epochs, mean step {fmt(swing)} "
                 f"({swing / mean:.0%} of its mean {fmt(mean)}); last {fmt(points[-1][1])} vs lowest {fmt(lowest)}"
             ),
-            next_experiment=f"lower lr ×3 ({set_text(overrides)}) or add a decaying schedule (--set train.scheduler=cosine)",
+            next_experiment=(
+                f"lower lr ×3 ({set_text(overrides)}) or add a decaying schedule (--set train.scheduler=cosine)"
+            ),
             overrides=overrides,
         )
 
