@@ -66,7 +66,7 @@ def someone_learned(run: RunView, th: Thresholds) -> bool:
             usable = len(points) >= 2 and finite(points) and points[0][1] > 0
             if usable and (points[0][1] - min(v for _, v in points)) / points[0][1] >= th.flat_rel_drop:
                 cached = True
-                    break
+                break
         run.__dict__["_someone_learned"] = cached
     return bool(cached)
 

@@ -106,7 +106,7 @@ def vanishing_first_layers(run: RunView, th: Thresholds) -> list[Finding]:
             changes = option and setting(run, trial, next(iter(option))) != next(iter(option.values()))
             if changes and valid_overrides(run, trial, option):  # only families that have the key
                 overrides = option
-                    break
+                break
         fix = f"try {set_text(overrides)}, or use fewer layers" if overrides else "use fewer layers"
         return Finding(
             rule="vanishing_first_layers",
