@@ -151,4 +151,5 @@ def test_lr_sweep_text_shows_mean_and_std_over_seeds(tmp_path):
     rows, metric = sweep_rows(tmp_path)
     text = format_sweep(rows, metric)
     assert "lr=0.01 train_loss=0.500 val_loss=0.600±0.141 val_acc=0.800±0.000" in text
-    assert "lr=0.1 train_loss=0.500 val_loss=0.400±0.141 val_acc=0.800±0.000 best_val_loss=0.400±0.141 (2 seeds)" in text
+    assert "lr=0.1 train_loss=0.500 val_loss=0.400±0.141 val_acc=0.800±0.000 best_val_loss=0.400±0.141 (2 seeds)" \
+        in text
