@@ -119,7 +119,9 @@ def fixed_space_values(run: RunView) -> dict[str, Any]:
 
 
 def setting(run: RunView, trial: TrialView | None, path: str, default: Any = None) -> Any:
-    """A setting of the trial's configuration (params.json), else the experiment's, e.g. `train.lr`."""
+    """A setting of the trial: its searched value, its configuration (params.json), else the experiment's."""
+    if trial is not None and isinstance(trial.params, Mapping) and trial.params.get(path) is not None:
+        return trial.params[path]
     sources: list[Any] = []
     if trial is not None and trial.first is not None:
         sources.append(trial.first.params.get("config", {}))
