@@ -153,3 +153,12 @@ def test_lr_sweep_text_shows_mean_and_std_over_seeds(tmp_path):
     assert "lr=0.01 train_loss=0.500 val_loss=0.600±0.141 val_acc=0.800±0.000" in text
     assert "lr=0.1 train_loss=0.500 val_loss=0.400±0.141 val_acc=0.800±0.000 best_val_loss=0.400±0.141 (2 seeds)" \
         in text
+
+
+def test_card_states_the_real_split_of_a_data_set_with_its_own(build):
+    b = build().experiment(space={"train.lr": [0.01, 0.1]})  # toy_2d: native 180 train / 60 val, no test
+    b.trial(0, params={"train.lr": 0.01}, value=0.3)
+    b.history()
+    card = build_card(RunView(b.root))
+    assert "toy_2d (180 train / 60 val rows, no test split; split_seed 0)" in card.fixed
+    assert "test 0.2" not in card.fixed

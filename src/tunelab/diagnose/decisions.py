@@ -12,6 +12,7 @@ from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.readings import fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
+from tunelab.diagnose.split import split_text
 from tunelab.diagnose.study import edge_knobs
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
@@ -80,9 +81,7 @@ def _fixed(run: RunView, searched: Sequence[str]) -> dict[str, Any]:
     if "train.seed" not in searched and train.get("seed") is not None:
         out["seed"] = train["seed"]
     if not any(p.startswith("data.") for p in searched) and data:
-        split = f"val {fmt(data.get('val_fraction'))}, test {fmt(data.get('test_fraction'))}"
-        source = data.get("name") or data.get("path") or "data"
-        out["split"] = f"{source} ({split}, split_seed {data.get('split_seed')})"
+        out["split"] = split_text(exp)
     if "model.family" not in searched and model.get("family"):
         size = ""
         if not any(p.startswith("model.hidden") or p == "model.num_layers" for p in searched):
