@@ -77,8 +77,8 @@ def test_growing_gap_is_overfitting_naming_the_best_epoch(build):
 
 
 def test_overfitting_prefers_train_eval_loss(build):
-    run = one_trial(build, train=[1.0, 0.9, 0.8, 0.7], val=[1.0, 0.8, 0.9, 1.0],
-                    extra={"train_eval_loss": [0.9, 0.7, 0.5, 0.3]})
+    run = one_trial(build, train=[1.0, 0.9, 0.8, 0.7, 0.6], val=[1.0, 0.8, 0.9, 1.0, 1.1],
+                    extra={"train_eval_loss": [0.9, 0.7, 0.5, 0.3, 0.2]})
     [f] = overfitting(run, TH)
     assert "val_loss−train_eval_loss gap" in f.evidence
 
@@ -123,3 +123,8 @@ def test_each_seed_is_checked_and_named(build):
         (seed / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     [f] = train_loss_flat(RunView(b.root), TH)
     assert f.evidence.startswith("seed 2 of 2: ")
+
+
+def test_two_epochs_of_a_wider_gap_are_not_overfitting(build):
+    run = one_trial(build, train=[1.0, 0.5, 0.3, 0.2, 0.1], val=[1.0, 0.6, 0.4, 0.3, 0.45])
+    assert overfitting(run, TH) == []

@@ -149,6 +149,8 @@ def overfitting(run: RunView, th: Thresholds) -> list[Finding]:
         if not (grew and gap_last > 0 and train[last] < train[best] and rise > th.overfit_min_rise * abs(first_val)):
             return None  # a gap that never turns positive, or a rise lost in the noise, is not overfitting
         patience = setting(run, trial, "train.early_stopping.patience")
+        if last - best < th.best_epoch_gap_min:
+            return None  # two epochs of a wider gap are not a trend
         if rise <= th.overfit_rel_rise * abs(val[best]) or (isinstance(patience, int) and last - best <= patience):
             return None  # a small rise, or one early stopping already cut off
         overrides = _stop_at(run, trial, best)

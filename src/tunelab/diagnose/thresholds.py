@@ -88,7 +88,7 @@ class Thresholds:
         0.4, "train loss bounces when it rises in at least this share of the epoch steps of its second half ..."
     )
     bounce_amplitude: float = _t(
-        0.1, "... by a mean step of at least this fraction of its mean, and ends above its lowest value by as much"
+        0.1, "... by a mean step of this fraction of its mean and of epoch 1's loss, ending as far above its lowest"
     )
 
     # --- final model (final/test_metrics.json vs the chosen trial's validation value)

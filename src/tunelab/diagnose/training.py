@@ -135,6 +135,8 @@ def loss_bouncing(run: RunView, th: Thresholds) -> list[Finding]:
         lowest = min(v for _, v in points)
         if ups < th.bounce_up_share * len(steps) or mean <= 0 or swing < th.bounce_amplitude * mean:
             return None
+        if swing < th.bounce_amplitude * points[0][1]:
+            return None  # small wobbles of a loss that came down far (dropout, small batches) are noise
         if points[-1][1] < lowest * (1 + th.bounce_amplitude):
             return None
         new_lr = scaled(lr, 1 / 3)
