@@ -111,11 +111,14 @@ def summary_rows(
                 "peak_mem_mb": t.user_attrs.get("peak_mem_mb"),
                 "state": outcome or "running",
                 "reason": t.user_attrs.get("reason", ""),
+                "tie_val_loss": t.user_attrs.get("tie_val_loss"),
             }
         )
     maximize = exp.search.objective.resolved_direction() == "maximize"
     key = f"{metric}_mean"
-    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0) if maximize else (r[key] or 0)))
+    # equal values in the selection's tie-break order, so the first row is the winner
+    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0) if maximize else (r[key] or 0),
+                             r["tie_val_loss"] is None, r["tie_val_loss"] or 0.0))
     return rows
 
 
