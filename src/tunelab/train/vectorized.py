@@ -27,7 +27,6 @@ Differences from `fit`, by design:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,8 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tunelab.config.schema import Experiment, TrainSection
-from tunelab.config.vocabulary import VECTORIZED_FAMILIES
+from tunelab.config.schema import TrainSection
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
@@ -47,12 +45,11 @@ from tunelab.train.batched_model import (
     StackedNet,
     batched_loss,
     head_lr,
-    layer_signature,
     stackable,
-    unsupported_module,
 )
-from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS, BatchedOptimizer
+from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
+from tunelab.train.grouping import group_error
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.loop import (
     EVAL_CHUNK_ROWS,
@@ -67,79 +64,6 @@ from tunelab.train.loop import (
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer
-
-# Train keys that may differ between members of one group (the rest must be equal).
-PER_MEMBER_TRAIN_KEYS = frozenset({
-    "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "seed", "monitor",
-    "early_stopping", "checkpoints", "divergence",
-    "alpha", "step_size", "gamma", "plateau_patience",  # unused with a constant schedule and no rmsprop
-})
-PER_MEMBER_MODEL_KEYS = frozenset({"dropout", "head_lr_multiplier"})  # a head's multiplier scales its lr
-
-
-def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
-    """None when these trials can train as one `fit_group`, else the reason they cannot."""
-    if not members:
-        return "no members"
-    exp0, data0 = members[0]
-    for i, (exp, data) in enumerate(members):
-        train = exp.train
-        head = frozen_head(exp, data)
-        if exp.model.family not in VECTORIZED_FAMILIES and not head:
-            return (f"member {i}: model family {exp.model.family!r} is not vectorized "
-                    "(only mlp, cnn, encoder_head on cached embeddings)")
-        if getattr(exp.model, "batch_norm", False):
-            return f"member {i}: batch_norm is not vectorized"
-        if data.is_text and not head:
-            return f"member {i}: text data is not vectorized"
-        if train.optimizer not in SUPPORTED_OPTIMIZERS:
-            return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
-        if train.scheduler != "constant" or train.warmup_ratio > 0:
-            return f"member {i}: scheduler {train.scheduler!r} / warmup is not vectorized (constant only)"
-        if train.gradient_accumulation_steps != 1:
-            return f"member {i}: gradient_accumulation_steps > 1 is not vectorized"
-        if train.precision != "fp32":
-            return f"member {i}: precision {train.precision} is not vectorized (fp32 only)"
-        if i == 0:
-            continue
-        if data is not data0 and (data.data_hash != data0.data_hash or data.name != data0.name
-                                  or len(data.train) != len(data0.train)):
-            return f"member {i}: different data ({data.name} {data.data_hash[:12]} vs {data0.name})"
-        m0 = exp0.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
-        m = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
-        if m != m0:
-            keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
-            return f"member {i}: different model shape ({', '.join('model.' + k for k in keys)})"
-        t0 = exp0.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-        t = train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-        if t != t0:
-            keys = sorted(k for k in set(t) | set(t0) if t.get(k) != t0.get(k))
-            return f"member {i}: different training recipe ({', '.join('train.' + k for k in keys)})"
-    return None
-
-
-def frozen_head(exp: Experiment, data: Dataset) -> bool:
-    """An encoder_head with a frozen encoder on its cached embeddings: an MLP on (n, d) floats."""
-    x = data.train.x
-    return (exp.model.family == "encoder_head" and bool(getattr(exp.model, "freeze_encoder", False))
-            and x.dim() == 2 and x.is_floating_point())
-
-
-def group_key(exp: Experiment, data: Dataset) -> str | None:
-    """Members with equal keys can train as one group (`can_vectorize` agrees); None: this
-    member trains alone."""
-    if can_vectorize([(exp, data)]) is not None:
-        return None
-    model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
-    train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-    return json.dumps([data.name, data.data_hash, len(data.train), model, train], sort_keys=True, default=str)
-
-
-def has_progress(layout: TrialLayout | None) -> bool:
-    """Whether a trial folder already holds a result or a checkpoint (then resume it with `fit`)."""
-    if layout is None:
-        return False
-    return layout.result_json.exists() or bool(layout.epoch_checkpoints())
 
 
 @dataclass
@@ -163,30 +87,6 @@ class _Member:
     record: dict[str, Any] = field(default_factory=dict)
     result: FitResult | None = None
     resumed_from: int = 0
-
-
-def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
-    """Why `fit_group` would refuse these built members (None: it would train them)."""
-    if not models or len(models) != len(cfgs):
-        return "need one TrainSection per model and at least one model"
-    reason = unsupported_module(stackable(models[0]))
-    if reason:
-        return reason
-    sig = layer_signature(stackable(models[0]))
-    for i, model in enumerate(models[1:], start=1):
-        if layer_signature(stackable(model)) != sig:
-            return f"member {i}: different layers or parameter shapes"
-    c0 = cfgs[0]
-    for i, cfg in enumerate(cfgs):
-        if cfg.optimizer not in SUPPORTED_OPTIMIZERS or cfg.scheduler != "constant" or cfg.warmup_ratio > 0:
-            return f"member {i}: optimizer/scheduler not vectorized"
-        if cfg.gradient_accumulation_steps != 1 or cfg.precision != "fp32":
-            return f"member {i}: gradient accumulation / bf16 not vectorized"
-        same = ("epochs", "batch_size", "optimizer", "nesterov", "device", "threads", "eval_train", "huber_delta")
-        diff = [k for k in same if getattr(cfg, k) != getattr(c0, k)]
-        if diff:
-            return f"member {i}: different {', '.join(diff)}"
-    return None
 
 
 def fit_group(
@@ -237,7 +137,7 @@ def fit_group(
 
     members = []
     for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
-        monitor = cfg.monitor if has_val else "train_loss"
+        monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
         all_hooks = list(member_hooks[i])
         if cfg.early_stopping.patience is not None and has_val:
             all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
