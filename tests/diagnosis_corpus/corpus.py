@@ -185,7 +185,7 @@ def contradictions(findings: list[Finding]) -> list[str]:
 
 def run_case(case: Case, root: Path) -> CaseResult:
     from tunelab.config.load import validate_experiment
-    from tunelab.search.runner import tune
+    from tunelab.app.tune import tune
 
     root.mkdir(parents=True, exist_ok=True)
     csv = root / f"{case.name}.csv"

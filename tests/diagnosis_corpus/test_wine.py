@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tunelab.config.load import validate_experiment
 from tunelab.diagnose import diagnose_run
-from tunelab.search.runner import tune
+from tunelab.app.tune import tune
 
 from .corpus import check_suggestions, contradictions
 
