@@ -59,7 +59,9 @@ def test_diabetes_standardizes_features_and_target_by_default() -> None:
 
 
 def test_california_has_sklearn_features_and_target_in_100k() -> None:
-    cfg = DataSection(name="california_housing", shuffle=False, val_fraction=0.0, test_fraction=0.0, standardize=False)
+    cfg = DataSection(name="california_housing", shuffle=False, standardize=False).model_copy(
+        update={"val_fraction": 0.0, "test_fraction": 0.0}  # every row in train (an experiment refuses this)
+    )
     ds = load_dataset(cfg, AUTO)
     assert ds.train.x.shape == (mini.CALIFORNIA_ROWS, 8) and ds.test is None and len(ds.val) == 0
     assert ds.feature_names == [
@@ -81,7 +83,9 @@ def test_california_has_sklearn_features_and_target_in_100k() -> None:
 def test_california_housing_csv_gives_the_same_numbers_with_gaps(tmp_path, mini_data) -> None:
     (tmp_path / "california_housing").mkdir()
     shutil.copy(mini_data / "california_housing" / "housing.csv", tmp_path / "california_housing")
-    cfg = DataSection(name="california_housing", shuffle=False, val_fraction=0.0, test_fraction=0.0, standardize=False)
+    cfg = DataSection(name="california_housing", shuffle=False, standardize=False).model_copy(
+        update={"val_fraction": 0.0, "test_fraction": 0.0}  # every row in train (an experiment refuses this)
+    )
     from_csv = load_dataset(cfg, AUTO, data_dir=str(tmp_path)).train
     from_data = load_dataset(cfg, AUTO).train
     frame = pd.read_csv(mini_data / "california_housing" / "housing.csv")

@@ -22,11 +22,16 @@ def test_json_output_parses_and_is_sorted_by_severity(cli, build):
     result = cli("diagnose", root, "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert rows and set(rows[0]) == {"rule", "severity", "scope", "trials", "title", "evidence", "next_experiment"}
+    assert rows and set(rows[0]) == {"rule", "severity", "scope", "trials", "title", "evidence", "next_experiment",
+                                     "overrides", "space", "reconciled"}
     ranks = [SEVERITY_RANK[r["severity"]] for r in rows]
     assert ranks == sorted(ranks)
     assert rows[0]["rule"] == "val_test_disagree"  # study-level error before the trial-level one
-    assert {r["rule"] for r in rows} >= {"loss_exploding", "train_loss_flat", "overfitting", "best_epoch_early"}
+    assert {r["rule"] for r in rows} >= {"loss_exploding", "train_loss_flat", "overfitting"}
+    # best_epoch_early gives the same advice as overfitting on trial 1: one finding stays, the reason kept
+    [over] = [r for r in rows if r["rule"] == "overfitting"]
+    assert over["reconciled"] and over["reconciled"][0].startswith("dropped best_epoch_early on #1")
+    assert "best_epoch_early" not in {r["rule"] for r in rows}
     assert (root / "decisions.md").exists()
 
 

@@ -18,7 +18,7 @@ def test_flat_train_loss_says_raise_lr(build):
     [f] = train_loss_flat(run, TH)
     assert f.severity == "warning" and f.trials == [0]
     assert "0.776 at epoch 1" in f.evidence and "epoch 4" in f.evidence and "1.5%" in f.evidence
-    assert "raise lr ×10 (lr=0.01)" in f.next_experiment
+    assert "raise lr ×10 (--set train.lr=0.01)" in f.next_experiment and f.overrides == {"train.lr": 0.01}
 
 
 def test_falling_train_loss_is_not_flat(build):
@@ -32,7 +32,7 @@ def test_nan_loss_is_an_error_naming_the_epoch(build):
     [f] = loss_exploding(run, TH)
     assert f.severity == "error"
     assert f.evidence == "train_loss=nan at epoch 3"
-    assert "lower lr to 0.0001" in f.next_experiment and "max_grad_norm" in f.next_experiment
+    assert "--set train.lr=0.0001" in f.next_experiment and "max_grad_norm" in f.next_experiment
 
 
 def test_infinite_loss_written_as_string_is_caught(build):
@@ -59,7 +59,7 @@ def test_already_clipped_run_is_told_only_to_lower_lr(build):
     b = build().experiment(strategy="none", train={"lr": 1.0, "max_grad_norm": 1.0})
     b.trial(0, train=[1.0, None], val=[1.0, None])
     [f] = loss_exploding(RunView(b.root), TH)
-    assert "lower lr to 0.1 (clipping at max_grad_norm=1 is already on)" == f.next_experiment
+    assert "lower lr ×10 (--set train.lr=0.1) (clipping at max_grad_norm=1 is already on)" == f.next_experiment
 
 
 def test_smooth_loss_does_not_explode(build):
@@ -73,12 +73,12 @@ def test_growing_gap_is_overfitting_naming_the_best_epoch(build):
     assert f.severity == "warning"
     assert "stopped improving at epoch 3 (0.7)" in f.evidence
     assert "from 0.1 at epoch 3 to 0.85 at epoch 6" in f.evidence
-    assert "stop at epoch 3" in f.next_experiment
+    assert "--set train.epochs=3" in f.next_experiment and f.overrides == {"train.epochs": 3}
 
 
 def test_overfitting_prefers_train_eval_loss(build):
-    run = one_trial(build, train=[1.0, 0.9, 0.8, 0.7], val=[1.0, 0.8, 0.9, 1.0],
-                    extra={"train_eval_loss": [0.9, 0.7, 0.5, 0.3]})
+    run = one_trial(build, train=[1.0, 0.9, 0.8, 0.7, 0.6], val=[1.0, 0.8, 0.9, 1.0, 1.1],
+                    extra={"train_eval_loss": [0.9, 0.7, 0.5, 0.3, 0.2]})
     [f] = overfitting(run, TH)
     assert "val_loss−train_eval_loss gap" in f.evidence
 
@@ -123,3 +123,8 @@ def test_each_seed_is_checked_and_named(build):
         (seed / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     [f] = train_loss_flat(RunView(b.root), TH)
     assert f.evidence.startswith("seed 2 of 2: ")
+
+
+def test_two_epochs_of_a_wider_gap_are_not_overfitting(build):
+    run = one_trial(build, train=[1.0, 0.5, 0.3, 0.2, 0.1], val=[1.0, 0.6, 0.4, 0.3, 0.45])
+    assert overfitting(run, TH) == []

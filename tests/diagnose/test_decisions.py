@@ -112,6 +112,11 @@ def test_staged_folder_gets_one_card_per_stage(build):
     assert "| Best setting | lr=0.1 (val_loss=0.3000) |" in text
     assert "### Stage 2: batch_size" in text and "| Best setting | batch_size=32 (val_loss=0.3000) |" in text
     assert "### Stage 3: epochs" in text and "No run folder at" in text
+    card2 = text.split("### Stage 2: batch_size", 1)[1]
+    fixed2 = next(line for line in card2.splitlines() if line.startswith("| Fixed |"))
+    assert "lr=0.1" in fixed2  # stage 1's winner is what stage 2 held fixed
+    card1 = text.split("### Stage 1: lr", 1)[1].split("### Stage 2", 1)[0]
+    assert "| Next experiment | Stage 2: batch_size: which batch size? (the next stage" in card1
 
 
 def test_unwritable_folder_is_a_one_line_error(build, monkeypatch):
@@ -126,3 +131,35 @@ def test_unwritable_folder_is_a_one_line_error(build, monkeypatch):
     monkeypatch.setattr(decisions, "write_text_atomic", refuse)
     with pytest.raises(RunFolderError, match=r"cannot write .*decisions\.md: Permission denied"):
         write_decisions(b.root)
+
+
+def test_lr_sweep_text_shows_mean_and_std_over_seeds(tmp_path):
+    import yaml
+
+    from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(
+        {"name": "s", "train": {"metrics": ["accuracy"]}, "search": {"strategy": "lr_sweep"}}), encoding="utf-8")
+    for number, lr, losses in ((0, 0.01, (0.5, 0.7)), (1, 0.1, (0.3, 0.5))):
+        for seed, loss in enumerate(losses):
+            folder = tmp_path / "trials" / f"{number}-lr{lr}" / f"seed-{seed}"
+            folder.mkdir(parents=True)
+            records = [{"epoch": 1, "train_loss": 1.0, "val_loss": loss + 0.1, "val_accuracy": 0.5, "lr": lr},
+                       {"epoch": 2, "train_loss": 0.5, "val_loss": loss, "val_accuracy": 0.8, "lr": lr}]
+            (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+            (folder / "params.json").write_text(json.dumps({"params": {"train.lr": lr}}), encoding="utf-8")
+    rows, metric = sweep_rows(tmp_path)
+    text = format_sweep(rows, metric)
+    assert "lr=0.01 train_loss=0.500 val_loss=0.600±0.141 val_acc=0.800±0.000" in text
+    assert "lr=0.1 train_loss=0.500 val_loss=0.400±0.141 val_acc=0.800±0.000 best_val_loss=0.400±0.141 (2 seeds)" \
+        in text
+
+
+def test_card_states_the_real_split_of_a_data_set_with_its_own(build):
+    b = build().experiment(space={"train.lr": [0.01, 0.1]})  # toy_2d: native 180 train / 60 val, no test
+    b.trial(0, params={"train.lr": 0.01}, value=0.3)
+    b.history()
+    (b.root / "split.json").write_text('{"train": 180, "val": 60, "test": 0}', encoding="utf-8")  # as tune writes it
+    card = build_card(RunView(b.root))
+    assert "toy_2d (180 train / 60 val rows, no test split; split_seed 0)" in card.fixed
+    assert "test 0.2" not in card.fixed

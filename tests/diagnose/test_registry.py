@@ -15,7 +15,8 @@ from tunelab.errors import RunFolderError
 EXPECTED_RULES = {
     "train_loss_flat", "loss_exploding", "overfitting", "best_epoch_early", "grad_norm_range",
     "vanishing_first_layers", "seed_spread", "best_on_edge", "failed_share", "still_improving",
-    "too_few_trials", "val_test_disagree", "data_leakage", "duplicate_rows", "class_imbalance", "empty_columns",
+    "too_few_trials", "val_test_disagree", "objective_ties", "under_trained", "dead_knob", "loss_bouncing",
+    "lowest_lr_still_learning", "data_leakage", "duplicate_rows", "class_imbalance", "empty_columns",
 }
 
 
@@ -29,7 +30,8 @@ def test_registry_holds_every_rule_under_its_function_name():
 def test_finding_to_dict_has_every_field():
     f = Finding("overfitting", "warning", "trial", [3], "t", "e", "n")
     assert f.to_dict() == {"rule": "overfitting", "severity": "warning", "scope": "trial", "trials": [3],
-                           "title": "t", "evidence": "e", "next_experiment": "n"}
+                           "title": "t", "evidence": "e", "next_experiment": "n", "overrides": {}, "space": {},
+                           "reconciled": []}
     assert f.where == "#3"
 
 

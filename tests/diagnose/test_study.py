@@ -51,7 +51,8 @@ def test_best_at_the_largest_listed_value_says_widen(build):
     [f] = best_on_edge(run, TH)
     assert f.severity == "warning" and f.trials == [2]
     assert f.evidence == "best lr=0.1 is the largest value searched (lr in [0.001, 0.01, 0.1])"
-    assert f.next_experiment == "widen train.lr beyond 0.1 (e.g. include 1) and search again"
+    assert f.next_experiment.startswith("widen train.lr beyond 0.1 (e.g. include 1) and search again")
+    assert f.space == {"train.lr": [0.001, 0.01, 0.1, 1.0]}
 
 
 def test_best_inside_the_list_is_not_on_the_edge(build):

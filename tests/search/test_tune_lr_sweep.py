@@ -76,3 +76,10 @@ def test_same_finished_tune_again_runs_nothing_and_says_already_finished(sweep, 
     assert len(after) == before == 5
     now = {p: p.stat().st_mtime_ns for p in (out / "trials").rglob("*") if p.is_file()}
     assert now == files  # no trial folder added, no trial file touched
+
+
+def test_the_run_folder_records_the_split_the_data_set_brings_and_the_card_states_it(sweep):
+    out, _ = sweep
+    assert json.loads((out / "split.json").read_text(encoding="utf-8")) == {"train": 180, "val": 60, "test": 0}
+    decisions = (out / "decisions.md").read_text(encoding="utf-8")
+    assert "180 train / 60 val rows, no test split" in decisions

@@ -13,9 +13,10 @@ from tunelab.data import load_dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
 from tunelab.train import checkpoint as ckpt
+from tunelab.train.grouping import can_vectorize, has_progress
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.trial import model_for
-from tunelab.train.vectorized import can_vectorize, fit_group, has_progress
+from tunelab.train.vectorized import fit_group
 
 RTOL, ATOL = 1e-5, 1e-6
 DIABETES = {"data": {"name": "diabetes"}, "model": {"family": "mlp", "hidden_dims": [16, 8]},

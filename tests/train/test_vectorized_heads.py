@@ -11,8 +11,9 @@ import torch
 from tunelab.config.schema import EncoderHeadModel, Experiment, TrainSection
 from tunelab.data import load_dataset
 from tunelab.models.encoder_head import EncoderHead
+from tunelab.train.grouping import can_vectorize, group_key
 from tunelab.train.loop import fit
-from tunelab.train.vectorized import can_vectorize, fit_group, group_key
+from tunelab.train.vectorized import fit_group
 
 RTOL, ATOL = 1e-5, 1e-6
 HEADS = [  # the head's own knobs, and the trial's lr / weight decay / seed

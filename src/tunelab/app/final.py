@@ -25,6 +25,7 @@ from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tunelab.search.selection import best_trial
 from tunelab.search.storage import make_storage
 from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
@@ -65,7 +66,7 @@ def run_final(
     hold(run_dir)  # one writer per run folder (runs/lock.py)
     study = study or load_study(run_dir, base, storage)
     try:
-        best = study.best_trial
+        best = best_trial(study)
     except ValueError:
         raise RunFolderError(f"{run_dir}: no completed trial to retrain") from None
     knobs = parse_space(base)

@@ -11,7 +11,7 @@ from tunelab.app.evidence import write_evidence
 from tunelab.app.prepare import default_out, load, prepare
 from tunelab.config.load import parse_override
 from tunelab.config.schema import Experiment
-from tunelab.runs.claim import claim_run_folder
+from tunelab.runs.claim import claim_run_folder, record_split
 from tunelab.runs.layout import RunLayout
 from tunelab.train.data_checks import write_data_checks
 from tunelab.train.hooks import Hook
@@ -46,6 +46,8 @@ def train(
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
     claim_run_folder(layout, prepared.experiment)
     write_data_checks(layout, prepared.dataset)
+    ds = prepared.dataset
+    record_split(layout, len(ds.train), len(ds.val), len(ds.test) if ds.test is not None else 0)
     params = {}
     for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
         path = parse_override(item)[0]

@@ -31,15 +31,25 @@ def resolve_experiment(
         metrics = resolve_metrics(exp.train.metrics, task)
     except ValueError as exc:
         raise ConfigError(str(exc), key="train.metrics") from None
-    monitor_metric = exp.train.monitor.removeprefix("val_")
+    monitor = resolve_monitor(exp.train.monitor, exp.search.objective.metric, metrics)
+    monitor_metric = monitor.removeprefix("val_")
     if monitor_metric != "loss" and monitor_metric not in metrics:
         raise ConfigError(
-            f"monitor {exp.train.monitor} needs {monitor_metric} in train.metrics ({', '.join(metrics)})",
+            f"monitor {monitor} needs {monitor_metric} in train.metrics ({', '.join(metrics)})",
             key="train.monitor",
         )
     updates: dict[str, Any] = {
         "task": exp.task.model_copy(update={"type": task}),
-        "train": exp.train.model_copy(update={"loss": loss, "metrics": metrics}),
+        "train": exp.train.model_copy(update={"loss": loss, "metrics": metrics, "monitor": monitor}),
         "data": exp.data.model_copy(update={"standardize": standardize, "standardize_target": standardize_target}),
     }
     return exp.model_copy(update=updates)
+
+
+def resolve_monitor(monitor: str, objective: str, metrics: list[str]) -> str:
+    """`auto`: the best epoch follows the objective when it is a validation record key, else val_loss."""
+    if monitor != "auto":
+        return monitor
+    if objective == "val_loss" or (objective.startswith("val_") and objective[4:] in metrics):
+        return objective
+    return "val_loss"

@@ -181,7 +181,11 @@ class TrainSection(Section):
     )
     huber_delta: float = Field(1.0, gt=0.0, description="huber: where the loss turns from quadratic to linear.")
     metrics: list[Metric] | None = Field(None, description="Reported metrics; null: the task's defaults.")
-    monitor: str = Field("val_loss", description="Record key that picks the best epoch (val_loss, val_r2, ...).")
+    monitor: str = Field(
+        "auto",
+        description="Record key that picks the best epoch (val_loss, val_r2, ...); `auto`: the objective's "
+        "metric (search.objective.metric), ties between epochs going to the lower val_loss.",
+    )
     early_stopping: EarlyStopping = Field(default_factory=EarlyStopping)
     checkpoints: Checkpoints = Field(default_factory=Checkpoints)
     divergence: Divergence = Field(default_factory=Divergence)
@@ -209,8 +213,8 @@ class TrainSection(Section):
     @classmethod
     def _monitor_names_a_record_key(cls, value: str) -> str:
         allowed = {"val_loss"} | {f"val_{m}" for m in REGRESSION_METRICS + CLASSIFICATION_METRICS}
-        if value not in allowed:
-            raise ValueError(f"monitor must be one of {', '.join(sorted(allowed))}, got {value!r}")
+        if value != "auto" and value not in allowed:
+            raise ValueError(f"monitor must be one of {', '.join(sorted(allowed))} or auto, got {value!r}")
         return value
 
     @model_validator(mode="after")

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import Any
 
+from tunelab.diagnose.advice import set_text, valid_overrides
 from tunelab.diagnose.finding import Finding
-from tunelab.diagnose.readings import best_record, curve, finite, fmt, is_maximized, monitor_of, per_trial, setting
+from tunelab.diagnose.readings import (
+    best_record,
+    curve,
+    finite,
+    fmt,
+    is_maximized,
+    monitor_of,
+    near_best,
+    per_trial,
+    scaled,
+    setting,
+)
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
@@ -20,10 +34,11 @@ def train_loss_flat(run: RunView, th: Thresholds) -> list[Finding]:
         first_epoch, first = points[0]
         low_epoch, low = min(points, key=lambda p: p[1])
         drop = (first - low) / abs(first) if first else 0.0
-        if drop >= th.flat_rel_drop:
-            return None
-        lr = setting(run, trial, "train.lr")
-        raise_lr = f"raise lr ×10 (lr={fmt(float(lr) * 10)})" if isinstance(lr, int | float) else "raise lr ×10"
+        if drop >= th.flat_rel_drop or (someone_learned(run, th) and near_best(run, trial, th.near_best_rel)):
+            return None  # a flat loss on a trial as good as a learning one learned in its first epoch
+        lr = scaled(setting(run, trial, "train.lr"), 10)
+        overrides = {"train.lr": lr} if lr is not None and valid_overrides(run, trial, {"train.lr": lr}) else {}
+        raise_lr = f"raise lr ×10 ({set_text(overrides)})" if overrides else "raise lr ×10"
         return Finding(
             rule="train_loss_flat",
             severity="warning",
@@ -35,40 +50,62 @@ def train_loss_flat(run: RunView, th: Thresholds) -> list[Finding]:
                 f"{drop:.1%} lower over {len(points)} epochs (< {th.flat_rel_drop:.0%})"
             ),
             next_experiment=f"{raise_lr}; if it stays flat, try a larger model and check the labels",
+            overrides=overrides,
         )
 
     return per_trial(run, check)
+
+
+def someone_learned(run: RunView, th: Thresholds) -> bool:
+    """Some trial's train loss fell by at least `flat_rel_drop`: the study's best value is a learned one."""
+    cached = run.__dict__.get("_someone_learned")
+    if cached is None:
+        cached = False
+        for trial in run.trials:
+            points = curve(trial.first, "train_loss") if trial.first is not None else []
+            usable = len(points) >= 2 and finite(points) and points[0][1] > 0
+            if usable and (points[0][1] - min(v for _, v in points)) / points[0][1] >= th.flat_rel_drop:
+                cached = True
+                break
+        run.__dict__["_someone_learned"] = cached
+    return bool(cached)
 
 
 def loss_exploding(run: RunView, th: Thresholds) -> list[Finding]:
     """Loss turns NaN/inf, crosses the divergence limit, or jumps far above its lowest value."""
 
     def check(trial: TrialView, seed: SeedRun) -> Finding | None:
-        lr = setting(run, trial, "train.lr")
+        lr = scaled(setting(run, trial, "train.lr"), 0.1)
         clip = setting(run, trial, "train.max_grad_norm")
-        lower = f"lower lr to {fmt(float(lr) / 10)}" if isinstance(lr, int | float) else "lower lr ×10"
+        overrides = {"train.lr": lr} if lr is not None and valid_overrides(run, trial, {"train.lr": lr}) else {}
+        lower = f"lower lr ×10 ({set_text(overrides)})" if overrides else "lower lr ×10"
         fix = f"{lower} (clipping at max_grad_norm={fmt(clip)} is already on)" if clip else (
-            f"{lower} or add clipping (train.max_grad_norm=1.0)"
+            f"{lower}, or add clipping (--set train.max_grad_norm=1.0)"
         )
+
+        def found(severity: str, evidence: str) -> Finding:
+            return replace(_exploding(trial, severity, evidence, fix), overrides=overrides)
+
         for key in ("train_loss", "val_loss"):
             for epoch, value in curve(seed, key):
                 if not math.isfinite(value):
-                    return _exploding(trial, "error", f"{key}={value} at epoch {epoch}", fix)
+                    return found("error", f"{key}={value} at epoch {epoch}")
         state = seed.result.get("state") if seed.result else trial.state
         if state == "diverged":
             reason = seed.result.get("reason") or trial.reason or "marked diverged"
-            return _exploding(trial, "error", f"trial diverged: {reason}", fix)
+            return found("error", f"trial diverged: {reason}")
         points = curve(seed, "train_loss")
         low_epoch, low = (points[0] if points else (0, math.nan))
+        start = points[0][1] if points else math.nan
         for epoch, value in points[1:]:
-            if low > 0 and value > th.explode_factor * low:
+            # a spike counts only when it climbs back towards the starting loss: a loss near its floor
+            # (1e-4 -> 2e-3) is noise, not an lr problem
+            if low > 0 and value > th.explode_factor * low and value >= th.explode_floor_frac * start:
                 last_epoch, last = points[-1]
-                return _exploding(
-                    trial,
+                return found(
                     "warning",
                     f"train_loss jumped to {fmt(value)} at epoch {epoch}, {value / low:.0f}× its lowest "
                     f"earlier value {fmt(low)} (epoch {low_epoch}); {fmt(last)} at the last epoch {last_epoch}",
-                    fix,
                 )
             if value < low:
                 low_epoch, low = epoch, value
@@ -107,8 +144,16 @@ def overfitting(run: RunView, th: Thresholds) -> list[Finding]:
         gap_best, gap_last = val[best] - train[best], val[last] - train[last]
         growth = gap_last - gap_best
         grew = growth > th.overfit_gap_growth * abs(val[best])
-        if not (grew and train[last] < train[best] and val[last] > val[best]):
-            return None
+        rise = val[last] - val[best]
+        first_val = val[epochs[0]]
+        if not (grew and gap_last > 0 and train[last] < train[best] and rise > th.overfit_min_rise * abs(first_val)):
+            return None  # a gap that never turns positive, or a rise lost in the noise, is not overfitting
+        patience = setting(run, trial, "train.early_stopping.patience")
+        if last - best < th.best_epoch_gap_min:
+            return None  # two epochs of a wider gap are not a trend
+        if rise <= th.overfit_rel_rise * abs(val[best]) or (isinstance(patience, int) and last - best <= patience):
+            return None  # a small rise, or one early stopping already cut off
+        overrides = _stop_at(run, trial, best)
         return Finding(
             rule="overfitting",
             severity="warning",
@@ -121,9 +166,10 @@ def overfitting(run: RunView, th: Thresholds) -> list[Finding]:
                 f"at epoch {best} ({fmt(val[best])})"
             ),
             next_experiment=(
-                f"add regularization (weight_decay, dropout) or stop at epoch {best} "
-                "(train.early_stopping.patience); then check the split for leakage"
+                f"stop at the best epoch ({set_text(overrides)}) or add regularization (weight_decay, dropout); "
+                "then check the split for leakage"
             ),
+            overrides=overrides,
         )
 
     return per_trial(run, check)
@@ -150,6 +196,13 @@ def best_epoch_early(run: RunView, th: Thresholds) -> list[Finding]:
         after = last_epoch - best_epoch
         if best_epoch not in values or after < th.best_epoch_gap_min or after < th.best_epoch_gap_frac * last_epoch:
             return None
+        worse = abs(values[last_epoch] - values[best_epoch])
+        floor = (
+            th.best_epoch_min_score_drop if is_maximized(monitor) else th.best_epoch_min_rel * abs(values[best_epoch])
+        )
+        if worse <= floor:
+            return None  # the last epoch is as good as the best one, within the metric's noise
+        overrides = _stop_at(run, trial, best_epoch)
         return Finding(
             rule="best_epoch_early",
             severity="info",
@@ -160,9 +213,16 @@ def best_epoch_early(run: RunView, th: Thresholds) -> list[Finding]:
                 f"{monitor} best {fmt(values[best_epoch])} at epoch {best_epoch} of {last_epoch}; "
                 f"{fmt(values[last_epoch])} at the last epoch ({after} epochs without a new best)"
             ),
-            next_experiment=(
-                f"train for {best_epoch} epochs (train.epochs={best_epoch}) or set train.early_stopping.patience=3"
-            ),
+            next_experiment=f"train for {best_epoch} epochs ({set_text(overrides)}) or use early stopping",
+            overrides=overrides,
         )
 
     return per_trial(run, check)
+
+
+def _stop_at(run: RunView, trial: TrialView, epoch: int) -> dict[str, Any]:
+    """`train.epochs=<epoch>` when tunelab accepts it for this trial, else early stopping."""
+    for overrides in ({"train.epochs": max(1, epoch)}, {"train.early_stopping.patience": 3}):
+        if valid_overrides(run, trial, overrides):
+            return overrides
+    return {}

@@ -12,6 +12,7 @@ from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.readings import fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
+from tunelab.diagnose.split import split_text
 from tunelab.diagnose.study import edge_knobs
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
@@ -78,9 +79,7 @@ def _fixed(run: RunView, searched: Sequence[str]) -> dict[str, Any]:
     if "train.seed" not in searched and train.get("seed") is not None:
         out["seed"] = train["seed"]
     if not any(p.startswith("data.") for p in searched) and data:
-        split = f"val {fmt(data.get('val_fraction'))}, test {fmt(data.get('test_fraction'))}"
-        source = data.get("name") or data.get("path") or "data"
-        out["split"] = f"{source} ({split}, split_seed {data.get('split_seed')})"
+        out["split"] = split_text(exp, run.split_rows)
     if "model.family" not in searched and model.get("family"):
         size = ""
         if not any(p.startswith("model.hidden") or p == "model.num_layers" for p in searched):
@@ -105,8 +104,14 @@ def build_card(
     title: str | None = None,
     question: str | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    earlier: Mapping[str, Any] | None = None,
+    following: str | None = None,
 ) -> DecisionCard | None:
-    """The decision card of one study folder; None for a folder without a study (`tunelab train`)."""
+    """The decision card of one study folder; None for a folder without a study (`tunelab train`).
+
+    `earlier`: winners of earlier stages (shown as fixed); `following`: the next stage's label and
+    question, which becomes the next experiment unless a range must be widened or an error fixed.
+    """
     history = run.history
     if not isinstance(history, Mapping) or not history:
         return None
@@ -120,7 +125,8 @@ def build_card(
     card = study_card(
         title=title or ("lr sweep" if run.strategy == "lr_sweep" else f"{run.strategy} search: {run.name}"),
         changed=changed,
-        fixed=_fixed(run, [k.path for k in knobs]),
+        fixed={**{names.get(p, p.split(".")[-1]): v for p, v in (earlier or {}).items()},
+               **_fixed(run, [k.path for k in knobs])},
         metric=metric,
         direction=direction,
         best=best,
@@ -130,8 +136,13 @@ def build_card(
     updates: dict[str, str] = {
         "changed": "; ".join(f"{names[k.path]} in {k.describe()}" for k in knobs) or "nothing",
     }
+    selection = history.get("selection")
+    if isinstance(selection, Mapping) and selection.get("rule"):
+        updates["selection_metric"] = f"{card.selection_metric}; {selection['rule']}"
     if question:
         updates["question"] = question
+    if following and not edges:
+        updates["next_experiment"] = f"{following} (the next stage, with this winner fixed)"
     if run.strategy == "lr_sweep" and best and not edges:
         keep = ", ".join(f"{k}={fmt(v)}" for k, v in best.items())
         nxt = NEXT_KNOB.get(list(changed)[-1] if changed else "lr", "batch_size")
@@ -140,6 +151,13 @@ def build_card(
     if errors:  # a broken selection (e.g. val/test disagree) comes before tuning the next knob
         updates["next_experiment"] = errors[0].next_experiment
     return replace(card, **updates)
+
+
+def _stage_winners(run: RunView) -> dict[str, Any]:
+    """The values a stage settled: its winner's values of the knobs it searched."""
+    best = run.history.get("best_params") if isinstance(run.history, Mapping) else None
+    searched = {k.path for k in searched_knobs(run)}
+    return {p: v for p, v in (best or {}).items() if p in searched} if isinstance(best, Mapping) else {}
 
 
 def findings_markdown(labelled: Sequence[tuple[str, Finding]]) -> str:
@@ -165,14 +183,19 @@ def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS
     card = build_card(run, root_findings, thresholds=thresholds)
     if card is not None:
         cards.append(card.to_markdown())
-    for stage in stage_runs(run):
+    stages = stage_runs(run)
+    earlier: dict[str, Any] = {}
+    for i, stage in enumerate(stages):
         if stage.run is None:
             cards.append(f"### {md_escape(stage.label)}\n\nNo run folder at {md_escape(stage.run_dir)} yet.\n")
             continue
         stage_findings = [f for label, f in labelled if label == stage.label]
+        nxt = stages[i + 1] if i + 1 < len(stages) else None
         stage_card = build_card(
-            stage.run, stage_findings, title=stage.label, question=stage.question or None, thresholds=thresholds
+            stage.run, stage_findings, title=stage.label, question=stage.question or None, thresholds=thresholds,
+            earlier=earlier, following=f"{nxt.label}: {nxt.question}" if nxt is not None else None,
         )
+        earlier = {**earlier, **_stage_winners(stage.run)}
         if stage_card is not None:
             cards.append(stage_card.to_markdown())
     parts = [f"# Decisions: {md_escape(run.name)}", ""]

@@ -15,7 +15,8 @@ class Finding:
     """One rule's verdict on the study or on some trials.
 
     `evidence` is one line with the numbers and epochs behind the verdict; `next_experiment`
-    is one line a practitioner could run next.
+    is one line a practitioner could run next, and `overrides`/`space` say the same as input
+    tunelab accepts (checked by `tunelab.diagnose.advice`).
     """
 
     rule: str
@@ -25,6 +26,11 @@ class Finding:
     title: str = ""
     evidence: str = ""
     next_experiment: str = ""
+    # the next experiment as tunelab input: `--set` overrides, or a change of search.space
+    overrides: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Any] = field(default_factory=dict)
+    # why a contradicting, weaker finding on the same trials was dropped in favour of this one
+    reconciled: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         assert self.severity in SEVERITIES, self.severity  # internal invariant: rules are ours

@@ -6,8 +6,9 @@ import math
 import statistics
 from collections.abc import Mapping
 
+from tunelab.diagnose.advice import set_text, valid_overrides
 from tunelab.diagnose.finding import Finding
-from tunelab.diagnose.readings import fmt, num, per_trial, setting
+from tunelab.diagnose.readings import converged, curve, fmt, num, per_trial, scaled, setting
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
@@ -30,8 +31,11 @@ def grad_norm_range(run: RunView, th: Thresholds) -> list[Finding]:
         if not totals:
             return None
         peak_epoch, peak = max(totals, key=lambda p: p[1] if math.isfinite(p[1]) else math.inf)
-        if not math.isfinite(peak) or peak > th.grad_norm_high:
-            clip = setting(run, trial, "train.max_grad_norm")
+        clip = setting(run, trial, "train.max_grad_norm")
+        if (not math.isfinite(peak) or peak > th.grad_norm_high) and not clip:
+            # with clipping on, large raw norms are what clipping is for: nothing to advise
+            lr = scaled(setting(run, trial, "train.lr"), 0.1)
+            overrides = {"train.lr": lr} if lr is not None and valid_overrides(run, trial, {"train.lr": lr}) else {}
             return Finding(
                 rule="grad_norm_range",
                 severity="warning",
@@ -42,12 +46,13 @@ def grad_norm_range(run: RunView, th: Thresholds) -> list[Finding]:
                     f"total gradient norm {fmt(peak)} at epoch {peak_epoch} (> {fmt(th.grad_norm_high)}); "
                     f"median {fmt(statistics.median(v for _, v in totals))} over {len(totals)} epochs"
                 ),
-                next_experiment=(
-                    "lower lr ×10" + ("" if clip else " or add clipping (train.max_grad_norm=1.0)")
-                ),
+                next_experiment=f"lower lr ×10 ({set_text(overrides)}) or add clipping (--set train.max_grad_norm=1.0)",
+                overrides=overrides,
             )
         median = statistics.median(v for _, v in totals)
-        if median < th.grad_norm_low:
+        if median < th.grad_norm_low and not converged(curve(seed, "train_loss"), th.converged_frac):
+            lr = scaled(setting(run, trial, "train.lr"), 10)
+            overrides = {"train.lr": lr} if lr is not None and valid_overrides(run, trial, {"train.lr": lr}) else {}
             low_epoch, low = min(totals, key=lambda p: p[1])
             return Finding(
                 rule="grad_norm_range",
@@ -59,7 +64,10 @@ def grad_norm_range(run: RunView, th: Thresholds) -> list[Finding]:
                     f"median total gradient norm {fmt(median)} over {len(totals)} epochs (< {fmt(th.grad_norm_low)}); "
                     f"lowest {fmt(low)} at epoch {low_epoch}"
                 ),
-                next_experiment="raise lr ×10, or check the initialization, activations and input scaling",
+                next_experiment=(
+                    f"raise lr ×10 ({set_text(overrides)}), or check the initialization, activations and input scaling"
+                ),
+                overrides=overrides,
             )
         return None
 
@@ -88,13 +96,18 @@ def vanishing_first_layers(run: RunView, th: Thresholds) -> list[Finding]:
         if len(ratios) < 1:
             return None
         median = statistics.median(r for _, r, _, _ in ratios)
-        if median >= th.vanishing_ratio:
+        if median >= th.vanishing_ratio or converged(curve(seed, "train_loss"), th.converged_frac):
             return None
         epoch, _, first, last = ratios[-1]
         activation = setting(run, trial, "model.activation")
-        swap = (
-            f"replace {activation} with relu or gelu, " if activation in ("sigmoid", "tanh") else ""
-        )
+        overrides: dict[str, object] = {}
+        for option in ({"model.activation": "relu"} if activation in ("sigmoid", "tanh") else {},
+                       {"model.layer_norm": True}):
+            changes = option and setting(run, trial, next(iter(option))) != next(iter(option.values()))
+            if changes and valid_overrides(run, trial, option):  # only families that have the key
+                overrides = option
+                break
+        fix = f"try {set_text(overrides)}, or use fewer layers" if overrides else "use fewer layers"
         return Finding(
             rule="vanishing_first_layers",
             severity="warning",
@@ -105,7 +118,8 @@ def vanishing_first_layers(run: RunView, th: Thresholds) -> list[Finding]:
                 f"first layer {first_name} gradient norm {fmt(first)} vs last layer {last_name} {fmt(last)} "
                 f"at epoch {epoch}; median ratio {fmt(median)} over {len(ratios)} epochs (< {fmt(th.vanishing_ratio)})"
             ),
-            next_experiment=f"{swap}add model.layer_norm or use fewer layers, and check the initialization",
+            next_experiment=f"{fix}, and check the initialization",
+            overrides=overrides,
         )
 
     return per_trial(run, check)

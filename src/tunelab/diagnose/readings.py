@@ -118,7 +118,9 @@ def fixed_space_values(run: RunView) -> dict[str, Any]:
 
 
 def setting(run: RunView, trial: TrialView | None, path: str, default: Any = None) -> Any:
-    """A setting of the trial's configuration (params.json), else the experiment's, e.g. `train.lr`."""
+    """A setting of the trial: its searched value, its configuration (params.json), else the experiment's."""
+    if trial is not None and isinstance(trial.params, Mapping) and trial.params.get(path) is not None:
+        return trial.params[path]
     sources: list[Any] = []
     if trial is not None and trial.first is not None:
         sources.append(trial.first.params.get("config", {}))
@@ -168,3 +170,25 @@ def _with_prefix(found: Finding, prefix: str) -> Finding:
     from dataclasses import replace
 
     return replace(found, evidence=prefix + found.evidence)
+
+
+def near_best(run: RunView, trial: TrialView, rel: float) -> bool:
+    """The trial's objective is within `rel` (relative) of the study's best: a good trial, not a sick one."""
+    best = num(run.history.get("best_value")) if isinstance(run.history, Mapping) else None
+    value = num(trial.value)
+    if best is None or value is None or not math.isfinite(best) or not math.isfinite(value):
+        return False
+    return abs(value - best) <= rel * max(abs(best), 1e-12)
+
+
+def converged(points: Sequence[tuple[int, float]], frac: float) -> bool:
+    """The loss ended below `frac` of its first value: near its floor, where tiny gradients are normal."""
+    if len(points) < 2 or not finite(points) or points[0][1] <= 0:
+        return False
+    return points[-1][1] < frac * points[0][1]
+
+
+def scaled(value: Any, factor: float) -> float | None:
+    """A numeric setting times `factor`, rounded to 3 significant digits (for advice)."""
+    number = num(value)
+    return float(f"{number * factor:.3g}") if number is not None else None

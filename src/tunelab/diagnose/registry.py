@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tunelab.diagnose import curves, data_checks, final, gradients, study
+from tunelab.diagnose import curves, data_checks, final, gradients, knobs, study, training
+from tunelab.diagnose.advice import reconcile
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
@@ -19,11 +20,16 @@ RuleFn = Callable[[RunView, Thresholds], list[Finding]]
 RULES: dict[str, RuleFn] = {
     "val_test_disagree": final.val_test_disagree,
     "loss_exploding": curves.loss_exploding,
+    "objective_ties": knobs.objective_ties,
+    "under_trained": training.under_trained,
+    "dead_knob": knobs.dead_knob,
     "train_loss_flat": curves.train_loss_flat,
+    "loss_bouncing": training.loss_bouncing,
     "overfitting": curves.overfitting,
     "best_epoch_early": curves.best_epoch_early,
     "grad_norm_range": gradients.grad_norm_range,
     "vanishing_first_layers": gradients.vanishing_first_layers,
+    "lowest_lr_still_learning": training.lowest_lr_still_learning,
     "seed_spread": study.seed_spread,
     "best_on_edge": study.best_on_edge,
     "failed_share": study.failed_share,
@@ -47,7 +53,8 @@ def diagnose_view(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
             raise RunFolderError(
                 f"{run.root} looks damaged: rule {name} could not read it ({type(exc).__name__}: {exc})"
             ) from None
-    return sort_findings(findings, RULES)
+    # two findings pulling one lever both ways on the same trials: the weaker goes, its reason stays
+    return sort_findings(reconcile(findings, list(RULES)), RULES)
 
 
 def diagnose_run(run_dir: str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[Finding]:

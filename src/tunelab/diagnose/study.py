@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
+from tunelab.diagnose.advice import space_error
 from tunelab.diagnose.finding import Finding
+from tunelab.diagnose.knobs import dead_paths
 from tunelab.diagnose.readings import (
     SAMPLER_STRATEGIES,
     SearchedKnob,
@@ -99,14 +102,19 @@ def _edge_side(knob: SearchedKnob, best: float, th: Thresholds) -> str:
     return "low" if math.isclose(best, values[0]) else "high" if math.isclose(best, values[-1]) else ""
 
 
-def _beyond(knob: SearchedKnob, side: str) -> str:
-    """A value one step past the edge, for the next experiment."""
+def _beyond(knob: SearchedKnob, side: str) -> float | int:
+    """A value one step past the edge, for the next experiment (an integer for an integer knob)."""
     if knob.is_range:
         low, high = float(knob.low), float(knob.high)  # type: ignore[arg-type]
+        integer = isinstance(knob.low, int) and isinstance(knob.high, int)
         if knob.log:
-            return fmt(low / 10) if side == "low" else fmt(high * 10)
-        span = high - low
-        return fmt(low - span / 2) if side == "low" else fmt(high + span / 2)
+            nxt = low / 10 if side == "low" else high * 10
+        else:
+            span = high - low
+            nxt = low - span / 2 if side == "low" else high + span / 2
+        if side == "low" and low > 0 >= nxt:  # a positive knob stays positive: halve instead
+            nxt = low / 2
+        return round(nxt) if integer else float(f"{nxt:.4g}")
     values = knob.numbers()
     a, b = (values[0], values[1]) if side == "low" else (values[-1], values[-2])
     ratios = [hi / lo for lo, hi in pairwise(values)] if values[0] > 0 else []
@@ -115,9 +123,21 @@ def _beyond(knob: SearchedKnob, side: str) -> str:
         nxt = a * (a / b)
     else:
         nxt = a + (a - b)
-    if all(float(v).is_integer() for v in values):
-        nxt = float(round(nxt))
-    return fmt(nxt)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in knob.values):
+        return round(nxt)
+    return float(f"{nxt:.4g}")
+
+
+def _widened(knob: SearchedKnob, side: str, beyond: float | int) -> Any:
+    """The knob's search.space entry with `beyond` included."""
+    if knob.is_range:
+        low, high = (beyond, knob.high) if side == "low" else (knob.low, beyond)
+        spec: dict[str, Any] = {"low": low, "high": high}
+        if knob.log:
+            spec["log"] = True
+        return spec
+    values = list(knob.values)
+    return [beyond, *values] if side == "low" else [*values, beyond]
 
 
 def edge_knobs(run: RunView, th: Thresholds) -> list[tuple[str, str, float]]:
@@ -139,14 +159,29 @@ def edge_knobs(run: RunView, th: Thresholds) -> list[tuple[str, str, float]]:
 
 
 def best_on_edge(run: RunView, th: Thresholds) -> list[Finding]:
-    """The best value of a numeric knob is the smallest or largest value searched: widen the range."""
+    """The best value of a numeric knob is the smallest or largest value searched: widen the range.
+
+    Silent when the winner came out of a large tie (its position is arbitrary) and when one step
+    past the edge is a value tunelab refuses (0 accumulation steps, a negative multiplier, dropout
+    past 1): that edge is the knob's natural bound.
+    """
+    selection = run.history.get("selection") if isinstance(run.history, Mapping) else None
+    if isinstance(selection, Mapping) and len(selection.get("tied") or []) > th.tie_max:
+        return []
     knobs = {k.path: k for k in searched_knobs(run)}
     names = short_names(list(knobs))
     best_trial = run.history.get("best_trial")
     findings = []
+    dead = dead_paths(run)  # the best value of a knob nothing reads is arbitrary
     for path, side, best in edge_knobs(run, th):
+        if path in dead:
+            continue
         knob, name = knobs[path], names[path]
+        beyond = _beyond(knob, side)
+        if math.isclose(float(beyond), best) or space_error(run, {path: _widened(knob, side, beyond)}):
+            continue
         word = "smallest" if side == "low" else "largest"
+        space = {path: _widened(knob, side, beyond)}
         findings.append(
             Finding(
                 rule="best_on_edge",
@@ -157,8 +192,9 @@ def best_on_edge(run: RunView, th: Thresholds) -> list[Finding]:
                 evidence=f"best {name}={fmt(best)} is the {word} value searched ({name} in {knob.describe()})",
                 next_experiment=(
                     f"widen {path} {'below' if side == 'low' else 'beyond'} {fmt(best)} "
-                    f"(e.g. include {_beyond(knob, side)}) and search again"
+                    f"(e.g. include {fmt(beyond)}) and search again: search.space.{path}: {json.dumps(space[path])}"
                 ),
+                space=space,
             )
         )
     return findings

@@ -31,7 +31,26 @@ class Thresholds:
     best_epoch_gap_frac: float = _t(
         0.2, "the best epoch is far before the last when at least this fraction of the epochs follow it ..."
     )
-    best_epoch_gap_min: int = _t(3, "... and at least this many epochs follow it")
+    best_epoch_gap_min: int = _t(3, "... and at least this many epochs follow it ...")
+    best_epoch_min_rel: float = _t(
+        0.05, "... and the last epoch's monitored loss is worse than the best by more than this fraction"
+    )
+    best_epoch_min_score_drop: float = _t(
+        0.02, "... or, for a monitored score (accuracy, F1, R²), lower than the best by more than this"
+    )
+    explode_floor_frac: float = _t(
+        0.5, "a train-loss spike counts only when it climbs back to at least this fraction of epoch 1's loss"
+    )
+    overfit_min_rise: float = _t(
+        0.02, "overfitting also needs val loss to rise above its best by this fraction of epoch 1's val loss"
+    )
+    overfit_rel_rise: float = _t(0.1, "... and by this fraction of the best val loss itself")
+    near_best_rel: float = _t(
+        0.01, "a trial within this relative distance of the study's best value is never called flat"
+    )
+    converged_frac: float = _t(
+        0.05, "a train loss that ended below this fraction of epoch 1's has converged: small gradients are normal"
+    )
 
     # --- gradients (per trial, from grad_norms.jsonl); seed 000: healthy norms are about 1e-2..10
     grad_norm_low: float = _t(1e-2, "a median total gradient norm below this is vanishing")
@@ -57,6 +76,20 @@ class Thresholds:
     improving_rel: float = _t(0.01, "... and beat the best before that window by more than this relative amount")
     improving_min_trials: int = _t(5, "sampler studies with fewer trials are not judged for still improving")
     trials_per_knob: int = _t(10, "sampler studies need at least this many trials per searched knob")
+    tie_max: int = _t(
+        3, "more trials than this tied with the winner: the objective (or the validation split) cannot rank them"
+    )
+    improving_epochs_window: float = _t(
+        0.25, "a run is still improving when its val loss fell over this last fraction of the epochs ..."
+    )
+    improving_epochs_rel: float = _t(0.02, "... by more than this fraction of its value at the window's start ...")
+    improving_epochs_floor: float = _t(0.01, "... and by more than this fraction of epoch 1's val loss")
+    bounce_up_share: float = _t(
+        0.4, "train loss bounces when it rises in at least this share of the epoch steps of its second half ..."
+    )
+    bounce_amplitude: float = _t(
+        0.1, "... by a mean step of this fraction of its mean and of epoch 1's loss, ending as far above its lowest"
+    )
 
     # --- final model (final/test_metrics.json vs the chosen trial's validation value)
     r2_gap_max: float = _t(0.2, "R²: validation and test disagree when they differ by more than this, or in sign")

@@ -15,7 +15,7 @@ from tunelab.errors import RunFolderError
 from tunelab.masking import mask_secrets
 from tunelab.runs.clash import clash_error, read_folder_experiment
 from tunelab.runs.layout import RunLayout
-from tunelab.runs.records import write_text_atomic
+from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
 
 # How a study runs, not what a trial computes: changing them never blocks resuming a folder.
 RUN_SETTINGS = (("search", "n_jobs"), ("search", "vectorize"), ("search", "timeout_s"), ("train", "threads"),
@@ -84,3 +84,10 @@ def _without_run_settings(data: Any) -> Any:
         elif isinstance(out.get(path[0]), dict):
             out[path[0]].pop(path[1], None)
     return out
+
+
+def record_split(layout: RunLayout, train: int, val: int, test: int) -> None:
+    """Write `split.json` (rows per split) once the data is loaded: decision cards state the real split."""
+    record = {"train": train, "val": val, "test": test}
+    if not layout.split_json.exists() or read_json(layout.split_json) != record:
+        write_json_atomic(layout.split_json, record)

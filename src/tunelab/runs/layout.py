@@ -109,6 +109,11 @@ class RunLayout:
         return self.root / "trials"
 
     @property
+    def split_json(self) -> Path:
+        """Rows in each split the study really used (a data set may bring its own split)."""
+        return self.root / "split.json"
+
+    @property
     def rounds_lock(self) -> Path:
         return self.root / ".rounds.lock"
 

@@ -77,6 +77,15 @@ class RunView:
             raise RunFolderError(f"{self.root} is not a tunelab run folder (no experiment.yaml)")
 
     @cached_property
+    def split_rows(self) -> tuple[int, int, int] | None:
+        """(train, val, test) rows the run really used, from `split.json`; None for older folders."""
+        try:
+            rec = read_json(self.layout.split_json)
+            return int(rec["train"]), int(rec["val"]), int(rec["test"])
+        except Exception:
+            return None
+
+    @cached_property
     def experiment(self) -> dict[str, Any]:
         """The resolved experiment as plain data (not validated, so an old folder still reads)."""
         try:

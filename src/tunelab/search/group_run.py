@@ -36,9 +36,10 @@ from tunelab.search.trial_run import (
 )
 from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
+from tunelab.train.grouping import group_error, group_key, has_progress
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
-from tunelab.train.vectorized import fit_group, group_error, group_key, has_progress
+from tunelab.train.vectorized import fit_group
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]

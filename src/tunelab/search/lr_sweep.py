@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from tunelab.runs.view import RunView
 
 @dataclass(frozen=True)
 class SweepRow:
+    """One lr: the last epoch's numbers and the best val loss, each the mean over the seeds
+    (`*_std` their std; 0 with one seed), so the line shows what `best_lr` compares."""
+
     lr: float
     train_loss: float | None  # measured in eval mode after the last epoch when eval_train is on
     val_loss: float | None
@@ -18,31 +22,51 @@ class SweepRow:
     best_val_loss: float | None
     best_epoch: int
     state: str
+    seeds: int = 1
+    val_loss_std: float = 0.0
+    val_metric_std: float = 0.0
+    best_val_loss_std: float = 0.0
+
+
+def _stats(values: list[Any]) -> tuple[float | None, float]:
+    nums = [float(v) for v in values if isinstance(v, int | float)]
+    if not nums:
+        return None, 0.0
+    return statistics.fmean(nums), statistics.stdev(nums) if len(nums) > 1 else 0.0
 
 
 def sweep_rows(run_dir: str | Path) -> tuple[list[SweepRow], str]:
-    """Rows in lr order and the name of the validation metric shown beside the loss."""
+    """Rows in lr order (seed means) and the name of the validation metric shown beside the loss."""
     run = RunView(run_dir)
     metrics = run.experiment.get("train", {}).get("metrics") or []
     metric = f"val_{metrics[0]}" if metrics else ""
     rows = []
     for trial in run.trials:
-        seed = trial.first
-        if seed is None or not seed.records:
+        seeds = [s for s in trial.seeds if s.records]
+        if not seeds:
             continue
-        last: dict[str, Any] = seed.records[-1]
-        lr = trial.params.get("train.lr", trial.params.get("lr", last.get("lr")))
-        losses = [(r.get("val_loss"), r["epoch"]) for r in seed.records if r.get("val_loss") is not None]
-        best = min(losses) if losses else (None, 0)
+        lasts: list[dict[str, Any]] = [s.records[-1] for s in seeds]
+        lr = trial.params.get("train.lr", trial.params.get("lr", lasts[0].get("lr")))
+        bests = []
+        for s in seeds:
+            losses = [(r.get("val_loss"), r["epoch"]) for r in s.records if r.get("val_loss") is not None]
+            bests.append(min(losses) if losses else (None, 0))
+        val, val_std = _stats([r.get("val_loss") for r in lasts])
+        score, score_std = _stats([r.get(metric) for r in lasts]) if metric else (None, 0.0)
+        best, best_std = _stats([b[0] for b in bests])
         rows.append(
             SweepRow(
                 lr=float(lr),
-                train_loss=last.get("train_eval_loss", last.get("train_loss")),
-                val_loss=last.get("val_loss"),
-                val_metric=last.get(metric) if metric else None,
-                best_val_loss=best[0],
-                best_epoch=best[1],
+                train_loss=_stats([r.get("train_eval_loss", r.get("train_loss")) for r in lasts])[0],
+                val_loss=val,
+                val_metric=score,
+                best_val_loss=best,
+                best_epoch=bests[0][1],
                 state=trial.state,
+                seeds=len(seeds),
+                val_loss_std=val_std,
+                val_metric_std=score_std,
+                best_val_loss_std=best_std,
             )
         )
     return sorted(rows, key=lambda r: r.lr), metric
@@ -63,9 +87,11 @@ def format_sweep(rows: list[SweepRow], metric: str) -> str:
     short = metric.replace("val_accuracy", "val_acc")
     lines = ["lr_sweep"]
     for r in rows:
-        parts = [f"lr={r.lr:g}", f"train_loss={_f(r.train_loss)}", f"val_loss={_f(r.val_loss)}"]
+        parts = [f"lr={r.lr:g}", f"train_loss={_f(r.train_loss)}", f"val_loss={_f(r.val_loss, r.val_loss_std, r)}"]
         if metric:
-            parts.append(f"{short}={_f(r.val_metric)}")
+            parts.append(f"{short}={_f(r.val_metric, r.val_metric_std, r)}")
+        if r.seeds > 1:
+            parts.append(f"best_val_loss={_f(r.best_val_loss, r.best_val_loss_std, r)} ({r.seeds} seeds)")
         if r.state != "complete":
             parts.append(f"({r.state})")
         lines.append(" ".join(parts))
@@ -77,5 +103,8 @@ def format_sweep(rows: list[SweepRow], metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _f(value: float | None, std: float = 0.0, row: SweepRow | None = None) -> str:
+    """A number to 3 decimals; `mean±std` when the row has several seeds."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}±{std:.3f}" if row is not None and row.seeds > 1 else f"{value:.3f}"

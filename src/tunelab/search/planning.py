@@ -21,8 +21,8 @@ from tunelab.search.results import counted
 from tunelab.search.rounds import batched
 from tunelab.search.strategies import Plan
 from tunelab.search.trial_run import DatasetCache, config_key
+from tunelab.train.grouping import group_key
 from tunelab.train.trial import model_for
-from tunelab.train.vectorized import group_key
 
 AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
 SEQUENTIAL_SAMPLERS = SEQUENTIAL_STRATEGIES  # learn from every result: asked one trial at a time

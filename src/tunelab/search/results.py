@@ -20,8 +20,8 @@ from tunelab.train.hooks import Hook
 
 @dataclass(frozen=True)
 class TuneResult:
-    """Where a study lives and how it ended. `best_params` is keyed by knob name, `best_by_path`
-    by key path (what a later stage applies); `n_failed` counts diverged trials."""
+    """Where a study lives and how it ended. `best_params` is keyed by key path (`train.lr`), like the
+    history, the summary and the final model; `n_failed` counts diverged trials."""
 
     run_dir: Path
     study_name: str
@@ -70,22 +70,18 @@ def waiting(study: optuna.Study) -> int:
 
 
 def best_value(study: optuna.Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:
-        return None
+    """The winner's objective value (search/selection.py breaks ties), or None before any result."""
+    from tunelab.search import selection
+
+    return selection.choose(study).value
 
 
 def best_by_path(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
-    """The winner's searched values by key path, decoded (lists are lists again)."""
-    return decode_params(knobs, study.best_trial.params) if knobs else dict(study.best_trial.params)
+    """The winner's values by key path, decoded: exactly what the history and the final model name."""
+    from tunelab.search import selection
 
-
-def best_params(study: optuna.Study, knobs: Sequence[Knob]) -> dict[str, Any]:
-    """The winner's searched values by knob name, decoded (lists are lists again)."""
-    by_path = best_by_path(study, knobs)
-    names = {k.path: k.name for k in knobs if k.kind != "fixed"}
-    return {names.get(p, p): v for p, v in by_path.items() if not knobs or p in names}
+    best = selection.best_trial(study)
+    return decode_params(knobs, best.params) if knobs else dict(best.params)
 
 
 def summarize_study(
@@ -113,7 +109,7 @@ def summarize_study(
         n_pruned=outcomes.count(Outcome.PRUNED),
         n_failed=outcomes.count(Outcome.DIVERGED),
         best_value=best,
-        best_params=best_params(study, knobs) if best is not None else {},
+        best_params=best_by_path(study, knobs) if best is not None else {},
         finished=finished,
         ran_trials=ran,
         best_by_path=best_by_path(study, knobs) if best is not None else {},

@@ -32,7 +32,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.runs.layout import RunLayout
 from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
-from tunelab.train.vectorized import group_key
+from tunelab.train.grouping import group_key
 
 log = logging.getLogger(__name__)
 BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
 from tunelab.data.dataset import Dataset
-from tunelab.runs.claim import claim_run_folder
+from tunelab.runs.claim import claim_run_folder, record_split
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.outcome import COUNTED, Outcome
 from tunelab.search import planning
@@ -104,8 +104,13 @@ def start_study(
         claim_run_folder(layout, base)
     write_data_checks(layout, dataset)
     stamp_study(study, dataset.data_hash)
+    record_split(layout, *_rows(dataset))
     return StudyRun(study, base, knobs, plan, layout, storage_url, DatasetCache(data_dir, (base, dataset)), exp_id,
                     observer or StudyObserver(), n_trials, timeout_s)
+
+
+def _rows(dataset: Dataset) -> tuple[int, int, int]:
+    return len(dataset.train), len(dataset.val), len(dataset.test) if dataset.test is not None else 0
 
 
 def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:

@@ -19,6 +19,7 @@ from tunelab.markdown import md_escape
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
+from tunelab.search.selection import choose, winner_line
 
 SHOWN = COUNTED
 
@@ -109,11 +110,14 @@ def summary_rows(
                 "peak_mem_mb": t.user_attrs.get("peak_mem_mb"),
                 "state": outcome or "running",
                 "reason": t.user_attrs.get("reason", ""),
+                "tie_val_loss": t.user_attrs.get("tie_val_loss"),
             }
         )
     maximize = exp.search.objective.resolved_direction() == "maximize"
     key = f"{metric}_mean"
-    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0) if maximize else (r[key] or 0)))
+    # equal values in the selection's tie-break order, so the first row is the winner
+    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0) if maximize else (r[key] or 0),
+                             r["tie_val_loss"] is None, r["tie_val_loss"] or 0.0))
     return rows
 
 
@@ -150,7 +154,8 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(layout.summary_csv, buffer.getvalue())
-    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols))
+    winner = winner_line(choose(study, metric), exp.train.monitor, knobs)
+    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols, winner))
     write_json_atomic(layout.optimization_history, history(study, knobs, metric))
 
 
@@ -168,6 +173,7 @@ def _markdown(
     metric: str,
     test_cols: Sequence[str],
     train_cols: Sequence[str] = (),
+    winner: str = "",
 ) -> str:
     direction = exp.search.objective.resolved_direction()
     lines = [
@@ -177,6 +183,7 @@ def _markdown(
         f"{exp.search.seeds} seed(s). Test numbers come from the final model only.",
         "",
     ]
+    lines += [winner, ""] if winner else []
     flag = seed_noise_flag(rows, metric)
     if flag:
         lines += [f"> **Seed noise:** {md_escape(flag)}", ""]
@@ -201,18 +208,17 @@ def _markdown(
 def history(study: optuna.Study, knobs: Sequence[Knob], metric: str) -> dict[str, Any]:
     """Best params, best value and every trial, like seed 001's optimization_history.json."""
     trials = study.get_trials(deepcopy=False)
-    try:
-        best = study.best_trial
-        best_params, best_value, best_number = decode_params(knobs, best.params), best.value, best.number
-    except ValueError:
-        best_params, best_value, best_number = {}, None, None
+    choice = choose(study, metric)
+    best = choice.winner
+    best_params = decode_params(knobs, best.params) if best is not None else {}
     return {
         "study_name": study.study_name,
         "direction": study.direction.name.lower(),
         "metric": metric,
         "best_params": best_params,
-        "best_value": best_value,
-        "best_trial": best_number,
+        "best_value": choice.value,
+        "best_trial": choice.number,
+        "selection": choice.to_dict(),
         "n_trials": len(trials),
         "trials": [
             {

@@ -18,6 +18,7 @@ from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
+from tunelab.search.selection import tie_attrs
 from tunelab.search.trial_writes import write_trial
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
@@ -201,6 +202,7 @@ def record_outcome(
         "epochs_run": [r.epochs_run for r in results],
         "train_time_s": round(sum(r.train_time_s for r in results), 4),
         "peak_mem_mb": max((r.peak_mem_mb for r in results), default=0.0),
+        **tie_attrs(r.best_record for r in results),
     }
     if outcome.state == "pruned" and results:
         attrs["pruned_at_epoch"] = results[-1].epochs_run

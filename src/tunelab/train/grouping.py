@@ -1,7 +1,9 @@
-"""Which trials can train together as one vectorized group (`train/vectorized.py:fit_group`).
+"""Which trials can train together as one vectorized group, and why not.
 
-`can_vectorize` says why a set of trials cannot share one stacked model; `group_key` gives equal
-keys to trials that can.
+`group_key` sorts trials into groups before any model is built (same family, shape, data, batch
+size, epochs, loss, optimizer type); `can_vectorize` and `group_error` give the reason a group is
+refused, before and after the members' models exist. `fit_group` (train/vectorized.py) trains
+what these let through.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from tunelab.config.schema import Experiment
+from torch import nn
+
+from tunelab.config.schema import Experiment, TrainSection
 from tunelab.config.vocabulary import VECTORIZED_FAMILIES
 from tunelab.data.dataset import Dataset
+from tunelab.runs.layout import TrialLayout
+from tunelab.train.batched_model import layer_signature, stackable, unsupported_module
 from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS
 
 # Train keys that may differ between members of one group (the rest must be equal).
@@ -81,3 +87,34 @@ def group_key(exp: Experiment, data: Dataset) -> str | None:
     model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
     train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
     return json.dumps([data.name, data.data_hash, len(data.train), model, train], sort_keys=True, default=str)
+
+
+def has_progress(layout: TrialLayout | None) -> bool:
+    """Whether a trial folder already holds a result or a checkpoint (then resume it with `fit`)."""
+    if layout is None:
+        return False
+    return layout.result_json.exists() or bool(layout.epoch_checkpoints())
+
+
+def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
+    """Why `fit_group` would refuse these built members (None: it would train them)."""
+    if not models or len(models) != len(cfgs):
+        return "need one TrainSection per model and at least one model"
+    reason = unsupported_module(stackable(models[0]))
+    if reason:
+        return reason
+    sig = layer_signature(stackable(models[0]))
+    for i, model in enumerate(models[1:], start=1):
+        if layer_signature(stackable(model)) != sig:
+            return f"member {i}: different layers or parameter shapes"
+    c0 = cfgs[0]
+    for i, cfg in enumerate(cfgs):
+        if cfg.optimizer not in SUPPORTED_OPTIMIZERS or cfg.scheduler != "constant" or cfg.warmup_ratio > 0:
+            return f"member {i}: optimizer/scheduler not vectorized"
+        if cfg.gradient_accumulation_steps != 1 or cfg.precision != "fp32":
+            return f"member {i}: gradient accumulation / bf16 not vectorized"
+        same = ("epochs", "batch_size", "optimizer", "nesterov", "device", "threads", "eval_train", "huber_delta")
+        diff = [k for k in same if getattr(cfg, k) != getattr(c0, k)]
+        if diff:
+            return f"member {i}: different {', '.join(diff)}"
+    return None

@@ -117,10 +117,17 @@ class _Best:
         value = record.get(self.monitor)
         if value is None or value != value:  # missing or NaN never counts as best
             return False
-        if self.value is None or (value > self.value if self.maximize else value < self.value):
+        better = self.value is None or (value > self.value if self.maximize else value < self.value)
+        if better or (value == self.value and _lower_loss(record, self.record)):
             self.value, self.epoch, self.record = value, record["epoch"], dict(record)
             return True
         return False
+
+
+def _lower_loss(record: dict[str, Any], best: dict[str, Any]) -> bool:
+    """A tie on a coarse monitor (val_accuracy) goes to the epoch with the lower val_loss."""
+    new, old = record.get("val_loss"), best.get("val_loss")
+    return isinstance(new, int | float) and isinstance(old, int | float) and new < old
 
 
 def fit(
@@ -156,7 +163,7 @@ def fit(
     groups = model.param_groups(cfg.lr) if hasattr(model, "param_groups") else model.parameters()
     optimizer = make_optimizer(groups, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs, steps_per_epoch)
-    monitor = cfg.monitor if has_val else "train_loss"
+    monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
     generator = torch.Generator().manual_seed(cfg.seed)
     all_hooks: list[Hook] = list(hooks)
     if cfg.early_stopping.patience is not None and has_val:

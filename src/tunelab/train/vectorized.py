@@ -45,14 +45,11 @@ from tunelab.train.batched_model import (
     StackedNet,
     batched_loss,
     head_lr,
-    layer_signature,
     stackable,
-    unsupported_module,
 )
-from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS, BatchedOptimizer
+from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
-from tunelab.train.grouping import can_vectorize as can_vectorize  # re-exported: callers ask this module
-from tunelab.train.grouping import group_key as group_key
+from tunelab.train.grouping import group_error
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
 from tunelab.train.loop import (
     EVAL_CHUNK_ROWS,
@@ -67,13 +64,6 @@ from tunelab.train.loop import (
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer
-
-
-def has_progress(layout: TrialLayout | None) -> bool:
-    """Whether a trial folder already holds a result or a checkpoint (then resume it with `fit`)."""
-    if layout is None:
-        return False
-    return layout.result_json.exists() or bool(layout.epoch_checkpoints())
 
 
 @dataclass
@@ -97,30 +87,6 @@ class _Member:
     record: dict[str, Any] = field(default_factory=dict)
     result: FitResult | None = None
     resumed_from: int = 0
-
-
-def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
-    """Why `fit_group` would refuse these built members (None: it would train them)."""
-    if not models or len(models) != len(cfgs):
-        return "need one TrainSection per model and at least one model"
-    reason = unsupported_module(stackable(models[0]))
-    if reason:
-        return reason
-    sig = layer_signature(stackable(models[0]))
-    for i, model in enumerate(models[1:], start=1):
-        if layer_signature(stackable(model)) != sig:
-            return f"member {i}: different layers or parameter shapes"
-    c0 = cfgs[0]
-    for i, cfg in enumerate(cfgs):
-        if cfg.optimizer not in SUPPORTED_OPTIMIZERS or cfg.scheduler != "constant" or cfg.warmup_ratio > 0:
-            return f"member {i}: optimizer/scheduler not vectorized"
-        if cfg.gradient_accumulation_steps != 1 or cfg.precision != "fp32":
-            return f"member {i}: gradient accumulation / bf16 not vectorized"
-        same = ("epochs", "batch_size", "optimizer", "nesterov", "device", "threads", "eval_train", "huber_delta")
-        diff = [k for k in same if getattr(cfg, k) != getattr(c0, k)]
-        if diff:
-            return f"member {i}: different {', '.join(diff)}"
-    return None
 
 
 def fit_group(
@@ -171,7 +137,7 @@ def fit_group(
 
     members = []
     for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
-        monitor = cfg.monitor if has_val else "train_loss"
+        monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
         all_hooks = list(member_hooks[i])
         if cfg.early_stopping.patience is not None and has_val:
             all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
