@@ -50,7 +50,9 @@ def test_backend_ray_without_ray_is_one_line_and_writes_nothing(no_ray, tiny, tm
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["tune", str(tiny), "--out", str(out), "--quiet", "--set", "search.backend=ray"])
     assert res.exit_code == 2
-    assert res.stderr == "error: search.backend: Ray is not installed; install it with: pip install 'tunelab[ray]'\n"
+    assert res.stderr == (
+        "error: --set search.backend=ray: Ray is not installed; install it with: pip install 'tunelab[ray]'\n"
+    )
     assert not out.exists()
     res = CliRunner().invoke(app, ["tune", str(tiny), "--out", str(out), "--quiet", "--ray", "auto"])
     assert res.exit_code == 2 and "pip install 'tunelab[ray]'" in res.stderr
@@ -79,8 +81,8 @@ def test_a_gpu_fraction_without_a_gpu_is_one_line(tiny, tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["tune", str(tiny), "--out", str(out), "--quiet", "--set",
                                    "resources.gpus_per_trial=0.5"])
     assert res.exit_code == 2
-    assert res.stderr.startswith("error: resources.gpus_per_trial: 0.5 of a GPU per trial was asked for, but no "
-                                 "CUDA device is visible here;")
+    assert res.stderr.startswith("error: --set resources.gpus_per_trial=0.5: 0.5 of a GPU per trial was asked "
+                                 "for, but no CUDA device is visible here;")
     assert not out.exists()
 
 
@@ -124,6 +126,6 @@ def test_the_storage_proxy_without_grpcio_is_one_line_and_writes_nothing(tiny, t
     res = CliRunner().invoke(app, ["tune", str(tiny), "--out", str(out), "--quiet", "--set",
                                    "search.storage_proxy=true"])
     assert res.exit_code == 2
-    assert res.stderr == ("error: search.storage_proxy: the gRPC storage proxy needs grpcio, which is not installed; "
-                          "pip install 'tunelab[ray]' (or grpcio)\n")
+    assert res.stderr == ("error: --set search.storage_proxy=true: the gRPC storage proxy needs grpcio, which is "
+                          "not installed; pip install 'tunelab[ray]' (or grpcio)\n")
     assert not out.exists()
