@@ -55,12 +55,22 @@ def test_duplicates_across_splits_are_a_warning_with_counts(build) -> None:
 
 
 def test_rare_class_and_a_class_missing_from_test_are_warnings(build) -> None:
-    balance = {"train": {"a": 90, "b": 10}, "val": {"a": 18, "b": 2}, "test": {"a": 20, "b": 0}}
+    balance = {"train": {"a": 90, "b": 10}, "val": {"a": 18, "b": 2}, "test": {"a": 60, "b": 0}}  # 6 b rows expected
     findings = _by_rule(_folder(build, {"class_balance": balance}))["class_imbalance"]
     assert [f.title for f in findings] == ["imbalanced classes", "test classes differ from train"]
     assert findings[0].evidence == "train has 10 rows of class b against 90 of class a"
     assert "val_balanced_accuracy" in findings[0].next_experiment
     assert findings[1].evidence == "classes ['b'] have no test rows between train and test"
+
+
+def test_class_shares_that_a_random_small_split_explains_are_not_a_finding(build) -> None:
+    # 2 b rows expected in 20 test rows: none is a 12% chance; a 0.15 shift on 20 rows is within 3 standard errors
+    balance = {"train": {"a": 50, "b": 50}, "val": {"a": 13, "b": 7}, "test": {"a": 20, "b": 0}}
+    assert _by_rule(_folder(build, {"class_balance": {**balance, "test": {"a": 9, "b": 11}}})).get(
+        "class_imbalance", []) == []
+    balance = {"train": {"a": 90, "b": 10}, "val": {"a": 18, "b": 2}, "test": {"a": 20, "b": 0}}
+    titles = [f.title for f in _by_rule(_folder(build, {"class_balance": balance}))["class_imbalance"]]
+    assert titles == ["imbalanced classes"]
 
 
 def test_balanced_splits_raise_nothing(build) -> None:

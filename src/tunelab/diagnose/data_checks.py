@@ -7,6 +7,7 @@ A folder without the file (written before the checks existed) has no data findin
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tunelab.diagnose.finding import Finding
@@ -57,11 +58,18 @@ def duplicate_rows(run: RunView, th: Thresholds) -> list[Finding]:
             parts.append(f"{item['rows']} of {item['of']} {b} rows repeat a {a} row (e.g. {b} rows {item['examples']})")
     if not parts:
         return []
+    pairs = [dups[k] for k in ("train_val", "train_test", "val_test") if isinstance(dups.get(k), dict)]
+    share = max(item.get("rows", 0) / max(1, item.get("of") or 1) for item in pairs)
     return [_study(
-        "duplicate_rows", "warning", "rows repeated across splits",
+        "duplicate_rows", "warning" if share >= th.duplicate_share_warn else "info", "rows repeated across splits",
         "identical features: " + "; ".join(parts),
         "deduplicate before splitting, or split by group, so validation and test measure unseen rows",
     )]
+
+
+def _share(count: int, total: int) -> float:
+    p = count / total
+    return p * (1 - p)
 
 
 def class_imbalance(run: RunView, th: Thresholds) -> list[Finding]:
@@ -84,9 +92,15 @@ def class_imbalance(run: RunView, th: Thresholds) -> list[Finding]:
         if not isinstance(counts, dict) or not sum(counts.values()):
             continue
         n = sum(counts.values())
-        shift = max(abs(counts.get(c, 0) / n - train[c] / total) for c in train)
-        missing = [c for c in train if train[c] and not counts.get(c)]
-        if shift > th.class_share_shift_max or missing:
+        # A random split of n rows moves a class share by about sqrt(p(1-p)/n): only a shift well past
+        # that noise (and past the threshold), or a class missing that should have had several rows,
+        # says the split differs from train.
+        shift, noisy = max(
+            ((abs(counts.get(c, 0) / n - train[c] / total), 3 * math.sqrt(_share(train[c], total) / n)) for c in train),
+            key=lambda pair: pair[0] - pair[1],
+        )
+        missing = [c for c in train if not counts.get(c) and n * train[c] / total >= th.class_missing_expected_min]
+        if (shift > th.class_share_shift_max and shift > noisy) or missing:
             what = f"classes {missing} have no {split} rows" if missing else f"a class share differs by {shift:.2f}"
             findings.append(_study(
                 "class_imbalance", "warning", f"{split} classes differ from train",

@@ -104,8 +104,13 @@ class Thresholds:
     leak_r2_min: float = _t(0.98, "regression: one feature alone reaching this val R² leaks the target")
     class_ratio_min: float = _t(0.2, "imbalanced when train's rarest class has fewer rows than this times its largest")
     class_share_shift_max: float = _t(
-        0.1, "val/test classes differ from train when a class share differs by more than this"
+        0.1, "val/test classes differ from train when a class share differs by more than this (and by more "
+        "than 3 standard errors of a random split of that size)"
     )
+    class_missing_expected_min: float = _t(
+        5.0, "a class missing from val/test counts when it should have had this many rows"
+    )
+    duplicate_share_warn: float = _t(0.01, "repeated rows are a warning past this share of a split (info below)")
 
 
 DEFAULT_THRESHOLDS = Thresholds()
