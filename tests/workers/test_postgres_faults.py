@@ -75,7 +75,7 @@ def _terminate_backends(url: str, stop: threading.Event, kills: list[int]) -> No
             killed = conn.execute(query).scalar() or 0
         if killed:
             kills.append(killed)
-        stop.wait(1.5)  # the pace of the faults; nothing waits on it to pass
+        stop.wait(0.5)  # the pace of the faults (a short study still meets several); nothing waits on it
     engine.dispose()
 
 
