@@ -107,7 +107,7 @@ def test_sixteen_workers_through_the_proxy_finish_64_trials_on_a_handful_of_conn
 
 
 def test_a_proxy_url_is_a_storage_anywhere_and_a_silent_one_is_one_line(monkeypatch):
-    monkeypatch.setattr("tunelab.search.proxy.CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr("tunelab.search.storage.CONNECT_TIMEOUT_S", 1)
     with pytest.raises(ConfigError, match=r"^--storage: no storage proxy answers at grpc://127\.0\.0\.1:9 within 1 s"):
         make_storage("grpc://127.0.0.1:9")
     with pytest.raises(ConfigError, match=r"a proxy URL is grpc://HOST:PORT, got 'grpc://nohost'"):

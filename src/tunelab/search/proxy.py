@@ -11,38 +11,24 @@ from __future__ import annotations
 
 import logging
 import socket
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 import optuna
 
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
+from tunelab.search.storage import connect, make_storage, mask_url, require_grpc
 
 log = logging.getLogger(__name__)
 POOL_SIZE = 4  # database connections held by the proxy, whatever the number of workers
 SERVER_THREADS = 16  # concurrent worker requests; the rest queue in gRPC
-CONNECT_TIMEOUT_S = 30
-INSTALL = "pip install 'tunelab[ray]' (or grpcio)"
-
-
-def require_grpc() -> Any:
-    """The `grpc` module, or the one-line error that says how to install it."""
-    try:
-        import grpc
-    except ImportError:
-        raise ConfigError(f"the gRPC storage proxy needs grpcio, which is not installed; {INSTALL}",
-                          key="search.storage_proxy") from None
-    return grpc
 
 
 def proxied_storage(url: str) -> optuna.storages.BaseStorage:
     """The database behind the proxy: a small bounded pool and Optuna's in-process cache (which
     Optuna recommends in front of the proxy), with tunelab's heartbeat settings."""
-    from tunelab.search.storage import make_storage
 
     if url.startswith("grpc://"):
         raise ConfigError("the proxy needs a database URL (postgresql://... or sqlite:///...), not another proxy",
@@ -69,7 +55,6 @@ def start_server(url: str, host: str, port: int) -> tuple[Any, int]:
 
 def serve_forever(url: str, host: str, port: int) -> None:
     """`tunelab proxy`: serve until interrupted."""
-    from tunelab.search.storage import mask_url
 
     server, bound = start_server(url, host, port)
     log.warning("storage proxy for %s listening on grpc://%s:%d", mask_url(url), host, bound)
@@ -91,19 +76,4 @@ def serve_storage(exp: Experiment, url: str) -> tuple[str, Callable[[], None]]:
     return f"grpc://{host}:{port}", lambda: server.stop(grace=5)
 
 
-def connect(url: str) -> optuna.storages.BaseStorage:
-    """A client of the proxy at grpc://host:port, once it answers."""
-    require_grpc()
-    parts = urlsplit(url)
-    if not parts.hostname or not parts.port:
-        raise ConfigError(f"a proxy URL is grpc://HOST:PORT, got {url!r}", key="--storage")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the proxy is marked experimental in Optuna
-        client = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
-    try:
-        client.wait_server_ready(timeout=CONNECT_TIMEOUT_S)
-    except Exception:
-        client.close()
-        raise ConfigError(f"no storage proxy answers at {url} within {CONNECT_TIMEOUT_S} s; start it with "
-                          "tunelab proxy --storage URL --port N", key="--storage") from None
-    return client
+__all__ = ["connect", "require_grpc", "serve_forever", "serve_storage"]

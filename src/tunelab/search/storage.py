@@ -6,6 +6,7 @@ import json
 import logging
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 import optuna
 
@@ -29,8 +30,6 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
     from tunelab.search.heartbeats import stale_trial_callback
 
     if url.startswith("grpc://"):
-        from tunelab.search.proxy import connect
-
         return connect(url)
     sqlite = url.startswith("sqlite")
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
@@ -121,3 +120,35 @@ def close_storage(study: optuna.Study) -> None:
     engine = getattr(backend, "engine", None)
     if engine is not None:
         engine.dispose()
+
+
+CONNECT_TIMEOUT_S = 30  # how long a worker waits for a storage proxy (tunelab proxy) to answer
+INSTALL_GRPC = "pip install 'tunelab[ray]' (or grpcio)"
+
+
+def require_grpc() -> Any:
+    """The `grpc` module, or the one-line error that says how to install it."""
+    try:
+        import grpc
+    except ImportError:
+        raise ConfigError(f"the gRPC storage proxy needs grpcio, which is not installed; {INSTALL_GRPC}",
+                          key="search.storage_proxy") from None
+    return grpc
+
+
+def connect(url: str) -> optuna.storages.BaseStorage:
+    """A client of the proxy at grpc://host:port, once it answers."""
+    require_grpc()
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        raise ConfigError(f"a proxy URL is grpc://HOST:PORT, got {url!r}", key="--storage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the proxy is marked experimental in Optuna
+        client = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
+    try:
+        client.wait_server_ready(timeout=CONNECT_TIMEOUT_S)
+    except Exception:
+        client.close()
+        raise ConfigError(f"no storage proxy answers at {url} within {CONNECT_TIMEOUT_S} s; start it with "
+                          "tunelab proxy --storage URL --port N", key="--storage") from None
+    return client
