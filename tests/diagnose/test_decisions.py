@@ -120,7 +120,7 @@ def test_staged_folder_gets_one_card_per_stage(build):
 
 
 def test_unwritable_folder_is_a_one_line_error(build, monkeypatch):
-    from tunelab.diagnose import decisions
+    from tunelab.diagnose import evidence
     from tunelab.errors import RunFolderError
 
     b = build().experiment(strategy="none")
@@ -128,7 +128,7 @@ def test_unwritable_folder_is_a_one_line_error(build, monkeypatch):
     def refuse(path, text):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(decisions, "write_text_atomic", refuse)
+    monkeypatch.setattr(evidence, "write_text_atomic", refuse)
     with pytest.raises(RunFolderError, match=r"cannot write .*decisions\.md: Permission denied"):
         write_decisions(b.root)
 

@@ -34,8 +34,9 @@ class DecisionCard:
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
-    def to_markdown(self) -> str:
-        rows = [
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, text) in the order every rendering shows them (decisions.md, report.html)."""
+        return [
             ("Question", self.question),
             ("Fixed", self.fixed),
             ("Changed", self.changed),
@@ -43,7 +44,9 @@ class DecisionCard:
             ("Best setting", self.best_setting),
             ("Next experiment", self.next_experiment),
         ]
-        body = "\n".join(f"| {label} | {md_escape(text)} |" for label, text in rows)
+
+    def to_markdown(self) -> str:
+        body = "\n".join(f"| {label} | {md_escape(text)} |" for label, text in self.rows())
         return f"### {md_escape(self.title)}\n\n| | |\n|---|---|\n{body}\n"
 
 

@@ -1,4 +1,4 @@
-"""decisions.md: the decision card of the study (one per stage for a staged study) and the findings."""
+"""The decision card of the study (one per stage for a staged study) and the findings: a run folder's evidence."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
+from tunelab.diagnose.evidence import Card, Evidence, MissingStage, write_evidence_files
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.readings import fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
@@ -16,8 +17,7 @@ from tunelab.diagnose.split import split_text
 from tunelab.diagnose.study import edge_knobs
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
-from tunelab.markdown import md_escape
-from tunelab.runs.records import read_json, write_text_atomic
+from tunelab.runs.records import read_json
 from tunelab.runs.view import RunView
 
 
@@ -160,34 +160,19 @@ def _stage_winners(run: RunView) -> dict[str, Any]:
     return {p: v for p, v in (best or {}).items() if p in searched} if isinstance(best, Mapping) else {}
 
 
-def findings_markdown(labelled: Sequence[tuple[str, Finding]]) -> str:
-    """The findings as one Markdown table (a stage column when any finding comes from a stage)."""
-    if not labelled:
-        return "No findings: nothing in the curves, gradients or study results looks wrong.\n"
-    staged = any(label for label, _ in labelled)
-    header = (["stage"] if staged else []) + ["severity", "rule", "trials", "finding", "evidence", "next experiment"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, f in labelled:
-        cells = ([label or "study"] if staged else []) + [
-            f.severity, f.rule, f.where, f.title, f.evidence, f.next_experiment
-        ]
-        lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
-    """The text of decisions.md for one run folder."""
+def build_evidence(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Evidence:
+    """The folder's evidence: the rules run once over it and each stage, then the cards built from their findings."""
     labelled = collect_findings(run, thresholds)
     root_findings = [f for label, f in labelled if not label]
-    cards: list[str] = []
+    cards: list[Card] = []
     card = build_card(run, root_findings, thresholds=thresholds)
     if card is not None:
-        cards.append(card.to_markdown())
+        cards.append(card)
     stages = stage_runs(run)
     earlier: dict[str, Any] = {}
     for i, stage in enumerate(stages):
         if stage.run is None:
-            cards.append(f"### {md_escape(stage.label)}\n\nNo run folder at {md_escape(stage.run_dir)} yet.\n")
+            cards.append(MissingStage(stage.label, str(stage.run_dir)))
             continue
         stage_findings = [f for label, f in labelled if label == stage.label]
         nxt = stages[i + 1] if i + 1 < len(stages) else None
@@ -197,26 +182,20 @@ def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS
         )
         earlier = {**earlier, **_stage_winners(stage.run)}
         if stage_card is not None:
-            cards.append(stage_card.to_markdown())
-    parts = [f"# Decisions: {md_escape(run.name)}", ""]
-    if cards:
-        parts += ["## Decision cards" if len(cards) > 1 else "## Decision card", "", "\n".join(cards)]
-    parts += ["## Findings", "", "Most important first; thresholds in docs/diagnosis.md.", ""]
-    parts.append(findings_markdown(labelled))
-    return "\n".join(parts)
+            cards.append(stage_card)
+    return Evidence(run.name, tuple(cards), tuple(labelled))
+
+
+def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
+    """The text of decisions.md for one run folder."""
+    return build_evidence(run, thresholds).to_markdown()
 
 
 def write_decisions(run_dir: str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Path:
-    """Write decisions.md (decision cards, then findings) into the run folder, atomically.
+    """Write decisions.md (decision cards, then findings) and evidence.json into the run folder, atomically.
 
     Raises:
         RunFolderError: the folder is missing, damaged or cannot be written.
     """
     run = RunView(run_dir)
-    text = decisions_markdown(run, thresholds)
-    path = run.layout.decisions_md
-    try:
-        write_text_atomic(path, text)
-    except OSError as exc:
-        raise RunFolderError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
-    return path
+    return write_evidence_files(run.layout, build_evidence(run, thresholds))

@@ -7,6 +7,7 @@ import html
 from collections import Counter
 from pathlib import Path
 
+from tunelab.diagnose.evidence import Evidence
 from tunelab.report import assets, diagnosis, tables
 from tunelab.report.plots import Plot, make_plots
 from tunelab.report.runinfo import ReportRun
@@ -69,21 +70,20 @@ def _results(run: ReportRun) -> str:
     return "\n".join(parts)
 
 
-def _diagnosis(run: ReportRun) -> str:
+def _diagnosis(run: ReportRun, given: Evidence | str | None) -> str:
+    evidence = diagnosis.evidence_of(run, given)
+    if isinstance(evidence, str):
+        return _note(evidence)
     parts = []
-    cards, recorded = diagnosis.split_decisions(diagnosis.decisions_markdown(run))
-    if cards:
-        parts.append('<h3>Decision cards</h3><div class="cards">' + diagnosis.markdown_html(cards) + "</div>")
-    found = diagnosis.findings(run.root)
-    if isinstance(found, str):
-        parts.append(_note(found))
-    elif found:
-        table, classes = diagnosis.findings_table(found)
-        parts.append(f"<h3>Findings ({len(found)})</h3><p>Most important first; click a header to sort.</p>"
+    if evidence.cards:
+        parts.append('<h3>Decision cards</h3><div class="cards">' + diagnosis.cards_html(evidence.cards) + "</div>")
+    if evidence.findings:
+        table, classes = diagnosis.findings_table(evidence.findings)
+        parts.append(f"<h3>Findings ({len(evidence.findings)})</h3><p>Most important first; click a header to sort.</p>"
                      + _table(table, True, classes))
-    elif recorded:
-        parts.append("<h3>Findings</h3>" + diagnosis.markdown_html(recorded))
-    return "\n".join(parts) or _note("no diagnosis for this run folder (tunelab.diagnose is not installed)")
+    else:
+        parts.append("<h3>Findings</h3>" + diagnosis.no_findings_html())
+    return "\n".join(parts)
 
 
 def _summary(run: ReportRun) -> str:
@@ -121,15 +121,19 @@ NAV = (("results", "Results"), ("diagnosis", "Diagnosis"), ("summary", "Summary 
        ("experiment", "Experiment"))
 
 
-def render_report(run_dir: str | Path, plots: list[Plot]) -> str:
-    """The page as text; depends only on the folder's contents, never on where the folder is."""
+def render_report(run_dir: str | Path, plots: list[Plot], evidence: Evidence | str | None = None) -> str:
+    """The page as text; depends only on the folder's contents, never on where the folder is.
+
+    `evidence`: the folder's cards and findings as computed by the caller (else evidence.json, else
+    computed here), or a one-line note when the diagnosis failed.
+    """
     run = ReportRun(run_dir)
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in NAV)
     body = "\n".join([
         _header(run),
         f"<nav>{nav}</nav>",
         _section("results", "Results", _results(run)),
-        _section("diagnosis", "Diagnosis", _diagnosis(run)),
+        _section("diagnosis", "Diagnosis", _diagnosis(run, evidence)),
         _section("summary", "Summary table", _summary(run)),
         _section("plots", "Plots", _plots(plots)),
         _section("experiment", "Experiment", _experiment(run)),
@@ -144,12 +148,12 @@ def render_report(run_dir: str | Path, plots: list[Plot]) -> str:
 
 
 @writer
-def write_report(run_dir: str | Path) -> Path:
-    """Draw the plots, then write report.html atomically; returns its path."""
+def write_report(run_dir: str | Path, evidence: Evidence | str | None = None) -> Path:
+    """Draw the plots, then write report.html atomically; returns its path. `evidence` as in `render_report`."""
     run_dir = Path(run_dir)
     run = ReportRun(run_dir)  # fails first, with one line, on a folder that is not a run folder
     hold(run_dir)  # one writer per run folder (runs/lock.py)
     plots = make_plots(run_dir)
     path = run.view.layout.report_html
-    write_text_atomic(path, render_report(run_dir, plots))
+    write_text_atomic(path, render_report(run_dir, plots, evidence))
     return path

@@ -166,6 +166,11 @@ class RunLayout:
         return self.root / "decisions.md"
 
     @property
+    def evidence_json(self) -> Path:
+        """decisions.md's cards and findings as data, which report.html is rendered from."""
+        return self.root / "evidence.json"
+
+    @property
     def final(self) -> Path:
         return self.root / "final"
 
