@@ -85,3 +85,13 @@ def test_cli_report_recomputes_and_rewrites_the_evidence(grid_run, tmp_path, mon
     evidence = read_evidence(RunLayout(copy))
     assert evidence is not None
     assert (copy / "decisions.md").read_text(encoding="utf-8") == evidence.to_markdown()
+
+
+def test_report_knobs_are_the_config_knob_type(grid_run):
+    from tunelab.config.space_knob import Knob
+    from tunelab.report.runinfo import ReportRun, position
+
+    knobs = ReportRun(grid_run).knobs
+    assert [k.name for k in knobs] == ["lr", "momentum"] and all(isinstance(k, Knob) for k in knobs)
+    lr = knobs[0]
+    assert lr.values == (0.1, 1.0) and lr.numeric and lr.log and position(lr, 1.0) == 1.0

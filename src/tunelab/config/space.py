@@ -31,6 +31,7 @@ from tunelab.config.space_knob import (
     fixed_params,
     knob_values,
     searched,
+    short_names,
     space_key,
     space_size,
     values_equal,
@@ -94,12 +95,8 @@ def parse_space(exp: Experiment) -> list[Knob]:
     if "model.family" in space:
         families = _searched_families(space["model.family"])
     drafts = [_parse_spec(str(path), spec, families) for path, spec in space.items()]
-    paths = [d["path"] for d in drafts]
-    lasts = [p.split(".")[-1] for p in paths]
-    knobs = [
-        Knob(name=d["path"] if lasts.count(d["path"].split(".")[-1]) > 1 else d["path"].split(".")[-1], **d)
-        for d in drafts
-    ]
+    names = short_names([d["path"] for d in drafts])
+    knobs = [Knob(name=names[d["path"]], **d) for d in drafts]
     knobs = [_with_family_condition(k, families) if "model.family" in space else k for k in knobs]
     for knob in knobs:
         _check_when(knob, knobs, families)

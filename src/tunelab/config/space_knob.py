@@ -35,6 +35,24 @@ class Knob:
         """A float range without a step: it cannot be listed."""
         return self.kind == "float" and self.step is None
 
+    @property
+    def is_range(self) -> bool:
+        """A range {low, high} (float or int) rather than a list of values or a fixed value."""
+        return self.kind in ("float", "int")
+
+    @property
+    def numeric(self) -> bool:
+        """Every value is a finite real number (a range always is): an axis, not categories."""
+        return self.is_range or all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in self.values or ()
+        )
+
+
+def short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Key path -> the knob's one name (`train.lr` -> `lr`), unless two paths share a last part (then the path)."""
+    lasts = [p.split(".")[-1] for p in paths]
+    return {p: (p if lasts.count(p.split(".")[-1]) > 1 else p.split(".")[-1]) for p in paths}
+
 
 def space_key(path: str) -> str:
     """The key a space error names: `search.space.<path>`."""

@@ -11,7 +11,7 @@ from typing import Any
 from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
 from tunelab.diagnose.evidence import Card, Evidence, MissingStage, write_evidence_files
 from tunelab.diagnose.finding import Finding, sort_findings
-from tunelab.diagnose.readings import fixed_space_values, fmt, searched_knobs, short_names
+from tunelab.diagnose.readings import describe, fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
 from tunelab.diagnose.split import split_text
 from tunelab.diagnose.study import edge_knobs
@@ -134,7 +134,7 @@ def build_card(
         edge_knobs=edges,
     )
     updates: dict[str, str] = {
-        "changed": "; ".join(f"{names[k.path]} in {k.describe()}" for k in knobs) or "nothing",
+        "changed": "; ".join(f"{names[k.path]} in {describe(k)}" for k in knobs) or "nothing",
     }
     selection = history.get("selection")
     if isinstance(selection, Mapping) and selection.get("rule"):

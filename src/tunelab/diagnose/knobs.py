@@ -15,7 +15,7 @@ from typing import Any
 
 from tunelab.diagnose.advice import override_error, set_text, space_error
 from tunelab.diagnose.finding import Finding
-from tunelab.diagnose.readings import fmt, is_maximized, num, searched_knobs, setting
+from tunelab.diagnose.readings import describe, fmt, is_maximized, num, searched_knobs, setting
 from tunelab.diagnose.thresholds import Thresholds
 from tunelab.runs.view import RunView, TrialView
 
@@ -72,7 +72,7 @@ def dead_knob(run: RunView, th: Thresholds) -> list[Finding]:
                 scope="study",
                 trials=[],
                 title=f"{knob.path} has no effect in this study",
-                evidence=f"{knob.path} was searched ({knob.describe()}) but {why}, in all {len(trials)} trials",
+                evidence=f"{knob.path} was searched ({describe(knob)}) but {why}, in all {len(trials)} trials",
                 next_experiment=(
                     f"fix it (search.space.{knob.path}: {json.dumps(space[knob.path])}) and spend the trials on a "
                     "knob that is read"

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from tunelab.config.space_knob import Knob, short_names
 from tunelab.config.vocabulary import SAMPLER_STRATEGIES, higher_is_better
 from tunelab.diagnose.finding import Finding
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
-__all__ = ["SAMPLER_STRATEGIES"]  # strategies whose trials an Optuna sampler draws (re-exported for the rules)
+# re-exported for the rules: strategies an Optuna sampler draws, and the one short-name rule of knobs
+__all__ = ["SAMPLER_STRATEGIES", "short_names"]
 
 
 def num(value: Any) -> float | None:
@@ -58,63 +59,29 @@ def is_maximized(metric: str) -> bool:
     return higher_is_better(metric)
 
 
-def short_names(paths: Sequence[str]) -> dict[str, str]:
-    """Key path -> the knob's one name (`train.lr` -> `lr`), unless two paths share a last part."""
-    lasts = [p.split(".")[-1] for p in paths]
-    return {p: (p if lasts.count(p.split(".")[-1]) > 1 else p.split(".")[-1]) for p in paths}
-
-
-@dataclass(frozen=True)
-class SearchedKnob:
-    """One searched knob of `search.space`: a list of values or a range {low, high, log}."""
-
-    path: str
-    values: tuple[Any, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-
-    @property
-    def is_range(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    def numbers(self) -> list[float]:
-        """The distinct numeric values of a list knob, sorted (empty when any value is not a number)."""
-        if any(num(v) is None for v in self.values):
-            return []
-        return sorted({float(v) for v in self.values})
-
-    def describe(self) -> str:
-        if self.is_range:
-            return f"{fmt(self.low)}..{fmt(self.high)}" + (" (log)" if self.log else "")
-        return "[" + ", ".join(fmt(v) for v in self.values) + "]"
-
-
-def searched_knobs(run: RunView) -> list[SearchedKnob]:
+def searched_knobs(run: RunView) -> list[Knob]:
     """Knobs the study changed: lists with two or more values and ranges; fixed values are left out."""
-    knobs = []
-    for path, spec in run.searched_space.items():
-        if isinstance(spec, Mapping) and "values" in spec:
-            spec = spec["values"]
-        if isinstance(spec, Mapping) and num(spec.get("low")) is not None and num(spec.get("high")) is not None:
-            low, high = num(spec["low"]), num(spec["high"])
-            knobs.append(SearchedKnob(str(path), low=low, high=high, log=bool(spec.get("log", False))))
-        elif isinstance(spec, list | tuple) and len(spec) > 1:
-            knobs.append(SearchedKnob(str(path), values=tuple(spec)))
-    return knobs
+    return [k for k in run.knobs if k.kind != "fixed"]
+
+
+def knob_numbers(knob: Knob) -> list[float]:
+    """The distinct numeric values of a list knob, sorted (empty when any value is not a number)."""
+    values = knob.values or ()
+    if any(num(v) is None for v in values):
+        return []
+    return sorted({float(v) for v in values})
+
+
+def describe(knob: Knob) -> str:
+    """What the study searched, for evidence text: `0.001..0.1 (log)` or `[16, 32, 64]`."""
+    if knob.is_range:
+        return f"{fmt(knob.low)}..{fmt(knob.high)}" + (" (log)" if knob.log else "")
+    return "[" + ", ".join(fmt(v) for v in knob.values or ()) + "]"
 
 
 def fixed_space_values(run: RunView) -> dict[str, Any]:
     """Knobs `search.space` pins to one value for every trial."""
-    out = {}
-    for path, spec in run.searched_space.items():
-        if isinstance(spec, Mapping) and "values" in spec:
-            spec = spec["values"]
-        if isinstance(spec, list | tuple) and len(spec) == 1:
-            out[str(path)] = spec[0]
-        elif not isinstance(spec, Mapping | list | tuple):
-            out[str(path)] = spec
-    return out
+    return {k.path: k.values[0] for k in run.knobs if k.kind == "fixed" and k.values}
 
 
 def setting(run: RunView, trial: TrialView | None, path: str, default: Any = None) -> Any:

@@ -9,13 +9,15 @@ from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
+from tunelab.config.space_knob import Knob
 from tunelab.diagnose.advice import space_error
 from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.knobs import dead_paths
 from tunelab.diagnose.readings import (
     SAMPLER_STRATEGIES,
-    SearchedKnob,
+    describe,
     fmt,
+    knob_numbers,
     num,
     searched_knobs,
     short_names,
@@ -85,7 +87,7 @@ def seed_spread(run: RunView, th: Thresholds) -> list[Finding]:
     ]
 
 
-def _edge_side(knob: SearchedKnob, best: float, th: Thresholds) -> str:
+def _edge_side(knob: Knob, best: float, th: Thresholds) -> str:
     """'low', 'high' or '' for where `best` sits in the knob's searched values or range."""
     if knob.is_range:
         low, high = float(knob.low), float(knob.high)  # type: ignore[arg-type]
@@ -96,13 +98,13 @@ def _edge_side(knob: SearchedKnob, best: float, th: Thresholds) -> str:
         else:
             position = (best - low) / (high - low)
         return "low" if position <= th.edge_frac else "high" if position >= 1 - th.edge_frac else ""
-    values = knob.numbers()
+    values = knob_numbers(knob)
     if len(values) < th.edge_min_values:
         return ""
     return "low" if math.isclose(best, values[0]) else "high" if math.isclose(best, values[-1]) else ""
 
 
-def _beyond(knob: SearchedKnob, side: str) -> float | int:
+def _beyond(knob: Knob, side: str) -> float | int:
     """A value one step past the edge, for the next experiment (an integer for an integer knob)."""
     if knob.is_range:
         low, high = float(knob.low), float(knob.high)  # type: ignore[arg-type]
@@ -115,7 +117,7 @@ def _beyond(knob: SearchedKnob, side: str) -> float | int:
         if side == "low" and low > 0 >= nxt:  # a positive knob stays positive: halve instead
             nxt = low / 2
         return round(nxt) if integer else float(f"{nxt:.4g}")
-    values = knob.numbers()
+    values = knob_numbers(knob)
     a, b = (values[0], values[1]) if side == "low" else (values[-1], values[-2])
     ratios = [hi / lo for lo, hi in pairwise(values)] if values[0] > 0 else []
     geometric = bool(ratios) and min(ratios) >= 1.5 and max(ratios) / min(ratios) < 1.5
@@ -128,7 +130,7 @@ def _beyond(knob: SearchedKnob, side: str) -> float | int:
     return float(f"{nxt:.4g}")
 
 
-def _widened(knob: SearchedKnob, side: str, beyond: float | int) -> Any:
+def _widened(knob: Knob, side: str, beyond: float | int) -> Any:
     """The knob's search.space entry with `beyond` included."""
     if knob.is_range:
         low, high = (beyond, knob.high) if side == "low" else (knob.low, beyond)
@@ -189,7 +191,7 @@ def best_on_edge(run: RunView, th: Thresholds) -> list[Finding]:
                 scope="study",
                 trials=[best_trial] if isinstance(best_trial, int) else [],
                 title=f"best {name} sits on the edge of the searched range",
-                evidence=f"best {name}={fmt(best)} is the {word} value searched ({name} in {knob.describe()})",
+                evidence=f"best {name}={fmt(best)} is the {word} value searched ({name} in {describe(knob)})",
                 next_experiment=(
                     f"widen {path} {'below' if side == 'low' else 'beyond'} {fmt(best)} "
                     f"(e.g. include {fmt(beyond)}) and search again: search.space.{path}: {json.dumps(space[path])}"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from tunelab.runs.knobs import Knob, short_names
 from tunelab.runs.view import RunView, TrialView
+
+__all__ = ["Knob", "ReportRun", "finite", "fmt", "position", "short_names"]
 
 
 def finite(value: Any) -> bool:
@@ -28,28 +30,12 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Knob:
-    """One searched knob: its key path, the name plots show, and the values its trials took."""
-
-    path: str
-    name: str
-    values: tuple[Any, ...]
-    numeric: bool
-    log: bool
-
-    def position(self, value: Any) -> float | None:
-        """Where a value sits on this knob's axis: the value itself, or its category index."""
-        if self.numeric:
-            return float(value) if finite(value) else None
-        texts = [fmt(v) for v in self.values]
-        return float(texts.index(fmt(value))) if fmt(value) in texts else None
-
-
-def short_names(paths: list[str]) -> dict[str, str]:
-    """`train.lr` -> `lr`, unless two paths end the same way (then the full path stays)."""
-    last = [p.split(".")[-1] for p in paths]
-    return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
+def position(knob: Knob, value: Any) -> float | None:
+    """Where a value sits on a knob's axis: the value itself (numeric knob), or its category index."""
+    if knob.numeric:
+        return float(value) if finite(value) else None
+    texts = [fmt(v) for v in knob.values or ()]
+    return float(texts.index(fmt(value))) if fmt(value) in texts else None
 
 
 def _sort_key(value: Any) -> tuple[int, float, str]:
@@ -81,7 +67,8 @@ class ReportRun:
 
     @cached_property
     def knobs(self) -> list[Knob]:
-        """Knobs whose value differs between trials, in the order the space lists them."""
+        """Knobs whose value differs between trials, in the order the space lists them (the values the
+        trials took, as categories of the one knob type; `numeric` says whether they form an axis)."""
         order = list(self.view.searched_space)
         seen: dict[str, list[Any]] = {}
         for t in self.trials:
@@ -95,12 +82,14 @@ class ReportRun:
         return [self._knob(p, names[p], seen[p]) for p in paths]
 
     def _knob(self, path: str, name: str, values: list[Any]) -> Knob:
+        """The knob as its trials took it: the values seen, sorted; a log axis when the space says so,
+        or when positive values span 100x or more (or it is the lr)."""
         numeric = all(finite(v) for v in values)
         spec = self.view.searched_space.get(path)
         log = bool(isinstance(spec, dict) and spec.get("log"))
         if numeric and not log and min(values) > 0:
             log = max(values) / min(values) >= 100 or name == "lr"
-        return Knob(path, name, tuple(sorted(values, key=_sort_key)), numeric, log)
+        return Knob(path, name, "categorical", values=tuple(sorted(values, key=_sort_key)), log=log)
 
     def value(self, trial: TrialView) -> float | None:
         """The objective of a trial: Optuna's value, or (a `train` folder) the mean best value of its seeds."""

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from tunelab.report.figures import mark_states, new_figure, robust_limits
-from tunelab.report.runinfo import Knob, ReportRun, finite, fmt
+from tunelab.report.runinfo import Knob, ReportRun, finite, fmt, position
 from tunelab.runs.view import TrialView
 
 BEST = {"marker": "*", "s": 220, "color": "#2ca02c", "edgecolor": "black", "zorder": 5}
@@ -42,7 +42,7 @@ def axis_plot(run: ReportRun, knob: Knob) -> Figure:
     ax = axes[0][0]
     good, bad = [], []
     for t in run.trials:
-        x, y = knob.position(t.params.get(knob.path)), run.value(t)
+        x, y = position(knob, t.params.get(knob.path)), run.value(t)
         if x is None:
             continue
         (good if y is not None else bad).append((x, y, t))
@@ -188,7 +188,7 @@ def optimization_history(run: ReportRun) -> Figure | str:
 
 
 def _normalized(knob: Knob, value: object) -> float | None:
-    pos = knob.position(value)
+    pos = position(knob, value)
     if pos is None:
         return None
     if not knob.numeric:

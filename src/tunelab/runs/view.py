@@ -16,6 +16,7 @@ import yaml
 
 from tunelab.config.vocabulary import direction_of
 from tunelab.errors import RunFolderError
+from tunelab.runs.knobs import Knob, read_knobs
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
 
@@ -160,6 +161,11 @@ class RunView:
     @cached_property
     def searched_space(self) -> dict[str, Any]:
         return dict(self.experiment.get("search", {}).get("space", {}) or {})
+
+    @cached_property
+    def knobs(self) -> list[Knob]:
+        """`search.space` as knobs (searched and fixed, `kind` says which), read leniently (runs/knobs.py)."""
+        return read_knobs(self.searched_space)
 
 
 def _read_optional(path: Path) -> dict[str, Any]:

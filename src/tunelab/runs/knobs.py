@@ -1,0 +1,57 @@
+"""A run folder's `search.space` as the one knob type, `config.space_knob.Knob`, read leniently.
+
+`config.space.parse_space` checks a space strictly before a study starts; a run folder may be old,
+copied or hand-made, so this reader keeps what it can read and skips the rest (a range whose bounds
+are not numbers, an empty list). Everything above `runs/` (the rules, the report) takes its knobs
+from `RunView.knobs`, so there is one knob type in the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tunelab.config.space_knob import Knob, short_names
+
+__all__ = ["Knob", "read_knobs", "short_names"]  # re-exported for the report, which reaches config only here
+
+
+def _bound(value: Any) -> float | int | None:
+    """A range bound: an int stays an int, a number or numeric string becomes a float, anything else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return value if isinstance(value, int) else float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
+    """The knobs of a recorded space, in its order: lists of two or more values (categorical), ranges
+    {low, high, log} (int when both bounds are ints) and fixed values (a scalar or a one-value list)."""
+    names = short_names([str(p) for p in space])
+    knobs = []
+    for key, spec in space.items():
+        path = str(key)
+        if isinstance(spec, Mapping) and "values" in spec:
+            spec = spec["values"]
+        if isinstance(spec, Mapping):
+            low, high = _bound(spec.get("low")), _bound(spec.get("high"))
+            if low is None or high is None:
+                continue
+            integer = isinstance(low, int) and isinstance(high, int)
+            kind = "int" if integer else "float"
+            low, high = (low, high) if integer else (float(low), float(high))
+            knobs.append(Knob(path, names[path], kind, low=low, high=high, log=bool(spec.get("log", False))))
+        elif isinstance(spec, list | tuple):
+            if len(spec) > 1:
+                knobs.append(Knob(path, names[path], "categorical", values=tuple(spec)))
+            elif spec:
+                knobs.append(Knob(path, names[path], "fixed", values=(spec[0],)))
+        else:
+            knobs.append(Knob(path, names[path], "fixed", values=(spec,)))
+    return knobs
