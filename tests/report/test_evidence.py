@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tests.report.conftest import _experiment, _run
+
 from tunelab.diagnose import registry
 from tunelab.diagnose.evidence import Evidence, read_evidence
 from tunelab.report.html import write_report
