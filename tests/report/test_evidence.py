@@ -43,6 +43,21 @@ def test_one_tune_runs_the_rules_once_and_renders_one_evidence(tmp_path, monkeyp
         assert f">{f.rule}</td>" in page
 
 
+def test_a_staged_tune_runs_the_rules_once_per_folder(tmp_path, monkeypatch):
+    seen = _count_rule_runs(monkeypatch)
+    search = {"strategy": "staged", "stages": [
+        {"name": "lr", "space": {"train.lr": [0.1, 1.0]}},
+        {"name": "momentum", "space": {"train.momentum": [0.0, 0.9]}},
+    ]}
+    out = _run(tmp_path, "tune", _experiment("toy_staged", search, epochs=2))
+    stages = sorted(p for p in (out / "stages").iterdir() if p.is_dir())
+    assert len(stages) == 2
+    assert sorted(seen) == sorted([out, *stages])  # before: each stage twice (its own tune, then the root's)
+    evidence = read_evidence(RunLayout(out))
+    assert evidence is not None and [c.title for c in evidence.cards] == ["Stage 1: lr", "Stage 2: momentum"]
+    assert (out / "decisions.md").read_text(encoding="utf-8") == evidence.to_markdown()
+
+
 def test_evidence_json_round_trips_to_the_same_markdown(grid_run):
     data = json.loads((grid_run / "evidence.json").read_text(encoding="utf-8"))
     assert data["version"] == 1 and [c["kind"] for c in data["cards"]] == ["card"]

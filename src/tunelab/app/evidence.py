@@ -25,7 +25,8 @@ def write_evidence(run_dir: Path) -> None:
     try:
         view = RunView(run_dir)
         try:
-            evidence: Evidence | str = build_evidence(view)
+            # a staged study's stages wrote their evidence moments ago, in this same `tune`
+            evidence: Evidence | str = build_evidence(view, recorded_stages=True)
         except TunelabError as exc:  # a rule could not read the folder: the page says so, in one line
             log.warning("decisions not written: %s", exc)
             evidence = f"diagnosis failed: {exc}"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.diagnose.cards import NEXT_KNOB, DecisionCard, study_card
-from tunelab.diagnose.evidence import Card, Evidence, MissingStage, write_evidence_files
+from tunelab.diagnose.evidence import Card, Evidence, MissingStage, read_evidence, write_evidence_files
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.readings import describe, fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
@@ -58,14 +58,26 @@ def stage_runs(run: RunView) -> list[StageRun]:
     return stages
 
 
+def _recorded_findings(run: RunView) -> list[Finding] | None:
+    """The findings a stage's own evidence.json holds; None when it has none readable."""
+    evidence = read_evidence(run.layout)
+    return None if evidence is None else [f for label, f in evidence.findings if not label]
+
+
 def collect_findings(
-    run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS
+    run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, recorded_stages: bool = False
 ) -> list[tuple[str, Finding]]:
-    """(stage label or '', finding) for the folder and each stage's sub-run, most important first."""
+    """(stage label or '', finding) for the folder and each stage's sub-run, most important first.
+
+    `recorded_stages`: take a stage's findings from the evidence.json its own `tune` just wrote
+    (the staged `tune` does, so each folder's rules run once); otherwise the rules run on it now.
+    """
     labelled = [("", f) for f in diagnose_view(run, thresholds)]
     for stage in stage_runs(run):
         if stage.run is not None:
-            labelled += [(stage.label, f) for f in diagnose_view(stage.run, thresholds)]
+            found = _recorded_findings(stage.run) if recorded_stages else None
+            found = diagnose_view(stage.run, thresholds) if found is None else found
+            labelled += [(stage.label, f) for f in found]
     order = sort_findings([f for _, f in labelled], RULES)
     rank = {id(f): i for i, f in enumerate(order)}
     return sorted(labelled, key=lambda pair: rank[id(pair[1])])
@@ -160,9 +172,12 @@ def _stage_winners(run: RunView) -> dict[str, Any]:
     return {p: v for p, v in (best or {}).items() if p in searched} if isinstance(best, Mapping) else {}
 
 
-def build_evidence(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Evidence:
-    """The folder's evidence: the rules run once over it and each stage, then the cards built from their findings."""
-    labelled = collect_findings(run, thresholds)
+def build_evidence(
+    run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, recorded_stages: bool = False
+) -> Evidence:
+    """The folder's evidence: the rules run once over it and each stage (`recorded_stages` as in
+    `collect_findings`), then the cards built from their findings."""
+    labelled = collect_findings(run, thresholds, recorded_stages=recorded_stages)
     root_findings = [f for label, f in labelled if not label]
     cards: list[Card] = []
     card = build_card(run, root_findings, thresholds=thresholds)
