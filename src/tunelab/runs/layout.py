@@ -159,6 +159,11 @@ class RunLayout:
         return TrialLayout(self.root / "combine" / "winners")
 
     @property
+    def optimization_history_seed001(self) -> Path:
+        """The same history in seed 001's file shape (search/history_seed001.py)."""
+        return self.root / "optimization_history_seed001.json"
+
+    @property
     def report_html(self) -> Path:
         return self.root / "report.html"
 

@@ -20,6 +20,7 @@ from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
 from tunelab.search.ablation_tables import write_knob_tables
+from tunelab.search.history_seed001 import seed001_history
 from tunelab.search.selection import choose, winner_line
 
 SHOWN = COUNTED
@@ -161,6 +162,7 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
         text += "\n" + write_knob_tables(layout, rows, exp, knobs, train_cols[0] if train_cols else None)
     write_text_atomic(layout.summary_md, text)
     write_json_atomic(layout.optimization_history, history(study, knobs, metric))
+    write_json_atomic(layout.optimization_history_seed001, seed001_history(study, knobs, metric))
 
 
 def _final_metrics(layout: RunLayout) -> dict[str, Any]:
