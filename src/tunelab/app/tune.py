@@ -18,6 +18,7 @@ from tunelab.app.prepare import default_out, load, prepare
 from tunelab.app.ray_jobs import check_backend, run_on_ray
 from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
+from tunelab.data.folds import check_cv
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
@@ -62,6 +63,7 @@ def tune(
     base = prepared.experiment
     _check_objective(base)
     check_combine(base)
+    check_cv(base)
     check_backend(base)
     observer = observer or StudyObserver()
     if base.search.strategy == "staged":
