@@ -48,7 +48,7 @@ def fold_rows(train: np.ndarray, val: np.ndarray, folds: int, fold: int, seed: i
     rows = np.concatenate([np.asarray(train), np.asarray(val)])
     if folds > len(rows):
         raise ConfigError(
-            f"cv_folds: {folds} folds need at least {folds} non-test rows, got {len(rows)}; use 2..{len(rows)}",
+            f"{folds} folds need at least {folds} non-test rows, got {len(rows)}; use 2..{len(rows)}",
             key="data.cv_folds",
         )
     if not 0 <= fold < folds:
