@@ -75,7 +75,8 @@ def test_objective_is_the_mean_of_the_fold_metrics_and_folds_train_one_after_ano
     assert trial["seed_values"] == pytest.approx(fold_values)
     assert trial["value"] == pytest.approx(statistics.fmean(fold_values))
     std = f"{statistics.fmean(fold_values):.4f} ± {statistics.stdev(fold_values):.4f}"
-    assert std in (out / "summary.md").read_text(encoding="utf-8")  # the fold mean and its std
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert std in text and "mean ± std over 3 cross-validation folds" in text  # the fold mean and its std
 
 
 @pytest.mark.parametrize(("data", "search", "message"), [

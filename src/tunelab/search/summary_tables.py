@@ -186,7 +186,8 @@ def _markdown(
         f"# {md_escape(exp.name)}: {md_escape(exp.search.strategy)} search",
         "",
         f"Objective: {metric} ({direction}) at each configuration's best epoch, mean ± std over "
-        f"{exp.search.seeds} seed(s). Test numbers come from the final model only.",
+        + (f"{exp.data.cv_folds} cross-validation folds" if exp.data.cv_folds else f"{exp.search.seeds} seed(s)")
+        + ". Test numbers come from the final model only.",
         "",
     ]
     lines += [winner, ""] if winner else []
