@@ -111,6 +111,20 @@ def test_combine_winners_trains_the_winners_together_against_the_default_with_se
     assert ("did not beat the default" in text) == (not combine["beat_default"])
 
 
+def test_combine_winners_when_the_default_wins_every_knob_trains_nothing_more(tmp_path):
+    out = tmp_path / "run"
+    data = raw({"seeds": 2, "combine_winners": True, "space": {"train.lr": [0.03, 1e-6]}})
+    data["train"]["lr"] = 0.03
+
+    tune(load_experiment(None, raw=data), out=out, run_final=False)
+
+    combine = tables(out)["combine"]
+    assert combine["changed"] == {} and combine["trained"] is False
+    assert combine["combination"]["seed_values"] == combine["default"]["seed_values"]
+    assert not (out / "combine").exists()
+    assert "The default won every knob" in (out / "summary.md").read_text(encoding="utf-8")
+
+
 def test_combine_winners_outside_an_ablation_is_a_one_line_error(tmp_path, cli):
     path = tmp_path / "exp.yaml"
     data = raw({"combine_winners": True})

@@ -18,6 +18,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params, parse_space
 from tunelab.config.space_knob import values_equal
 from tunelab.data.dataset import Dataset
+from tunelab.data.folds import fold_experiments, repeats
 from tunelab.errors import ConfigError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.outcome import STOPPED_EARLY
@@ -79,13 +80,15 @@ def combine_winners(
     changed = {k: v for k, v in combination.items() if not values_equal(v, default[k])}
     default_values = _row_values(_matching_row(rows, default))
     known = _matching_row(rows, combination)
-    if known is not None:
+    state: dict[str, str] = {}
+    if known is not None:  # the default itself, or one knob moved: the ablation already trained it
         combo_values = _row_values(known)
     else:
         combo_values, state = _train(layout, exp, combination, DatasetCache(data_dir, (exp, dataset)), exp_id)
     record = {"default": {"params": default, **_stats(default_values)},
               "combination": {"params": combination, **_stats(combo_values), **state},
-              "changed": changed, "seeds": exp.search.seeds, "metric": metric,
+              "changed": changed, "seeds": repeats(exp), "metric": metric,
+              "unit": "fold" if exp.data.cv_folds else "seed",
               "trained": known is None and bool(changed)}
     record["beat_default"] = _beats(record, maximize)
     record["text"] = _text(record)
@@ -101,9 +104,9 @@ def _train(
     """The combination's seeds, one after another; as in the study, a diverged or failed seed makes
     the configuration diverged (no mean), so a lucky seed cannot stand for an unstable setting."""
     configured = apply_params(exp, combination)  # a data.* winner loads its own copy of the data
-    fits = []
-    for i, seed_layout in enumerate(layout.combined_winners.seeds(exp.search.seeds)):
-        seeded = seeded_experiment(configured, i)
+    fits, folds = [], fold_experiments(configured)  # with data.cv_folds: the same folds as the default
+    for i, seed_layout in enumerate(layout.combined_winners.seeds(repeats(exp))):
+        seeded = folds[i] if folds else seeded_experiment(configured, i)
         fits.append(run_trial(seeded, datasets.get(seeded), seed_layout, params=combination, exp_id=exp_id))
         if fits[-1].state in STOPPED_EARLY:
             break
@@ -128,7 +131,7 @@ def _fmt(part: dict[str, Any]) -> str:
 
 def _text(record: dict[str, Any]) -> str:
     """One paragraph for summary.md and the report."""
-    metric, seeds = record["metric"], record["seeds"]
+    metric, seeds, unit = record["metric"], record["seeds"], record.get("unit", "seed")
     if not record["changed"]:
         default = _fmt(record["default"])
         return f"The default won every knob: the combination of winners is the default ({metric} {default})."
@@ -142,9 +145,9 @@ def _text(record: dict[str, Any]) -> str:
             gap = abs(record["combination"]["mean"] - record["default"]["mean"])
             noise = max(record["combination"]["std"], record["default"]["std"])
         if seeds > 1 and 0 < gap <= noise:
-            margin = f" (the gap {gap:.4g} is inside the seeds' spread {noise:.4g})"
+            margin = f" (the gap {gap:.4g} is inside the {unit}s' spread {noise:.4g})"
         elif seeds == 1:
             margin = " (one seed: no spread to judge the gap; set search.seeds to 3 or more)"
     return (f"Winners combined ({changes}): {metric} {_fmt(record['combination'])} vs the default "
-            f"{_fmt(record['default'])} over {seeds} seed(s); the combination "
+            f"{_fmt(record['default'])} over {seeds} {unit}(s); the combination "
             f"{verdict[record['beat_default']]}{margin}.")
