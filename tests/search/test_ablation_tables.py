@@ -60,6 +60,7 @@ def test_one_table_per_knob_with_the_default_marked_metrics_and_cost(tmp_path):
     # params: digits has 64 inputs and 10 classes
     assert [int(r[3]) for r in widths["rows"]] == [64 * 8 + 8 + 8 * 10 + 10, 64 * 32 + 32 + 32 * 10 + 10]
     assert {r[3] for r in lr["rows"]} == {str(64 * 8 + 8 + 8 * 10 + 10)}  # lr changes no parameter
+    assert len(record["param_counts"]) == 4  # each trial's checkpoint opened once, then remembered
     rows = summary(out)
     value_of = {json.loads(r["params"])["train.lr"]: float(r["val_accuracy_mean"]) for r in rows
                 if json.loads(r["params"])["model.hidden_dims"] == [8]}

@@ -109,10 +109,14 @@ def _cell(value: Any, digits: int = 4) -> str:
 
 def knob_tables(
     rows: Sequence[dict[str, Any]], exp: Experiment, knobs: Sequence[Knob], root: Path | None,
-    train_key: str | None,
+    train_key: str | None, param_counts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """One table per knob as plain data (cells are text): `headers`, `rows`, and the indexes of the
-    default's row and the winner's row. summary.md and report.html both render these."""
+    default's row and the winner's row. summary.md and report.html both render these.
+
+    `param_counts` (trial folder -> parameters) is read and filled, so a checkpoint is opened once
+    per trial, not after every trial of the study."""
+    counts = param_counts if param_counts is not None else {}
     metric = exp.search.objective.metric
     default = ablation_default(exp, knobs)
     winners = knob_winners(rows, exp, knobs)
@@ -128,7 +132,7 @@ def knob_tables(
             trial_dir = row.get("trial_dir") or (f"trials/{row['name']}" if row.get("name") else "")
             cells.append([value if isinstance(value, str) else json.dumps(value), _cell(row.get(metric)),
                           *([_cell(row.get(train_key))] if train_key else []),
-                          _cell(count_parameters(root, trial_dir)), _cell(row.get("train_time_s"), 3),
+                          _cell(_count(counts, root, trial_dir)), _cell(row.get("train_time_s"), 3),
                           _cell(row.get("state"))])
         tables.append({"knob": knob.path, "headers": headers, "rows": cells,
                        "default_row": default_row, "winner_row": winner_row})
@@ -138,6 +142,15 @@ def knob_tables(
 TABLES_NOTE = ("Each table varies one knob with the others at the default; \"(default)\" marks the default value, "
                "**bold** the knob's best value by the objective. Params: trained parameters (first seed's "
                "checkpoint); train time summed over seeds.")
+
+
+def _count(counts: dict[str, int], root: Path | None, trial_dir: str) -> int | None:
+    if trial_dir not in counts:
+        found = count_parameters(root, trial_dir)
+        if found is None:
+            return None
+        counts[trial_dir] = found
+    return counts[trial_dir]
 
 
 def knob_tables_markdown(tables: Sequence[dict[str, Any]]) -> str:
@@ -161,9 +174,11 @@ def write_knob_tables(
 ) -> str:
     """Write ablation_tables.json (kept: a combine_winners result already there) and return the
     Markdown section for summary.md."""
-    tables = knob_tables(rows, exp, knobs, layout.root, train_key)
     record = _read(layout.ablation_tables)
-    write_json_atomic(layout.ablation_tables, {**record, "note": TABLES_NOTE, "knobs": tables})
+    counts = dict(record.get("param_counts") or {})
+    tables = knob_tables(rows, exp, knobs, layout.root, train_key, counts)
+    write_json_atomic(layout.ablation_tables, {**record, "note": TABLES_NOTE, "knobs": tables,
+                                               "param_counts": counts})
     return knob_tables_markdown(tables) + combine_markdown(record.get("combine"))
 
 
