@@ -23,7 +23,7 @@ def test_unknown_name_lists_the_choices_with_a_hint() -> None:
     assert err.value.key == "data.name"
     assert str(err.value) == (
         "data.name: unknown data set 'digitz'; choose one of california_housing, csv, diabetes, digits, "
-        "function, house_prices, image_folder, query_wellformedness, toy_2d, usps (did you mean digits?)"
+        "function, house_prices, image_folder, query_wellformedness, toy_2d, usps, wine (did you mean digits?)"
     )
 
 

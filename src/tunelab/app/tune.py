@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunelab.app.combine_winners import check_combine, combine_winners
 from tunelab.app.evidence import write_evidence
 from tunelab.app.prepare import default_out, load, prepare
 from tunelab.app.ray_jobs import check_backend, run_on_ray
 from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
+from tunelab.data.folds import check_cv
 from tunelab.errors import ConfigError
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
@@ -60,6 +62,8 @@ def tune(
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
+    check_combine(base)
+    check_cv(base)
     check_backend(base)
     observer = observer or StudyObserver()
     if base.search.strategy == "staged":
@@ -79,6 +83,9 @@ def tune(
             from tunelab.search.lr_sweep import format_sweep, sweep_rows
 
             write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
+        if base.search.combine_winners and result.finished:  # seed 002's last step, checked with seeds
+            combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
+            run.write_outputs()
         do_final = base.final.enabled if run_final is None else run_final
         if do_final and result.finished and result.best_value is not None:
             from tunelab.app.final import run_final as final_model

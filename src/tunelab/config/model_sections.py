@@ -121,7 +121,8 @@ class EncoderHeadModel(Section):
 
     Head: Dropout on the pooled vector, then Linear -> [LayerNorm] -> activation -> Dropout per
     hidden layer; the first hidden layer is `hidden_dim_ratio` of the encoder width and each next
-    one that ratio of the one before. A frozen encoder's embeddings are computed once and cached.
+    one that ratio of the one before (or half of it: `head_layout: halving`). A frozen encoder's
+    embeddings are computed once and cached.
     """
 
     family: Literal["encoder_head"] = "encoder_head"
@@ -135,7 +136,11 @@ class EncoderHeadModel(Section):
     pooling: Literal["mean", "cls"] = Field("mean", description="How token vectors become one text vector.")
     num_layers: int = Field(1, ge=0, le=MAX_LAYERS, description="Hidden layers of the head (0: one Linear).")
     hidden_dim_ratio: float = Field(
-        0.5, gt=0.0, le=1.0, description="First hidden width = ratio x encoder width; each next = ratio x previous."
+        0.5, gt=0.0, le=1.0, description="First hidden width = ratio x encoder width; each next per head_layout."
+    )
+    head_layout: Literal["ratio", "halving"] = Field(
+        "ratio", description="Hidden widths after the first: `ratio`: ratio x the one before; `halving`: seed "
+        "001's int(encoder width x ratio x 0.5^i) for layer i."
     )
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the pooled vector and after each hidden layer.")
     activation: Activation = Field("gelu", description="After each hidden Linear (and its LayerNorm).")

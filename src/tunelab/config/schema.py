@@ -87,6 +87,11 @@ class DataSection(Section):
     max_rows: int | None = Field(
         None, ge=2, description="Use a seeded random subset of at most this many rows (each split keeps its share)."
     )
+    cv_folds: int | None = Field(
+        None, ge=2, le=1000, description="k-fold cross-validation over the non-test rows: each configuration "
+        "trains k folds, the objective is their mean (std recorded); null: one validation split."
+    )
+    cv_fold: int | None = Field(None, ge=0, description="Set by tunelab: the fold one run trains on (leave null).")
 
     @model_validator(mode="after")
     def _fractions_leave_training_rows(self) -> DataSection:

@@ -105,6 +105,12 @@ class SearchSection(Section):
     stages: Annotated[list[StageSpec], Field(min_length=1)] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."
     )
+    combine_winners: bool = Field(
+        False,
+        description="ablation: afterwards train every knob's best value together with `seeds` seeds and "
+        "report it against the default (mean ± std, and whether it beat the default): one-at-a-time "
+        "changes can interact.",
+    )
 
     @field_validator("vectorize", mode="before")
     @classmethod

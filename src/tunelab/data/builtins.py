@@ -50,6 +50,22 @@ def load_diabetes(cfg: DataSection, path: Path | None = None) -> RawData:
     )
 
 
+def load_wine(cfg: DataSection, path: Path | None = None) -> RawData:
+    """scikit-learn's wine: 178 rows, 13 chemical measurements, 3 cultivars (small data: cv_folds)."""
+    from sklearn.datasets import load_wine as sk_wine
+
+    bunch = sk_wine()
+    return RawData(
+        x=bunch.data.astype(np.float64),
+        y=bunch.target.astype(np.int64),
+        task="classification",
+        source="sklearn wine",
+        feature_names=list(bunch.feature_names),
+        target_names=["cultivar"],
+        class_labels=[str(c) for c in bunch.target_names],
+    )
+
+
 def toy_2d_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed 240-row generator: same numbers as `torch.manual_seed(11); torch.randn(240, 2)`.
 

@@ -106,6 +106,13 @@ BUILTINS: dict[str, BuiltinSpec] = {
             builtins.load_toy_2d,
         ),
         BuiltinSpec(
+            "wine",
+            "classification",
+            "scikit-learn wine, 13 measurements, 3 cultivars (178 rows)",
+            builtins.load_wine,
+            standardize=True,
+        ),
+        BuiltinSpec(
             "usps",
             "classification",
             "USPS 16x16 handwritten digits, 10 classes (7,291 train + 2,007 test)",

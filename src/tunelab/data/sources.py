@@ -15,6 +15,7 @@ import torch
 
 from tunelab.config.schema import DataSection, TaskSection
 from tunelab.data.dataset import Dataset, Scaler, Split
+from tunelab.data.folds import fold_rows
 from tunelab.data.function import load_function
 from tunelab.data.images import load_image_folder
 from tunelab.data.locate import data_roots, download_root, find_files, missing_error
@@ -115,6 +116,10 @@ def load_dataset(
     raw = _load_raw(cfg, data_dir)
     task_name = _resolve_task(cfg.name, raw, task)
     rows = subsample_rows(plan_splits(len(raw.y), raw.native, cfg), cfg.max_rows, cfg.split_seed)
+    if cfg.cv_folds is not None:  # checked on every load, so a bad k stops the study before it starts
+        folded = fold_rows(rows["train"], rows["val"], cfg.cv_folds, cfg.cv_fold or 0, cfg.split_seed)
+        if cfg.cv_fold is not None and not merge_val:
+            rows = {**rows, **folded}
     if merge_val:
         rows = {
             "train": np.concatenate([rows["train"], rows["val"]]),

@@ -20,7 +20,10 @@ EVAL_SUBBATCH_ROWS = 128  # rows per encoder pass when evaluating a whole split 
 
 
 def head_widths(cfg: EncoderHeadModel, in_dim: int) -> list[int]:
-    """Hidden widths: ratio x the encoder width, then ratio x the layer before, at least 1."""
+    """Hidden widths, at least 1: ratio x the encoder width, then ratio x the layer before; with
+    `head_layout: halving` seed 001's int(encoder width x ratio x 0.5^i), truncated as the seed did."""
+    if cfg.head_layout == "halving":
+        return [max(1, int(in_dim * cfg.hidden_dim_ratio * 0.5**i)) for i in range(cfg.num_layers)]
     widths, width = [], in_dim
     for _ in range(cfg.num_layers):
         width = max(1, round(width * cfg.hidden_dim_ratio))

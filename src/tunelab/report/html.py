@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tunelab.diagnose.evidence import Evidence
 from tunelab.report import assets, diagnosis, tables
+from tunelab.report.ablation_tables import ablation_html
 from tunelab.report.plots import Plot, make_plots
 from tunelab.report.runinfo import ReportRun
 from tunelab.runs.lock import hold, writer
@@ -92,7 +93,8 @@ def _summary(run: ReportRun) -> str:
         return _note("no trials yet")
     best = run.best()
     classes = ["best" if best and r[0][0] == str(best.number) else "" for r in table.rows]
-    return "<p>Click a column header to sort. Best row highlighted.</p>" + _table(table, True, classes, nowrap=True)
+    return ("<p>Click a column header to sort. Best row highlighted.</p>" + _table(table, True, classes, nowrap=True)
+            + ablation_html(run, _table))
 
 
 def _plots(plots: list[Plot]) -> str:

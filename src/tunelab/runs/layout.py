@@ -149,6 +149,21 @@ class RunLayout:
         return self.root / "optimization_history.json"
 
     @property
+    def ablation_tables(self) -> Path:
+        """An ablation study's per-knob tables (and the combine_winners check), for the report."""
+        return self.root / "ablation_tables.json"
+
+    @property
+    def combined_winners(self) -> TrialLayout:
+        """search.combine_winners: the per-knob winners trained together (seed folders inside)."""
+        return TrialLayout(self.root / "combine" / "winners")
+
+    @property
+    def optimization_history_seed001(self) -> Path:
+        """The same history in seed 001's file shape (search/history_seed001.py)."""
+        return self.root / "optimization_history_seed001.json"
+
+    @property
     def report_html(self) -> Path:
         return self.root / "report.html"
 

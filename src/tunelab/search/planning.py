@@ -39,7 +39,7 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
     sampler or pruner.
     """
     setting, seeds = exp.search.vectorize, exp.search.seeds
-    if setting == "off":
+    if setting == "off" or exp.data.cv_folds:  # folds differ in data: they train one after another
         return 1, 1
     members = AUTO_GROUP if setting == "auto" else int(setting)
     if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
@@ -99,7 +99,7 @@ def grouped_order(
     a round of asked trials forms few, large vectorized groups; how many units of work (groups,
     or points that train alone) they make; and each point's shape key by its config key ("" for
     a point that trains alone)."""
-    if base.search.vectorize == "off":
+    if base.search.vectorize == "off" or base.data.cv_folds:
         return list(points), len(points), {}
     longest_first = base.search.strategy in LONGEST_FIRST
     keys, costs, cost_of = [], [], {}

@@ -19,6 +19,8 @@ from tunelab.markdown import md_escape
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
+from tunelab.search.ablation_tables import write_knob_tables
+from tunelab.search.history_seed001 import seed001_history
 from tunelab.search.selection import choose, winner_line
 
 SHOWN = COUNTED
@@ -155,8 +157,12 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     writer.writerows(rows)
     write_text_atomic(layout.summary_csv, buffer.getvalue())
     winner = winner_line(choose(study, metric), exp.train.monitor, knobs)
-    write_text_atomic(layout.summary_md, _markdown(exp, rows, metric, test_cols, train_cols, winner))
+    text = _markdown(exp, rows, metric, test_cols, train_cols, winner)
+    if exp.search.strategy == "ablation":  # seed 002's reading: one small table per knob
+        text += "\n" + write_knob_tables(layout, rows, exp, knobs, train_cols[0] if train_cols else None)
+    write_text_atomic(layout.summary_md, text)
     write_json_atomic(layout.optimization_history, history(study, knobs, metric))
+    write_json_atomic(layout.optimization_history_seed001, seed001_history(study, knobs, metric))
 
 
 def _final_metrics(layout: RunLayout) -> dict[str, Any]:
@@ -180,7 +186,8 @@ def _markdown(
         f"# {md_escape(exp.name)}: {md_escape(exp.search.strategy)} search",
         "",
         f"Objective: {metric} ({direction}) at each configuration's best epoch, mean ± std over "
-        f"{exp.search.seeds} seed(s). Test numbers come from the final model only.",
+        + (f"{exp.data.cv_folds} cross-validation folds" if exp.data.cv_folds else f"{exp.search.seeds} seed(s)")
+        + ". Test numbers come from the final model only.",
         "",
     ]
     lines += [winner, ""] if winner else []

@@ -16,6 +16,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, apply_params, encode_params
 from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
+from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.search.selection import tie_attrs
@@ -125,10 +126,11 @@ def train_alone(
     metric = base.search.objective.metric
     pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none")
     results = []
-    for i, seed_layout in enumerate(trial_layouts(layout, base.search.seeds)):
+    folds = fold_experiments(exp)  # data.cv_folds: the folds take the seeds' place
+    for i, seed_layout in enumerate(trial_layouts(layout, repeats(base))):
         if on_seed_start is not None:
             on_seed_start(i)
-        seeded = seeded_experiment(exp, i)
+        seeded = folds[i] if folds else seeded_experiment(exp, i)
         hooks: list[Hook] = [pruning, *epoch_hooks] if i == 0 else list(epoch_hooks)
         result = run_trial(
             seeded, datasets.get(seeded), seed_layout, params=params, exp_id=exp_id, hooks=hooks
