@@ -28,6 +28,7 @@ from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_te
 from tunelab.runs.test_touches import add_touch
 from tunelab.search.selection import best_trial
 from tunelab.search.storage import make_storage
+from tunelab.search.summary_tables import write_outputs
 from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
 from tunelab.train.losses import make_loss, point_prediction
@@ -113,6 +114,7 @@ def run_final(
         write_text_atomic(out.predictions, _predictions_csv(first_model, data, exp))
         record["times_test_scored"] = add_touch(layout, trial=best.number, folder=str(out.root.relative_to(run_dir)))
     write_json_atomic(out.test_metrics, record)
+    write_outputs(layout, study, base, knobs)  # summary.md shows the new test scores and the touch count
     return record
 
 
