@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from tunelab.config.schema import TrainSection
+from tunelab.config.vocabulary import resolve_loss
 from tunelab.data.dataset import Dataset
 from tunelab.devices import resolve_device
 from tunelab.train.losses import make_loss
@@ -111,7 +112,7 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     solo = copy.deepcopy(model).to(device).train()
-    loss_fn = make_loss(loss_name, data.task, cfg.huber_delta)
+    loss_fn = make_loss(resolve_loss(loss_name, data.task), data.task, cfg.huber_delta)
     optimizer = make_optimizer(solo.parameters(), cfg, device)
     n = len(data.train)
     batch = _batch_size(cfg, n)
