@@ -18,6 +18,7 @@ member), and labels every number with how it was obtained:
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,9 @@ from tunelab.train.losses import make_loss
 from tunelab.train.optim import make_optimizer
 
 CALIBRATION_WARMUP = 2
-CALIBRATION_STEPS = 5
+CALIBRATION_STEPS = 5  # steps per timed block
+CALIBRATION_BLOCKS = 15
+CALIBRATION_MIN_S = 0.3
 LATENCY_BATCHES = (1, 256)
 LATENCY_MIN_S = 0.05  # repeat each latency measurement until this much time has passed
 EVAL_SAMPLE_ROWS = 4096  # an evaluation pass is timed on at most this many rows, then scaled
@@ -62,6 +65,15 @@ def _timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
         fn()
     _sync(device)
     return (time.perf_counter() - start) / repeats
+
+
+def _median_timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Seconds per call: the median of blocks of `repeats` calls, timed until `CALIBRATION_MIN_S` has
+    passed (at most `CALIBRATION_BLOCKS` blocks), so one stall of a shared host does not decide it."""
+    blocks: list[float] = []
+    while not blocks or (sum(blocks) * repeats < CALIBRATION_MIN_S and len(blocks) < CALIBRATION_BLOCKS):
+        blocks.append(_timed(fn, device, repeats))
+    return statistics.median(blocks)
 
 
 def _batch_size(cfg: TrainSection, rows: int) -> int:
@@ -125,7 +137,7 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
 
     for _ in range(CALIBRATION_WARMUP):
         step()
-    step_s = _timed(step, device, CALIBRATION_STEPS)
+    step_s = _median_timed(step, device, CALIBRATION_STEPS)
     eval_s = _eval_time(solo, data, cfg, device)
     if device.type == "cuda":
         _sync(device)
@@ -153,7 +165,7 @@ def _eval_time(model: nn.Module, data: Dataset, cfg: TrainSection, device: torch
     chunk = 256 if x.dtype == torch.uint8 else EVAL_SAMPLE_ROWS
     run = lambda: [model(x[i : i + chunk]) for i in range(0, len(x), chunk)]  # noqa: E731
     run()
-    seconds = _timed(run, device, 1) * rows / len(x)
+    seconds = _median_timed(run, device, 1) * rows / len(x)
     model.train()
     return seconds
 
