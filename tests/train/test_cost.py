@@ -59,3 +59,19 @@ def test_calibration_runs_once_per_shape() -> None:
     assert cost.calibrate(other_seed, data, exp.train, exp.train.loss) is first
     _, _, wider = _setup([32])
     assert cost.calibrate(wider, data, exp.train, exp.train.loss) is not first
+
+
+def test_trial_cost_sums_seeds_and_writes_cost_json(tmp_path) -> None:
+    from tunelab.runs.layout import TrialLayout
+    from tunelab.train.loop import FitResult
+    from tunelab.train.trial_cost import trial_cost
+
+    exp, data, model = _setup([8])
+    _, _, other = _setup([8])
+    results = [FitResult(state="complete", reason="", epochs_run=2, best_epoch=2, best_value=1.0, monitor="val_loss",
+                         train_time_s=t) for t in (1.0, 2.5)]
+    layout = TrialLayout(tmp_path / "0-x")
+    found = trial_cost([model, other], data, exp, results, layout, alone=True)
+    assert found["train_time_alone_s"] == 3.5 and found["train_time_kind"] == "measured"
+    assert found["n_params"] == 10 * 8 + 8 + 8 + 1 and found["latency_ms_b1"] > 0
+    assert layout.cost_json.is_file()

@@ -153,10 +153,12 @@ def ablation_bars(run: ReportRun) -> Figure | str:
         ax.set_xscale("log")
         ax.set_xlim(min(finite_means) / 2, top * 3)
     else:
-        ax.set_xlim(0, top * 1.3)
+        ax.set_xlim(0, top * (2.0 if any(cost_text(t) for t in trials) else 1.3))  # room for the cost labels
     seeds = max((len(run.seed_values(t)) for t in trials), default=1)
     log_note = ", log scale" if ax.get_xscale() == "log" else ""
-    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s){log_note}")
+    cost_note = "\n(in brackets: parameters, training time alone, memory; ~ estimated)" if any(
+        cost_text(t) for t in trials) else ""
+    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s){log_note}{cost_note}")
     ax.set_title("Ablation: one change from the default (grey) per bar\n"
                  + "\n".join(textwrap.wrap(f"default: {default}", 90)), fontsize=9)
     fig.tight_layout()

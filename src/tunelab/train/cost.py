@@ -196,10 +196,12 @@ def measure_cost(
     loss_name: str,
     epochs_run: int,
     measured_time_s: float | None,
+    latency: bool = True,
 ) -> dict[str, Any]:
     """The cost columns of one trained configuration (see the module docstring for their meaning).
 
     `measured_time_s` is the fit's own time when it trained alone; None for a member of a group.
+    `latency=False` skips the latency timing (a further seed of the same configuration).
     """
     device = resolve_device(cfg.device)
     model = model.to(device)
@@ -216,6 +218,6 @@ def measure_cost(
         "config_mem_mb": round(cal["mem_mb"], 2),
         "config_mem_kind": "measured" if device.type == "cuda" else "estimated",
     }
-    for batch in LATENCY_BATCHES:
+    for batch in LATENCY_BATCHES if latency else ():
         cost[f"latency_ms_b{batch}"] = round(latency_ms(model, data, device, batch), 5)
     return cost

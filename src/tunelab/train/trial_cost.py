@@ -40,8 +40,8 @@ def trial_cost(
     try:
         per_seed = [
             measure_cost(model, data, exp.train, loss_name=exp.train.loss, epochs_run=result.epochs_run,
-                         measured_time_s=result.train_time_s if alone else None)
-            for model, result in zip(models, results, strict=False)
+                         measured_time_s=result.train_time_s if alone else None, latency=i == 0)
+            for i, (model, result) in enumerate(zip(models, results, strict=False))
         ]
     except (RuntimeError, ValueError) as exc:
         return {"cost_error": str(exc).splitlines()[0][:200]}
