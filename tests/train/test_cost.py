@@ -55,6 +55,7 @@ def test_time_alone_is_measured_when_given_else_estimated_from_epochs() -> None:
 def test_calibration_runs_once_per_shape() -> None:
     exp, data, model = _setup([16])
     first = cost.calibrate(model, data, exp.train, exp.train.loss)
+    assert first["steps_per_epoch"] == -(-len(data.train) // 32)  # batches of 32, the last one short
     _, _, other_seed = _setup([16])
     assert cost.calibrate(other_seed, data, exp.train, exp.train.loss) is first
     _, _, wider = _setup([32])
