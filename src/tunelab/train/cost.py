@@ -128,11 +128,16 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
     optimizer = make_optimizer(solo.parameters(), cfg, device)
     n = len(data.train)
     batch = _batch_size(cfg, n)
-    x, y = data.train.x[:batch].to(device), data.train.y[:batch].to(device)
+    x_all, y_all = data.train.x.to(device), data.train.y.to(device)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
+    at = [0]
 
-    def step() -> None:
+    def step() -> None:  # like the trainer's step: gather a shuffled batch, forward, backward, update
+        start = at[0] if at[0] + batch <= n else 0
+        rows = order[start : start + batch]
+        at[0] = start + batch
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(solo(x), y).backward()
+        loss_fn(solo(x_all[rows]), y_all[rows]).backward()
         optimizer.step()
 
     for _ in range(CALIBRATION_WARMUP):
@@ -145,7 +150,7 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
     else:
         weights = sum(_tensor_bytes(p) for p in solo.parameters())
         state = sum(_tensor_bytes(s) for s in optimizer.state.values())
-        acts = _activation_bytes(solo, lambda: solo(x))
+        acts = _activation_bytes(solo, lambda: solo(x_all[order[:batch]]))
         mem = (2 * weights + state + acts) / 2**20
     steps = -(-n // batch)  # forward+backward passes per epoch
     found = {"step_s": step_s, "steps_per_epoch": float(steps), "eval_s": eval_s, "mem_mb": mem}
