@@ -233,15 +233,18 @@ def final(
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL if not the run folder's."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the test metrics as JSON."),
+    trial: int | None = typer.Option(None, "--trial", help="Retrain and score this completed trial (final/trial-N/)."),
 ) -> None:
     """Retrain the best configuration on train+val and score it once on test (writes final/)."""
     from tunelab.app.final import run_final
 
-    record = _guarded(lambda: run_final(run_dir, data_dir=data_dir, storage=storage))
+    record = _guarded(lambda: run_final(run_dir, data_dir=data_dir, storage=storage, trial=trial))
     if as_json:
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
-    console.print(f"final model of trial #{record['trial_number']} in {run_dir / 'final'}", markup=False)
+    where = run_dir / "final" / (f"trial-{trial}" if trial is not None else "")
+    console.print(f"final model of trial #{record['trial_number']} in {where}; test split scored "
+                  f"{record.get('times_test_scored', 0)} time(s) in this run folder", markup=False)
     for key, value in record.items():
         if key.startswith("test_"):
             console.print(f"  {key} = {value:.4f}")

@@ -25,8 +25,10 @@ from tunelab.errors import RunFolderError
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tunelab.runs.test_touches import add_touch
 from tunelab.search.selection import best_trial
 from tunelab.search.storage import make_storage
+from tunelab.search.summary_tables import write_outputs
 from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
 from tunelab.train.losses import make_loss, point_prediction
@@ -57,18 +59,22 @@ def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> op
 
 @writer
 def run_final(
-    run_dir: str | Path, *, data_dir: str | None = None, study: optuna.Study | None = None, storage: str | None = None
+    run_dir: str | Path,
+    *,
+    data_dir: str | None = None,
+    study: optuna.Study | None = None,
+    storage: str | None = None,
+    trial: int | None = None,
 ) -> dict[str, Any]:
-    """Retrain the study's best configuration on train+val and write `final/`."""
+    """Retrain the study's best configuration (or trial `trial`) on train+val and write `final/`
+    (`final/trial-<N>/` for a chosen trial; the winner's final stays). Each test scoring is counted."""
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
     base = load_run_experiment(run_dir)
     hold(run_dir)  # one writer per run folder (runs/lock.py)
     study = study or load_study(run_dir, base, storage)
-    try:
-        best = best_trial(study)
-    except ValueError:
-        raise RunFolderError(f"{run_dir}: no completed trial to retrain") from None
+    best = _chosen(study, run_dir, trial)
+    out = layout.final_of(trial)
     knobs = parse_space(base)
     params = decode_params(knobs, best.params)
     exp = apply_params(base, params)
@@ -85,7 +91,7 @@ def run_final(
         seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
         model = model_for(seeded, data)
         fit(model, data, seeded.train, loss_name=seeded.train.loss, metrics=seeded.train.metrics or [],
-            layout=layout.final_train(i, base.final.seeds), resume=True)
+            layout=out.train(i, base.final.seeds), resume=True)
         if data.test is not None:
             per_seed.append(_score(model, data, seeded))
         if first_model is None:
@@ -101,13 +107,32 @@ def run_final(
         "rows_tested": len(data.test) if data.test is not None else 0,
         **(metrics if data.test is not None else {"note": f"data set {data.name} has no test split"}),
     }
-    layout.final.mkdir(parents=True, exist_ok=True)
-    _save_model(layout.final_model, first_model, exp, data)
-    write_json_atomic(layout.final_params, {"params": params, "config": exp.model_dump(mode="json")})
+    out.root.mkdir(parents=True, exist_ok=True)
+    _save_model(out.model, first_model, exp, data)
+    write_json_atomic(out.params, {"params": params, "config": exp.model_dump(mode="json")})
     if data.test is not None:
-        write_text_atomic(layout.final / "predictions.csv", _predictions_csv(first_model, data, exp))
-    write_json_atomic(layout.test_metrics, record)
+        write_text_atomic(out.predictions, _predictions_csv(first_model, data, exp))
+        record["times_test_scored"] = add_touch(layout, trial=best.number, folder=str(out.root.relative_to(run_dir)))
+    write_json_atomic(out.test_metrics, record)
+    write_outputs(layout, study, base, knobs)  # summary.md shows the new test scores and the touch count
     return record
+
+
+def _chosen(study: optuna.Study, run_dir: Path, number: int | None) -> optuna.trial.FrozenTrial:
+    """The study's winner, or trial `number` when it completed (one-line error otherwise)."""
+    if number is None:
+        try:
+            return best_trial(study)
+        except ValueError:
+            raise RunFolderError(f"{run_dir}: no completed trial to retrain") from None
+    trials = study.get_trials(deepcopy=False)
+    done = [t.number for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    found = next((t for t in trials if t.number == number), None)
+    if found is None or found.number not in done:
+        what = "no such trial" if found is None else f"trial #{number} is {found.state.name.lower()}"
+        shown = ", ".join(str(n) for n in done[:20]) + (", ..." if len(done) > 20 else "")
+        raise RunFolderError(f"{run_dir}: --trial {number}: {what}; completed trials: {shown or 'none'}")
+    return found
 
 
 def _score(model: torch.nn.Module, data: Dataset, exp: Experiment) -> dict[str, float]:

@@ -51,6 +51,7 @@ def print_tune_summary(console: Console, res: Any) -> None:
     from tunelab.runs.claim import mask_url
     from tunelab.runs.layout import RunLayout
     from tunelab.runs.records import read_json
+    from tunelab.runs.test_touches import read_touches
 
     layout = RunLayout(res.run_dir)
     _line(console, "run folder ", f"{res.run_dir}")
@@ -73,6 +74,9 @@ def print_tune_summary(console: Console, res: Any) -> None:
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
         _line(console, "final      ", f"{tests or record.get('note', '')} ({layout.final})")
+    touches = read_touches(layout)["count"]
+    if touches:
+        _line(console, "test split ", f"scored {touches} time(s) in this run folder ({layout.test_touches.name})")
     if layout.report_html.exists():
         _line(console, "report     ", f"{layout.report_html}")
 

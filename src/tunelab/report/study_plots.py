@@ -10,6 +10,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from tunelab.report.cost_cells import cost_text
 from tunelab.report.figures import mark_states, new_figure, robust_limits
 from tunelab.report.runinfo import Knob, ReportRun, finite, fmt, position
 from tunelab.runs.view import TrialView
@@ -140,6 +141,7 @@ def ablation_bars(run: ReportRun) -> Figure | str:
     ax.barh(y, [0 if math.isnan(m) else m for m in means], xerr=stds, color=colors, capsize=4)
     for i, (m, sd, t) in enumerate(zip(means, stds, trials, strict=True)):
         text, x = (f"  {t.state}", 0.0) if math.isnan(m) else (f"  {m:.4f}" + (f" ± {sd:.4f}" if sd else ""), m + sd)
+        text += f"  ({cost})" if (cost := cost_text(t)) else ""  # the cost of the change beside its effect
         ax.text(x, i, text, va="center", fontsize=8, color="#d62728" if math.isnan(m) else "black")
     if not math.isnan(means[0]):
         ax.axvline(means[0], color="#7f7f7f", ls="--", lw=1)
@@ -151,10 +153,12 @@ def ablation_bars(run: ReportRun) -> Figure | str:
         ax.set_xscale("log")
         ax.set_xlim(min(finite_means) / 2, top * 3)
     else:
-        ax.set_xlim(0, top * 1.3)
+        ax.set_xlim(0, top * (2.0 if any(cost_text(t) for t in trials) else 1.3))  # room for the cost labels
     seeds = max((len(run.seed_values(t)) for t in trials), default=1)
     log_note = ", log scale" if ax.get_xscale() == "log" else ""
-    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s){log_note}")
+    cost_note = "\n(in brackets: parameters, training time alone, memory; ~ estimated)" if any(
+        cost_text(t) for t in trials) else ""
+    ax.set_xlabel(f"{_objective_label(run)}, mean ± std over {seeds} seed(s){log_note}{cost_note}")
     ax.set_title("Ablation: one change from the default (grey) per bar\n"
                  + "\n".join(textwrap.wrap(f"default: {default}", 90)), fontsize=9)
     fig.tight_layout()

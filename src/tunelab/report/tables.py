@@ -9,7 +9,10 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.report.cost_cells import COST_HEADERS, cost_row
 from tunelab.report.runinfo import ReportRun, finite, fmt
+from tunelab.runs.test_touches import WHY as TEST_TOUCH_WHY
+from tunelab.runs.test_touches import read_touches
 from tunelab.runs.view import TrialView
 
 Cell = tuple[str, float | str | None]
@@ -69,14 +72,14 @@ def summary_table(run: ReportRun) -> Table:
     final = run.view.final
     test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
     headers = ["#", "trial", *[k.name for k in run.knobs], run.metric, "seeds", "best epoch",
-               "train time (s)", "epoch time (s)", "peak mem (MB)", "state", "reason", *test_keys]
+               "train time (s)", "epoch time (s)", "process peak (MB)", *COST_HEADERS, "state", "reason", *test_keys]
     rows = []
     for t in _sorted_trials(run):
         params = [(fmt(t.params.get(k.path, "-")), _sort_value(t.params.get(k.path))) for k in run.knobs]
         is_final = final.get("trial_number") == t.number
         tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
         rows.append([(str(t.number), float(t.number)), (t.name, t.name), *params, _value_cell(run, t),
-                     (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), (t.state, t.state),
+                     (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), *cost_row(t), (t.state, t.state),
                      (t.reason, t.reason), *tests])
     return Table(headers, rows)
 
@@ -118,6 +121,9 @@ def final_table(run: ReportRun) -> Table | None:
             rows.append([(key, None), (fmt(final[key]), None)])
     params = final.get("params") or {}
     rows += [[(f"params: {k}", None), (fmt(v), None)] for k, v in params.items()]
+    touches = read_touches(run.view.layout)["count"]
+    if touches:  # runs/test_touches.py: every scoring on test, winner or runner-up
+        rows.append([("times test was scored", None), (f"{touches}. {TEST_TOUCH_WHY}", None)])
     return Table(["", "value"], rows)
 
 

@@ -58,6 +58,11 @@ class TrialLayout:
         return self.root / "result.json"
 
     @property
+    def cost_json(self) -> Path:
+        """What the configuration costs on its own (train/cost.py): time, memory, latency, parameters."""
+        return self.root / "cost.json"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
@@ -88,6 +93,33 @@ class TrialLayout:
             if match:
                 found.append((int(match.group(1)), path))
         return sorted(found, reverse=True)
+
+
+@dataclass(frozen=True)
+class FinalLayout:
+    """One final model's folder: the retrained weights, their params and their test scores."""
+
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.pt"
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.json"
+
+    @property
+    def test_metrics(self) -> Path:
+        return self.root / "test_metrics.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions.csv"
+
+    def train(self, seed: int, seeds: int) -> TrialLayout:
+        """The retrain's own folder: `train/`, or `train-seed-<i>/` with several seeds."""
+        return TrialLayout(self.root / ("train" if seeds == 1 else f"train-seed-{seed}"))
 
 
 @dataclass(frozen=True)
@@ -200,6 +232,24 @@ class RunLayout:
     @property
     def test_metrics(self) -> Path:
         return self.final / "test_metrics.json"
+
+    def final_of(self, trial: int | None = None) -> FinalLayout:
+        """The final model's folder: `final/` for the winner, `final/trial-<N>/` for a chosen runner-up."""
+        return FinalLayout(self.final if trial is None else self.final / f"trial-{trial}")
+
+    def final_trials(self) -> list[tuple[int, FinalLayout]]:
+        """Runner-ups scored with `tunelab final --trial N`, in trial-number order."""
+        found = []
+        for path in self.final.glob("trial-*"):
+            tail = path.name.removeprefix("trial-")
+            if path.is_dir() and tail.isdigit():
+                found.append((int(tail), FinalLayout(path)))
+        return sorted(found, key=lambda pair: pair[0])
+
+    @property
+    def test_touches(self) -> Path:
+        """How many times the test split was scored in this run folder (every `final`, winner or not)."""
+        return self.root / "test_touches.json"
 
     def final_train(self, seed: int, seeds: int) -> TrialLayout:
         """The final retrain's own folder: `final/train/`, or `final/train-seed-<i>/` with several seeds."""

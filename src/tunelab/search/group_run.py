@@ -39,6 +39,7 @@ from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.grouping import group_error, group_key, has_progress
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
+from tunelab.train.trial_cost import trial_cost
 from tunelab.train.vectorized import fit_group
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,8 @@ def _train_group(
     outcomes, at = [], 0
     for s, pruning in zip(chunk, prunings, strict=True):
         outcome = reduce_seeds(results[at : at + len(s.seeds)], metric)
+        cost = trial_cost(models[at : at + len(s.seeds)], data, s.exp, outcome.results, s.layout, alone=False)
         at += len(s.seeds)
-        record_outcome(s.trial.study, s.trial, outcome, pruning.curve)
+        record_outcome(s.trial.study, s.trial, outcome, pruning.curve, cost)
         outcomes.append(outcome)
     return outcomes

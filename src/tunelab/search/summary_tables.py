@@ -19,11 +19,16 @@ from tunelab.markdown import md_escape
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
+from tunelab.runs.test_touches import WHY as TEST_TOUCH_WHY
+from tunelab.runs.test_touches import read_touches
 from tunelab.search.ablation_tables import write_knob_tables
 from tunelab.search.history_seed001 import seed001_history
 from tunelab.search.selection import choose, winner_line
 
 SHOWN = COUNTED
+# A configuration's own cost (train/cost.py), copied from the trial's attributes.
+COST_COLUMNS = ("n_params", "train_time_alone_s", "train_time_kind", "config_mem_mb", "config_mem_kind",
+                "latency_ms_b1", "latency_ms_b256")
 
 
 def _value_text(mean: float | None, std: float | None, seeds: int) -> str:
@@ -64,13 +69,18 @@ def _mean(values: Sequence[Any]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
-def _folder_columns(results: Sequence[dict[str, Any]], train_key: str | None) -> dict[str, float | None]:
-    """The training-split counterpart at the best epoch and the mean epoch time, both seed means."""
+def _folder_columns(
+    results: Sequence[dict[str, Any]], train_key: str | None, metric: str = ""
+) -> dict[str, float | None]:
+    """The training-split counterpart and every logged validation metric at the best epoch, and the
+    mean epoch time, all seed means."""
     bests = [r.get("best_record") or {} for r in results]
     epoch_times = [r.get("train_time_s", 0) / r["epochs_run"] for r in results if r.get("epochs_run")]
     out: dict[str, float | None] = {"epoch_time_s": _mean(epoch_times)}
     if train_key:
         out[train_key] = _mean([b.get(train_key) for b in bests])
+    for key in sorted({k for b in bests for k in b if k.startswith("val_") and k != metric}):
+        out[key] = _mean([b.get(key) for b in bests])
     return out
 
 
@@ -107,9 +117,11 @@ def summary_rows(
                 **_folder_columns(
                     _seed_results(root, t.user_attrs.get("trial_dir", ""), len(values) or exp.search.seeds),
                     train_key,
+                    metric,
                 ),
                 "train_time_s": t.user_attrs.get("train_time_s"),
                 "peak_mem_mb": t.user_attrs.get("peak_mem_mb"),
+                **{col: t.user_attrs.get(col) for col in COST_COLUMNS},
                 "state": outcome or "running",
                 "reason": t.user_attrs.get("reason", ""),
                 "tie_val_loss": t.user_attrs.get("tie_val_loss"),
@@ -142,22 +154,26 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     """Write the tables atomically; safe to call after every trial or on a crashed study."""
     metric = exp.search.objective.metric
     rows = summary_rows(study, exp, knobs, layout.root)
-    final = _final_metrics(layout)
+    finals = _final_metrics(layout)
     train_key = train_counterpart(exp)
     train_cols = [train_key] if train_key and any(r.get(train_key) is not None for r in rows) else []
+    val_cols = sorted({k for r in rows for k in r if k.startswith("val_") and k != metric and
+                       not k.startswith(f"{metric}_") and r[k] is not None})
     columns = ["number", "name", "params", metric, f"{metric}_mean", f"{metric}_std", "seeds", "seed_values",
-               *train_cols, "best_epoch", "train_time_s", "epoch_time_s", "peak_mem_mb", "state", "reason"]
-    test_cols = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
+               *val_cols, *train_cols, "best_epoch", "train_time_s", "epoch_time_s", "peak_mem_mb",
+               *COST_COLUMNS, "state", "reason"]
+    test_cols = sorted({k for f in finals.values() for k in f if k.startswith("test_") and not k.endswith("_std")})
     for row in rows:
         for col in test_cols:
-            row[col] = final[col] if final.get("trial_number") == row["number"] else None
+            row[col] = finals.get(row["number"], {}).get(col)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + test_cols, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(layout.summary_csv, buffer.getvalue())
     winner = winner_line(choose(study, metric), exp.train.monitor, knobs)
-    text = _markdown(exp, rows, metric, test_cols, train_cols, winner)
+    touches = read_touches(layout)["count"]
+    text = _markdown(exp, rows, metric, test_cols, train_cols, winner, val_cols, touches)
     if exp.search.strategy == "ablation":  # seed 002's reading: one small table per knob
         text += "\n" + write_knob_tables(layout, rows, exp, knobs, train_cols[0] if train_cols else None)
     write_text_atomic(layout.summary_md, text)
@@ -165,12 +181,48 @@ def write_outputs(layout: RunLayout, study: optuna.Study, exp: Experiment, knobs
     write_json_atomic(layout.optimization_history_seed001, seed001_history(study, knobs, metric))
 
 
-def _final_metrics(layout: RunLayout) -> dict[str, Any]:
-    path = layout.test_metrics
-    try:
-        return read_json(path) if path.exists() else {}
-    except (OSError, ValueError):
-        return {}
+def _final_metrics(layout: RunLayout) -> dict[int, dict[str, Any]]:
+    """Test scores by trial number: the winner's `final/` and every `final/trial-<N>/`."""
+    found: dict[int, dict[str, Any]] = {}
+    for final in [layout.final_of(), *(f for _, f in layout.final_trials())]:
+        try:
+            record = read_json(final.test_metrics) if final.test_metrics.exists() else {}
+        except (OSError, ValueError):
+            continue
+        if isinstance(record.get("trial_number"), int):
+            found[record["trial_number"]] = record
+    return found
+
+
+def _num(value: Any, fmt: str) -> str | None:
+    return format(value, fmt) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def cost_cells(row: dict[str, Any]) -> list[str | None]:
+    """Parameters, time alone, memory and latency of one row; estimates marked `~`."""
+    def mark(kind_key: str) -> str:
+        return "~" if row.get(kind_key) == "estimated" else ""
+
+    time_alone = _num(row.get("train_time_alone_s"), ".2f")
+    mem = _num(row.get("config_mem_mb"), ".2f")
+    return [
+        _num(row.get("n_params"), ","),
+        mark("train_time_kind") + time_alone if time_alone else None,
+        mark("config_mem_kind") + mem if mem else None,
+        _num(row.get("latency_ms_b1"), ".4f"),
+        _num(row.get("latency_ms_b256"), ".5f"),
+    ]
+
+
+COST_HEADER = ["params (n)", "time alone (s)", "memory (MB)", "latency b1 (ms/row)", "latency b256 (ms/row)"]
+COST_NOTE = (
+    "Cost of each configuration on its own: `time alone` is the fit's own time when it trained alone, "
+    "or `~` an estimate (epochs x a solo calibration's step and evaluation time) when it trained in a "
+    "vectorized group, whose shared clock says nothing about one member; `memory` is CUDA "
+    "max_memory_allocated during a solo calibration, or `~` on CPU an estimate (weights + gradients + "
+    "optimizer state + one batch's activations); latency is the trained model's eval forward pass per "
+    "row at batch 1 and 256."
+)
 
 
 def _markdown(
@@ -180,6 +232,8 @@ def _markdown(
     test_cols: Sequence[str],
     train_cols: Sequence[str] = (),
     winner: str = "",
+    val_cols: Sequence[str] = (),
+    test_touches: int = 0,
 ) -> str:
     direction = exp.search.objective.resolved_direction()
     lines = [
@@ -187,27 +241,31 @@ def _markdown(
         "",
         f"Objective: {metric} ({direction}) at each configuration's best epoch, mean ± std over "
         + (f"{exp.data.cv_folds} cross-validation folds" if exp.data.cv_folds else f"{exp.search.seeds} seed(s)")
-        + ". Test numbers come from the final model only.",
+        + ". Test numbers come from final models only.",
         "",
     ]
     lines += [winner, ""] if winner else []
     flag = seed_noise_flag(rows, metric)
     if flag:
         lines += [f"> **Seed noise:** {md_escape(flag)}", ""]
+    if test_touches:
+        lines += [f"Test split scored {test_touches} time(s) in this run folder. {TEST_TOUCH_WHY}", ""]
     notes = "Train time is summed over seeds; epoch time is the mean time of one epoch."
+    if val_cols:
+        notes = f"{', '.join(f'`{c}`' for c in val_cols)}: at the same best epoch (seed mean). " + notes
     if train_cols:
         notes = f"`{train_cols[0]}`: the same measure on the training split at the best epoch (seed mean). " + notes
-    lines += [notes, ""]
-    header = ["#", "name", "params", metric, *train_cols, "best epoch", "train time (s)", "epoch time (s)",
-              "peak mem (MB)", "state", *test_cols]
+    lines += [notes, "", COST_NOTE, ""]
+    header = ["#", "name", "params", metric, *val_cols, *train_cols, "best epoch", "epoch time (s)",
+              *COST_HEADER, "state", *test_cols]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for r in rows:
-        trains = [f"{r[c]:.4f}" if isinstance(r.get(c), float) else None for c in train_cols]
-        epoch_time = f"{r['epoch_time_s']:.3f}" if isinstance(r.get("epoch_time_s"), float) else None
-        cells = [r["number"], r["name"], r["params"], r[metric], *trains, r["best_epoch"], r["train_time_s"],
-                 epoch_time, r["peak_mem_mb"], r["state"] + (f" ({r['reason']})" if r["reason"] else "")]
-        cells += [f"{r[c]:.4f}" if isinstance(r.get(c), float) else "" for c in test_cols]
+        vals = [_num(r.get(c), ".4f") for c in [*val_cols, *train_cols]]
+        cells = [r["number"], r["name"], r["params"], r[metric], *vals, r["best_epoch"],
+                 _num(r.get("epoch_time_s"), ".3f"), *cost_cells(r),
+                 r["state"] + (f" ({r['reason']})" if r["reason"] else "")]
+        cells += [_num(r.get(c), ".4f") or "" for c in test_cols]
         lines.append("| " + " | ".join(md_escape(c if c is not None else "-") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -21,9 +21,11 @@ from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.search.selection import tie_attrs
 from tunelab.search.trial_writes import write_trial
+from tunelab.text.features import model_inputs
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
 from tunelab.train.trial import run_trial, short_name
+from tunelab.train.trial_cost import solo_models, trial_cost
 
 
 def config_key(params: Mapping[str, Any]) -> str:
@@ -139,7 +141,11 @@ def train_alone(
         if result.state in STOPPED_EARLY:
             break
     outcome = reduce_seeds(results, metric)
-    record_outcome(trial.study, trial, outcome, pruning.curve)
+    seeds = [seeded_experiment(exp, i) for i in range(len(results))]
+    data = model_inputs(exp, datasets.get(exp))
+    models = solo_models(seeds, data, trial_layouts(layout, base.search.seeds))
+    cost = trial_cost(models, data, exp, results, layout, alone=True)
+    record_outcome(trial.study, trial, outcome, pruning.curve, cost)
     return outcome
 
 
@@ -191,7 +197,11 @@ def reduce_seeds(results: Sequence[FitResult], metric: str) -> TrialOutcome:
 
 
 def record_outcome(
-    study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcome, curve: Mapping[int, float]
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    outcome: TrialOutcome,
+    curve: Mapping[int, float],
+    cost: Mapping[str, Any] | None = None,
 ) -> None:
     """Every result attribute (and the learning curve, when it was not reported live) in one write."""
     results = outcome.results
@@ -205,6 +215,7 @@ def record_outcome(
         "train_time_s": round(sum(r.train_time_s for r in results), 4),
         "peak_mem_mb": max((r.peak_mem_mb for r in results), default=0.0),
         **tie_attrs(r.best_record for r in results),
+        **(cost or {}),  # the configuration alone (train/cost.py): time, memory, latency, parameters
     }
     if outcome.state == "pruned" and results:
         attrs["pruned_at_epoch"] = results[-1].epochs_run

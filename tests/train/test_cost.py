@@ -1,0 +1,78 @@
+"""A configuration's own cost (train/cost.py): parameters, memory, time alone and latency per shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunelab.config.load import load_experiment
+from tunelab.data import load_dataset
+from tunelab.train import cost
+from tunelab.train.trial import model_for
+
+
+def _setup(hidden: list[int]):
+    raw = {
+        "name": "cost_unit",
+        "data": {"name": "diabetes"},
+        "model": {"family": "mlp", "hidden_dims": hidden},
+        "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
+    }
+    exp = load_experiment(None, raw=raw)
+    data = load_dataset(exp.data, exp.task)
+    return exp, data, model_for(exp, data)
+
+
+def _cost(exp, data, model, epochs_run: int = 2, measured: float | None = None) -> dict:
+    return cost.measure_cost(model, data, exp.train, loss_name=exp.train.loss, epochs_run=epochs_run,
+                             measured_time_s=measured)
+
+
+def test_small_and_wide_models_differ_in_parameters_and_memory() -> None:
+    small = _cost(*_setup([4]))
+    wide = _cost(*_setup([512, 512]))
+    assert small["n_params"] == 10 * 4 + 4 + 4 * 1 + 1
+    assert wide["n_params"] == 10 * 512 + 512 + 512 * 512 + 512 + 512 + 1
+    assert wide["config_mem_mb"] > 10 * small["config_mem_mb"]
+    # on CPU: weights + gradients + Adam's two moments (+ step counters) + activations, labelled as estimated
+    assert wide["config_mem_mb"] >= 4 * wide["n_params"] * 4 / 2**20
+    assert small["config_mem_kind"] == wide["config_mem_kind"] == "estimated"
+    for row in (small, wide):
+        assert row["latency_ms_b1"] > 0 and row["latency_ms_b256"] > 0
+
+
+def test_time_alone_is_measured_when_given_else_estimated_from_epochs() -> None:
+    exp, data, model = _setup([64])
+    measured = _cost(exp, data, model, epochs_run=2, measured=1.25)
+    assert measured["train_time_alone_s"] == 1.25 and measured["train_time_kind"] == "measured"
+    two = _cost(exp, data, model, epochs_run=2)
+    four = _cost(exp, data, model, epochs_run=4)
+    assert two["train_time_kind"] == four["train_time_kind"] == "estimated"
+    assert two["train_time_alone_s"] > 0
+    # one calibration per shape per process: the estimate is exactly proportional to the epochs run
+    assert four["train_time_alone_s"] == pytest.approx(2 * two["train_time_alone_s"], abs=2e-4)
+
+
+def test_calibration_runs_once_per_shape() -> None:
+    exp, data, model = _setup([16])
+    first = cost.calibrate(model, data, exp.train, exp.train.loss)
+    assert first["steps_per_epoch"] == -(-len(data.train) // 32)  # batches of 32, the last one short
+    _, _, other_seed = _setup([16])
+    assert cost.calibrate(other_seed, data, exp.train, exp.train.loss) is first
+    _, _, wider = _setup([32])
+    assert cost.calibrate(wider, data, exp.train, exp.train.loss) is not first
+
+
+def test_trial_cost_sums_seeds_and_writes_cost_json(tmp_path) -> None:
+    from tunelab.runs.layout import TrialLayout
+    from tunelab.train.loop import FitResult
+    from tunelab.train.trial_cost import trial_cost
+
+    exp, data, model = _setup([8])
+    _, _, other = _setup([8])
+    results = [FitResult(state="complete", reason="", epochs_run=2, best_epoch=2, best_value=1.0, monitor="val_loss",
+                         train_time_s=t) for t in (1.0, 2.5)]
+    layout = TrialLayout(tmp_path / "0-x")
+    found = trial_cost([model, other], data, exp, results, layout, alone=True)
+    assert found["train_time_alone_s"] == 3.5 and found["train_time_kind"] == "measured"
+    assert found["n_params"] == 10 * 8 + 8 + 8 + 1 and found["latency_ms_b1"] > 0
+    assert layout.cost_json.is_file()
