@@ -76,6 +76,9 @@ def _median_timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> 
     return statistics.median(blocks)
 
 
+_LATENCY: dict[tuple[Any, int], float] = {}
+
+
 def _batch_size(cfg: TrainSection, rows: int) -> int:
     return rows if cfg.batch_size == "full" else min(int(cfg.batch_size), rows)
 
@@ -223,6 +226,9 @@ def measure_cost(
         "config_mem_mb": round(cal["mem_mb"], 2),
         "config_mem_kind": "measured" if device.type == "cuda" else "estimated",
     }
+    key = _shape_key(model, data, cfg, device)
     for batch in LATENCY_BATCHES if latency else ():
-        cost[f"latency_ms_b{batch}"] = round(latency_ms(model, data, device, batch), 5)
+        if (key, batch) not in _LATENCY:  # a shape's latency does not depend on its weights: timed once
+            _LATENCY[(key, batch)] = round(latency_ms(model, data, device, batch), 5)
+        cost[f"latency_ms_b{batch}"] = _LATENCY[(key, batch)]
     return cost
