@@ -1,9 +1,15 @@
-"""tunelab: hyperparameter tuning for PyTorch. Public API only; the CLI calls these same functions."""
+"""tunelab: hyperparameter tuning for PyTorch. Public API only; the CLI calls these same functions.
+
+    result = tunelab.tune("exp.yaml", overrides=["train.epochs=5"], n_trials=20)
+    result.best_params        # {"train.lr": 0.003, ...}, keyed by key path
+    result.test_metrics       # the final model on the test split (None when no final ran)
+    tunelab.predict(result.run_dir, frame)  # a DataFrame of predictions
+"""
 
 from __future__ import annotations
 
 from tunelab.app.final import run_final as final
-from tunelab.app.predict import predict_file as predict
+from tunelab.app.predict import predict
 from tunelab.app.prepare import prepare
 from tunelab.app.train import TrainResult, train
 from tunelab.app.tune import tune
@@ -11,6 +17,7 @@ from tunelab.app.work import work
 from tunelab.config.load import load_experiment
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError, DataError, RunFolderError, TunelabError
+from tunelab.runs.view import RunView
 from tunelab.runs.view import RunView as load_run
 from tunelab.search.results import TuneResult
 
@@ -19,6 +26,7 @@ __all__ = [
     "DataError",
     "Experiment",
     "RunFolderError",
+    "RunView",
     "TrainResult",
     "TuneResult",
     "TunelabError",
@@ -33,3 +41,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
+
+def __dir__() -> list[str]:
+    """`dir(tunelab)` lists the public API, not the subpackages importing it loads (`app`, `config`, ...)."""
+    return sorted([*__all__, "__version__"])

@@ -26,7 +26,7 @@ from tunelab.search.heartbeats import recover_dead_trials
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
-from tunelab.search.results import StudyObserver, TuneResult
+from tunelab.search.results import StudyObserver, TuneResult, with_outputs
 from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
@@ -80,12 +80,14 @@ def tune(
 
             write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
         do_final = base.final.enabled if run_final is None else run_final
-        if do_final and result.finished and result.best_value is not None:
+        final_ran = bool(do_final and result.finished and result.best_value is not None)
+        if final_ran:
             from tunelab.app.final import run_final as final_model
 
             final_model(layout.root, data_dir=data_dir, study=run.study)
             run.write_outputs()
         write_evidence(layout.root)
+        result = with_outputs(result, layout, final_ran=final_ran)
     run.close()
     return result
 
@@ -151,7 +153,7 @@ def _tune_staged(
     write_evidence(layout.root)
     stages = outcome.stages
     last = stages[-1] if stages else {}
-    return TuneResult(
+    result = TuneResult(
         run_dir=layout.root,
         study_name=base.name,
         storage=f"{len(stages)} stage studies under {layout.stages_dir}",
@@ -162,8 +164,8 @@ def _tune_staged(
         best_params=outcome.winners,
         finished=all(s["finished"] for s in stages),
         ran_trials=len(stages),
-        best_by_path=outcome.winners,
     )
+    return with_outputs(result, layout, final_ran=bool(do_final and outcome.last is not None))
 
 
 def _check_objective(exp: Experiment) -> None:
