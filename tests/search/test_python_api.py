@@ -120,8 +120,11 @@ def test_predict_returns_class_probabilities_and_passes_the_id_through(digits_ru
         ("frame", "DataFrame input: row 1, column pixel_0_3: empty or not a number, got 'x'"),
         ("array", "array input: row 1, column pixel_0_3: empty or not a number, got 'x'"),
         ("list", "list input: row 1, column pixel_0_3: empty or not a number, got 'x'"),
-        ("short", "array input: expected rows of 64 feature values (pixel_0_0, pixel_0_1, pixel_0_2, pixel_0_3, "
-                  "pixel_0_4, ...), got shape (2, 3)"),
+        (
+            "short",
+            "array input: expected rows of 64 feature values (pixel_0_0, pixel_0_1, pixel_0_2, pixel_0_3, "
+            "pixel_0_4, ...), got shape (2, 3)",
+        ),
     ],
 )
 def test_predict_names_a_bad_cell_by_row_and_column_in_every_input_kind(digits_run, rows, expected):
