@@ -92,6 +92,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tunelab.
 def test_tune_returns_the_final_test_metrics_and_the_report(digits_run):
     out, result = digits_run
     assert result.test_metrics is not None and 0.0 <= result.test_metrics["test_accuracy"] <= 1.0
+    assert set(result.test_metrics) == {"test_loss", "test_accuracy"}
     assert result.report == out / "report.html" and result.report.is_file()
     assert tunelab.load_run(out).best_trial.number == 0  # a property, not a method
 

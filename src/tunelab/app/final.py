@@ -59,7 +59,17 @@ def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> op
 def run_final(
     run_dir: str | Path, *, data_dir: str | None = None, study: optuna.Study | None = None, storage: str | None = None
 ) -> dict[str, Any]:
-    """Retrain the study's best configuration on train+val and write `final/`."""
+    """Retrain the study's best configuration on train+val, score it once on test, and write `final/`.
+
+    Args:
+        run_dir: a tuned run folder.
+        data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
+        study: the open Optuna study, when the caller has it (`tune` does); else loaded from the folder.
+        storage: the study's storage URL when it is not the run folder's SQLite file.
+
+    Returns:
+        The record written to `final/test_metrics.json` (`test_*` scores, epochs, rows, params).
+    """
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
     base = load_run_experiment(run_dir)

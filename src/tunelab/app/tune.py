@@ -47,9 +47,29 @@ def tune(
     write_outputs: bool = True,
     quick: bool = False,
 ) -> TuneResult:
-    """Run (or resume) the experiment's search; writes the run folder's summary and final model.
+    """Run (or resume) the experiment's search; writes the run folder's summary, final model and report.
 
-    `quick=True` applies the experiment file's `quick:` budget before `overrides`.
+    The same call again resumes the study where it stopped (finished trials are kept).
+
+    Args:
+        experiment: a YAML file, an `Experiment` (`tunelab.load_experiment`), or None for the defaults.
+        overrides: `key.path=value` strings, as the CLI's `--set` (`"train.lr=0.01"`).
+        out: the run folder (default `runs/<name>`).
+        n_trials: trials to run in this call (default: the file's `search.n_trials`).
+        timeout_s: stop starting trials after this many seconds.
+        storage: an Optuna storage URL (default: `search.storage`, else SQLite in the run folder).
+        data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
+        observer: progress callbacks (`StudyObserver`); the CLI's progress bars use this.
+        run_final: retrain the winner on train+val and score it on test (default: `final.enabled`).
+        write_outputs: write summary, final model and report after the trials (False: the trials only).
+        quick: apply the file's `quick:` budget before `overrides`.
+
+    Returns:
+        `TuneResult`: `best_params` by key path, `best_value`, `test_metrics`, `report`, counts.
+
+    Raises:
+        ConfigError: a bad file or override, located at `file:line` (or the `--set` that wrote it).
+        DataError: a data set that cannot be found or read.
     """
     exp = load(experiment, overrides, quick=quick)
     if exp.search.strategy == "none":

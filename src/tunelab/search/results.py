@@ -24,8 +24,9 @@ class TuneResult:
 
     `best_params` is keyed by key path (`train.lr`, `model.hidden_dims`), like the history, the
     summary and the final model, for every strategy (staged: the winners of all stages merged);
-    `n_failed` counts diverged trials. `test_metrics` is the final model's `test_metrics.json`
-    when this call retrained it (None when no final ran); `report` is `report.html` once written.
+    `n_failed` counts diverged trials. `test_metrics` holds the `test_*` scores of the final model's
+    `test_metrics.json` (`test_loss`, `test_accuracy`, ...) when this call retrained it (None when
+    no final ran); `report` is `report.html` once written.
     """
 
     run_dir: Path
@@ -50,7 +51,9 @@ def with_outputs(result: TuneResult, layout: RunLayout, *, final_ran: bool) -> T
     """`result` with the final model's test metrics (when `final_ran`) and the report path (when written)."""
     from tunelab.runs.records import read_json
 
-    metrics = read_json(layout.test_metrics) if final_ran and layout.test_metrics.exists() else None
+    metrics = None
+    if final_ran and layout.test_metrics.exists():  # the scores; the file also says how the model was retrained
+        metrics = {k: v for k, v in read_json(layout.test_metrics).items() if k.startswith("test_")}
     report = layout.report_html if layout.report_html.exists() else None
     return replace(result, test_metrics=metrics, report=report)
 
