@@ -46,16 +46,19 @@ def _housing(rows: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def _derived(raw_rows: pd.DataFrame) -> pd.DataFrame:
+    """scikit-learn's eight California features, computed here independently of the loader."""
+    lon, lat, age, rooms, beds, pop, hh, inc = raw_rows[CALIFORNIA_RAW_COLUMNS].to_numpy().T
+    features = np.stack([inc, age, rooms / hh, beds / hh, pop, pop / hh, lat, lon], axis=1)
+    return pd.DataFrame(features, columns=CALIFORNIA_FEATURES)
+
+
 def test_california_rows_as_the_file_holds_them_predict_like_the_derived_features(tmp_path):
     rng = np.random.default_rng(0)
     _housing(300, rng).to_csv(tmp_path / "housing.csv", index=False)
     run = _tune(tmp_path, {"name": "california_housing"})
     new = _housing(6, rng).drop(columns=["median_house_value"])
-    raw = new[CALIFORNIA_RAW_COLUMNS].to_numpy()
-    lon, lat, age, rooms, beds, pop, hh, inc = raw.T
-    derived = pd.DataFrame(
-        np.stack([inc, age, rooms / hh, beds / hh, pop, pop / hh, lat, lon], axis=1), columns=CALIFORNIA_FEATURES
-    )
+    derived = _derived(new)
 
     from_file_columns = tunelab.predict(run, new)
     from_features = tunelab.predict(run, derived)
@@ -73,13 +76,14 @@ def test_house_prices_rows_with_categories_predict_with_their_id(tmp_path):
             "Id": np.arange(1, rows + 1),
             "OverallQual": rng.integers(1, 11, rows),
             "GrLivArea": rng.integers(500, 4000, rows),
+            "TotalBsmtSF": np.where(np.arange(rows) % 10 == 3, np.nan, rng.integers(0, 2000, rows)),
             "MSZoning": zoning,
             "SalePrice": rng.integers(50_000, 500_000, rows),
         }
     )
     (tmp_path / "house_prices").mkdir()
     frame.to_csv(tmp_path / "house_prices" / "train.csv", index=False)
-    run = _tune(tmp_path, {"name": "house_prices", "features": ["OverallQual", "GrLivArea", "MSZoning"]})
+    run = _tune(tmp_path, {"name": "house_prices", "features": ["OverallQual", "GrLivArea", "TotalBsmtSF", "MSZoning"]})
     test_csv = tmp_path / "test.csv"  # Kaggle's test.csv: the same columns without SalePrice
     frame.drop(columns=["SalePrice"]).head(4).assign(Id=[1461, 1462, 1463, 1464]).to_csv(test_csv, index=False)
 
@@ -90,3 +94,26 @@ def test_house_prices_rows_with_categories_predict_with_their_id(tmp_path):
     assert np.isfinite(predicted["prediction_SalePrice"]).all()
     rezoned = pd.read_csv(test_csv).assign(MSZoning="FV" if zoning[0] != "FV" else "RL")
     assert tunelab.predict(run, rezoned)["prediction_SalePrice"][0] != predicted["prediction_SalePrice"][0]
+
+
+def test_an_empty_cell_where_the_data_set_has_gaps_gets_the_train_median(tmp_path):
+    from tunelab.app.predict import load_final_model
+
+    rng = np.random.default_rng(2)
+    frame = _housing(300, rng)
+    frame.loc[::7, "total_bedrooms"] = np.nan  # as Géron's housing.csv leaves 207 of them blank
+    frame.to_csv(tmp_path / "housing.csv", index=False)
+    run = _tune(tmp_path, {"name": "california_housing"})
+    fill = load_final_model(run)[1]["feature_fill"]
+    assert set(fill) == {"AveBedrms"}
+    new = _housing(3, rng).drop(columns=["median_house_value"])
+    new.loc[1, "total_bedrooms"] = np.nan
+    derived = _derived(new)
+    derived.loc[1, "AveBedrms"] = fill["AveBedrms"]
+
+    predicted = tunelab.predict(run, new)
+
+    assert predicted.to_numpy() == pytest.approx(tunelab.predict(run, derived).to_numpy(), rel=1e-5)
+    derived.loc[1, "MedInc"] = None  # a column without gaps in the data set: still an error
+    with pytest.raises(tunelab.DataError, match="row 1, column MedInc: empty or not a number"):
+        tunelab.predict(run, derived)

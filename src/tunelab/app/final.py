@@ -156,6 +156,7 @@ def _save_model(path: Path, model: Any, exp: Experiment, data: Dataset) -> None:
         "class_labels": list(data.class_labels) if data.class_labels else None,
         "feature_scaler": data.feature_scaler.to_dict() if data.feature_scaler else None,
         "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
+        "feature_fill": dict(data.fill_values),  # predict fills an empty cell of these columns the same way
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)

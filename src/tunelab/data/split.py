@@ -74,17 +74,30 @@ def subsample_rows(rows: dict[str, np.ndarray], max_rows: int | None, seed: int)
     return out
 
 
-def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
-    """Replace NaN by the column's median over the training rows (0 where train has no value)."""
+def gap_medians(x: np.ndarray, train_rows: np.ndarray) -> dict[int, float]:
+    """Flat column -> the value its gaps get: the median over the training rows (0 where train has none).
+
+    Only columns with a gap somewhere are listed; the final model records them (by feature name) so
+    `predict` fills an empty cell of such a column as training did.
+    """
     if x.dtype.kind != "f" or not np.isnan(x).any():
-        return x
-    flat = x.reshape(len(x), -1).copy()
+        return {}
+    flat = x.reshape(len(x), -1)
+    columns = np.nonzero(np.isnan(flat).any(axis=0))[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled below
-        medians = np.nanmedian(flat[train_rows], axis=0) if len(train_rows) else np.zeros(flat.shape[1])
-    medians = np.where(np.isnan(medians), 0.0, medians)
-    gaps = np.isnan(flat)
-    flat[gaps] = np.take(medians, np.nonzero(gaps)[1])
+        medians = np.nanmedian(flat[train_rows][:, columns], axis=0) if len(train_rows) else np.zeros(len(columns))
+    return {int(c): 0.0 if np.isnan(m) else float(m) for c, m in zip(columns, medians, strict=True)}
+
+
+def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+    """Replace NaN by the column's median over the training rows (0 where train has no value)."""
+    fills = gap_medians(x, train_rows)
+    if not fills:
+        return x
+    flat = x.reshape(len(x), -1).copy()
+    for column, value in fills.items():
+        flat[np.isnan(flat[:, column]), column] = value
     return flat.reshape(x.shape)
 
 
