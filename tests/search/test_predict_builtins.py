@@ -64,6 +64,8 @@ def test_california_rows_as_the_file_holds_them_predict_like_the_derived_feature
     from_features = tunelab.predict(run, derived)
 
     assert list(from_file_columns.columns) == ["prediction_MedHouseVal"]
+    with pytest.raises(tunelab.DataError, match="row 0, column MedInc: empty or not a number"):
+        tunelab.predict(run, derived.assign(MedInc=None))  # no gaps in this data set: an empty cell is an error
     assert from_file_columns.to_numpy() == pytest.approx(from_features.to_numpy(), rel=1e-5)
 
 
@@ -105,15 +107,14 @@ def test_an_empty_cell_where_the_data_set_has_gaps_gets_the_train_median(tmp_pat
     frame.to_csv(tmp_path / "housing.csv", index=False)
     run = _tune(tmp_path, {"name": "california_housing"})
     fill = load_final_model(run)[1]["feature_fill"]
-    assert set(fill) == {"AveBedrms"}
+    assert set(fill) == set(CALIFORNIA_FEATURES)
     new = _housing(3, rng).drop(columns=["median_house_value"])
     new.loc[1, "total_bedrooms"] = np.nan
+    new.loc[2, "median_income"] = np.nan  # a column without gaps in training: filled alike
     derived = _derived(new)
     derived.loc[1, "AveBedrms"] = fill["AveBedrms"]
+    derived.loc[2, "MedInc"] = fill["MedInc"]
 
     predicted = tunelab.predict(run, new)
 
     assert predicted.to_numpy() == pytest.approx(tunelab.predict(run, derived).to_numpy(), rel=1e-5)
-    derived.loc[1, "MedInc"] = None  # a column without gaps in the data set: still an error
-    with pytest.raises(tunelab.DataError, match="row 1, column MedInc: empty or not a number"):
-        tunelab.predict(run, derived)

@@ -59,7 +59,7 @@ def _features(frame: pd.DataFrame, names: list[str], where: str) -> pd.DataFrame
             columns.append((frame[col].astype(str).fillna("NA") == value).astype(float))
             continue
         raise DataError(f"{where}: missing feature column {name!r}; expected columns: {', '.join(names[:20])}")
-    return pd.concat(columns, axis=1).set_axis(names, axis=1)
+    return pd.concat(columns, axis=1).set_axis(names, axis=1).astype("float64")
 
 
 @torch.inference_mode()
@@ -73,9 +73,9 @@ def predict(run_dir: str | Path, rows: Rows) -> pd.DataFrame:
             columns in training order. Values are taken as the data set's own files hold them: a
             built-in's loader conversion is applied here too (digits pixels 0..16 are divided by
             16; California's raw block-group columns become its eight derived features), then the
-            training-set standardization. An empty cell in a column whose training rows had gaps
-            gets the same train median they got (House Prices' `TotalBsmtSF`); elsewhere it is an
-            error. Text runs take a list of strings, a .txt file, or a table
+            training-set standardization. For a data set with gaps (House Prices, Géron's
+            housing.csv) an empty cell gets the train median, as in training; for one without,
+            it is an error. Text runs take a list of strings, a .txt file, or a table
             with a `text` column.
 
     Returns:
@@ -95,7 +95,7 @@ def predict(run_dir: str | Path, rows: Rows) -> pd.DataFrame:
     frame, where = as_frame(rows, meta["feature_names"], meta["input_shape"])
     loaded = as_loaded(meta["data_name"], frame, meta["feature_names"])
     numeric = _features(loaded, meta["feature_names"], where)
-    for name, value in meta.get("feature_fill", {}).items():  # gaps the data set's own files have
+    for name, value in meta.get("feature_fill", {}).items():  # a data set with gaps: as training filled them
         if name in loaded.columns:
             numeric.loc[loaded[name].isna() & numeric[name].isna(), name] = value
     check_feature_values(numeric, frame, where)  # names the first bad cell by row and column

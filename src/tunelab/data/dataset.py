@@ -63,7 +63,7 @@ class Dataset:
     # Before the train-median fill: empty values per feature column, over `rows_loaded` rows (data checks).
     missing_per_feature: tuple[int, ...] = ()
     rows_loaded: int = 0
-    # Feature name -> the train median its empty cells got, for columns that had any (predict fills alike).
+    # Feature name -> its train median, when the data have gaps (predict fills empty cells alike); else empty.
     fill_values: dict[str, float] = field(default_factory=dict)
 
     @property

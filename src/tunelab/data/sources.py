@@ -175,7 +175,7 @@ def load_dataset(
 
 
 def _fill_values(raw: RawData, train_rows: np.ndarray) -> dict[str, float]:
-    """The train medians of columns with gaps, by feature name (none for unnamed or image columns)."""
+    """The train median of every feature when the data have gaps, by name (none for unnamed or image columns)."""
     fills = gap_medians(raw.x, train_rows)
     names = raw.feature_names
     return {names[c]: v for c, v in fills.items() if c < len(names)} if len(names) == raw.x[0].size else {}

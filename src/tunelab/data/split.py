@@ -75,19 +75,19 @@ def subsample_rows(rows: dict[str, np.ndarray], max_rows: int | None, seed: int)
 
 
 def gap_medians(x: np.ndarray, train_rows: np.ndarray) -> dict[int, float]:
-    """Flat column -> the value its gaps get: the median over the training rows (0 where train has none).
+    """Flat column -> the value a gap in it gets: the median over the training rows (0 where train has none).
 
-    Only columns with a gap somewhere are listed; the final model records them (by feature name) so
-    `predict` fills an empty cell of such a column as training did.
+    Empty when the data have no gap at all. When they have one, every column is listed: a data set
+    that ships with gaps (House Prices, Géron's housing.csv) may leave any column empty in new rows
+    (Kaggle's test.csv blanks columns train.csv never does), and `predict` fills them as training would.
     """
     if x.dtype.kind != "f" or not np.isnan(x).any():
         return {}
     flat = x.reshape(len(x), -1)
-    columns = np.nonzero(np.isnan(flat).any(axis=0))[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled below
-        medians = np.nanmedian(flat[train_rows][:, columns], axis=0) if len(train_rows) else np.zeros(len(columns))
-    return {int(c): 0.0 if np.isnan(m) else float(m) for c, m in zip(columns, medians, strict=True)}
+        medians = np.nanmedian(flat[train_rows], axis=0) if len(train_rows) else np.zeros(flat.shape[1])
+    return {c: 0.0 if np.isnan(m) else float(m) for c, m in enumerate(medians.tolist())}
 
 
 def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
@@ -96,8 +96,8 @@ def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
     if not fills:
         return x
     flat = x.reshape(len(x), -1).copy()
-    for column, value in fills.items():
-        flat[np.isnan(flat[:, column]), column] = value
+    gaps = np.isnan(flat)
+    flat[gaps] = np.take(np.array([fills[c] for c in range(flat.shape[1])]), np.nonzero(gaps)[1])
     return flat.reshape(x.shape)
 
 
