@@ -104,3 +104,13 @@ def test_api_error_names_the_override(tmp_path):
         tunelab.tune(path, overrides=["search.space.train.lrr=[0.1]"], out=tmp_path / "run")
 
     assert "--set search.space.train.lrr=[0.1]" in caught.value.one_line()
+
+
+def test_api_train_error_names_the_file_line(tmp_path):
+    path = _write(tmp_path, 10, "  loss: crossentropy")
+
+    with pytest.raises(tunelab.ConfigError) as caught:
+        tunelab.train(path, out=tmp_path / "run")
+
+    assert caught.value.one_line().startswith(f"{path}:10 train.loss: ")
+    assert not (tmp_path / "run").exists()
