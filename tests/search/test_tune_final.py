@@ -117,12 +117,6 @@ def test_top_level_api_exports_tune_and_load_run(grid_run):
     assert view.strategy == "grid"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: the digits built-in scales pixels 0..16 to [0, 1] (data/builtins.py load_digits) but "
-    "final/model.pt records no such scaling, so search/predict.py predict_file feeds raw digits pixels "
-    "to a model trained on pixels / 16",
-)
 def test_predict_on_raw_digits_pixels_matches_the_model_on_the_training_scale(grid_run, cli, tmp_path):
     from sklearn.datasets import load_digits
 
@@ -139,10 +133,11 @@ def test_predict_on_raw_digits_pixels_matches_the_model_on_the_training_scale(gr
         writer.writerow(meta["feature_names"])
         writer.writerows(rows.tolist())
 
-    predicted = list(csv.DictReader(io.StringIO(tunelab.predict(grid_run, source))))
-
     with torch.inference_mode():
         x = torch.tensor(rows / 16.0, dtype=torch.float32).reshape(len(rows), *meta["input_shape"])
         probs = torch.softmax(model(x).float(), dim=1)
-    expected = [f"{p.max().item():.6f}" for p in probs]
-    assert [r["probability"] for r in predicted] == expected
+    expected = probs.max(dim=1).values.double().numpy()
+    for given in (source, rows, rows.reshape(-1, 8, 8).reshape(20, 1, 8, 8), rows.tolist()):
+        predicted = tunelab.predict(grid_run, given)
+        assert predicted["probability"].to_numpy() == pytest.approx(expected, abs=1e-6)
+        assert predicted["prediction"].tolist() == [str(int(i)) for i in probs.argmax(dim=1)]

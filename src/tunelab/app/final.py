@@ -66,8 +66,21 @@ def run_final(
     storage: str | None = None,
     trial: int | None = None,
 ) -> dict[str, Any]:
-    """Retrain the study's best configuration (or trial `trial`) on train+val and write `final/`
-    (`final/trial-<N>/` for a chosen trial; the winner's final stays). Each test scoring is counted."""
+    """Retrain the study's best configuration (or trial `trial`) on train+val, score it once on test.
+
+    Writes `final/` (`final/trial-<N>/` for a chosen trial; the winner's final stays); each test
+    scoring is counted in the run folder.
+
+    Args:
+        run_dir: a tuned run folder.
+        data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
+        study: the open Optuna study, when the caller has it (`tune` does); else loaded from the folder.
+        storage: the study's storage URL when it is not the run folder's SQLite file.
+        trial: a completed trial's number to score instead of the winner (a runner-up).
+
+    Returns:
+        The record written to `final/test_metrics.json` (`test_*` scores, epochs, rows, params).
+    """
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
     base = load_run_experiment(run_dir)
@@ -171,6 +184,7 @@ def _save_model(path: Path, model: Any, exp: Experiment, data: Dataset) -> None:
         "class_labels": list(data.class_labels) if data.class_labels else None,
         "feature_scaler": data.feature_scaler.to_dict() if data.feature_scaler else None,
         "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
+        "feature_fill": dict(data.fill_values),  # predict fills an empty cell of these columns the same way
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)

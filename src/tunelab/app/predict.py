@@ -1,9 +1,8 @@
-"""`tunelab predict`: the final model on new rows, scaled with the training-set statistics (or on texts)."""
+"""`tunelab predict` and `tunelab.predict`: the final model on new rows, as the loader and the training-set
+statistics prepared them (or on texts)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,10 @@ import pandas as pd
 import torch
 
 from tunelab.app.predict_checks import check_feature_values
+from tunelab.app.predict_inputs import Rows, as_frame, id_column, read_texts
 from tunelab.config.load import validate_experiment
 from tunelab.config.schema import EncoderHeadModel
+from tunelab.data.raw_inputs import as_loaded
 from tunelab.errors import DataError, RunFolderError
 from tunelab.models import build_model
 from tunelab.runs.layout import RunLayout
@@ -43,10 +44,10 @@ def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
             f"{layout.final_model} does not fit its params.json: {type(exc).__name__}: {problem}"
         ) from None
     model.eval()
-    return model, {**payload, "loss": exp.train.loss, "model_config": exp.model}
+    return model, {**payload, "loss": exp.train.loss, "model_config": exp.model, "data_name": exp.data.name}
 
 
-def _features(frame: pd.DataFrame, names: list[str], input_path: Path) -> torch.Tensor:
+def _features(frame: pd.DataFrame, names: list[str], where: str) -> pd.DataFrame:
     """Columns by the training feature names; `col=value` names are one-hot indicators of `col`."""
     columns = []
     for name in names:
@@ -57,84 +58,90 @@ def _features(frame: pd.DataFrame, names: list[str], input_path: Path) -> torch.
         if sep and col in frame.columns:
             columns.append((frame[col].astype(str).fillna("NA") == value).astype(float))
             continue
-        raise DataError(f"{input_path}: missing feature column {name!r}; expected columns: {', '.join(names[:20])}")
-    numeric = pd.concat(columns, axis=1).set_axis(names, axis=1)
-    check_feature_values(numeric, frame, input_path)  # names the first bad cell by row and column
-    return torch.from_numpy(numeric.to_numpy(dtype="float32"))
+        raise DataError(f"{where}: missing feature column {name!r}; expected columns: {', '.join(names[:20])}")
+    return pd.concat(columns, axis=1).set_axis(names, axis=1).astype("float64")
 
 
 @torch.inference_mode()
-def predict_file(run_dir: str | Path, input_path: str | Path) -> str:
-    """Predictions as CSV text: the input's row index and one column per target (or the class)."""
-    run_dir, input_path = Path(run_dir), Path(input_path)
+def predict(run_dir: str | Path, rows: Rows) -> pd.DataFrame:
+    """Predict new rows with a run's final model (`final/model.pt`), as a DataFrame.
+
+    Args:
+        run_dir: a run folder that `tunelab final` (or `tune` with `final.enabled`) completed.
+        rows: a CSV/TSV path, a pandas DataFrame, a numpy array, or a list of rows. Tables are read
+            by column name (extra columns are ignored); arrays and lists of lists hold the feature
+            columns in training order. Values are taken as the data set's own files hold them: a
+            built-in's loader conversion is applied here too (digits pixels 0..16 are divided by
+            16; California's raw block-group columns become its eight derived features), then the
+            training-set standardization. For a data set with gaps (House Prices, Géron's
+            housing.csv) an empty cell gets the train median, as in training; for one without,
+            it is an error. Text runs take a list of strings, a .txt file, or a table
+            with a `text` column.
+
+    Returns:
+        One row per input row (index `row`, 0-based): the input's id column first when it has one
+        (a column named `id` in any case, e.g. House Prices' `Id`); then for classification
+        `prediction` (the class label), `probability` (of that class) and `probability_<label>` per
+        class; for regression `prediction_<target>` per target, in the target's own units.
+
+    Raises:
+        DataError: a missing feature column, or a bad cell named by row and column.
+        RunFolderError: the run has no final model, or it is damaged.
+    """
+    run_dir = Path(run_dir)
     model, meta = load_final_model(run_dir)
     if isinstance(meta["model_config"], EncoderHeadModel):
-        return _text_predictions(model, meta, read_texts(input_path))
-    if not input_path.exists():
-        raise DataError(f"input file not found: {input_path}")
-    sep = "\t" if input_path.suffix == ".tsv" else ","
-    try:
-        frame = pd.read_csv(input_path, sep=sep)
-    except Exception as exc:
-        raise DataError(f"cannot read {input_path} as CSV: {type(exc).__name__}") from None
-    x = _features(frame, meta["feature_names"], input_path)
+        return _text_predictions(model, meta, read_texts(rows))
+    frame, where = as_frame(rows, meta["feature_names"], meta["input_shape"])
+    loaded = as_loaded(meta["data_name"], frame, meta["feature_names"])
+    numeric = _features(loaded, meta["feature_names"], where)
+    for name, value in meta.get("feature_fill", {}).items():  # a data set with gaps: as training filled them
+        if name in loaded.columns:
+            numeric.loc[loaded[name].isna() & numeric[name].isna(), name] = value
+    check_feature_values(numeric, frame, where)  # names the first bad cell by row and column
+    x = torch.from_numpy(numeric.to_numpy(dtype="float32"))
     if meta["feature_scaler"]:
         mean = torch.tensor(meta["feature_scaler"]["mean"]).reshape(1, -1)
         std = torch.tensor(meta["feature_scaler"]["std"]).reshape(1, -1)
         x = (x - mean) / std
     x = x.reshape(len(x), *meta["input_shape"])
-    return _predictions(model(x).float(), meta)
+    out = _predictions(model(x).float(), meta)
+    ids = id_column(frame)
+    if ids is not None:
+        out.insert(0, str(ids), frame[ids].to_numpy())
+    return out
 
 
-def _predictions(outputs: torch.Tensor, meta: dict[str, Any], texts: Sequence[str] | None = None) -> str:
-    """CSV text: row, the input text (text runs), then the class and its probability or each target."""
+def predict_file(run_dir: str | Path, input_path: str | Path) -> str:
+    """`tunelab predict RUN FILE`: `predict` as CSV text, the row number first."""
+    return _csv(predict(run_dir, Path(input_path)))
+
+
+def _predictions(outputs: torch.Tensor, meta: dict[str, Any], texts: Sequence[str] | None = None) -> pd.DataFrame:
+    """The table `predict` returns: the input text (text runs), then the class and probabilities or each target."""
     out = point_prediction(outputs, meta["loss"])
-    lead = ["row", "text"] if texts is not None else ["row"]
-
-    def first(i: int) -> list[Any]:
-        return [i, texts[i]] if texts is not None else [i]
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    table: dict[str, Any] = {} if texts is None else {"text": list(texts)}
     if meta["task"] == "classification":
         labels = meta["class_labels"] or [str(i) for i in range(meta["output_dim"])]
-        probs = torch.softmax(out, dim=1)
-        writer.writerow([*lead, "prediction", "probability"])
-        for i, p in enumerate(probs.tolist()):
-            k = max(range(len(p)), key=p.__getitem__)
-            writer.writerow([*first(i), labels[k], f"{p[k]:.6f}"])
-        return buffer.getvalue()
-    if meta["target_scaler"]:
-        out = out * torch.tensor(meta["target_scaler"]["std"]) + torch.tensor(meta["target_scaler"]["mean"])
-    names = meta["target_names"] or [f"y{j}" for j in range(out.shape[1])]
-    writer.writerow([*lead, *[f"prediction_{n}" for n in names]])
-    for i, row in enumerate(out.tolist()):
-        writer.writerow([*first(i), *[f"{v:.6g}" for v in row]])
-    return buffer.getvalue()
+        probs = torch.softmax(out, dim=1).double().numpy()
+        best = probs.argmax(axis=1)
+        table["prediction"] = [labels[k] for k in best]
+        table["probability"] = probs[range(len(probs)), best]
+        for k, label in enumerate(labels):
+            table[f"probability_{label}"] = probs[:, k]
+    else:
+        if meta["target_scaler"]:
+            out = out * torch.tensor(meta["target_scaler"]["std"]) + torch.tensor(meta["target_scaler"]["mean"])
+        names = meta["target_names"] or [f"y{j}" for j in range(out.shape[1])]
+        values = out.double().numpy()
+        for j, name in enumerate(names):
+            table[f"prediction_{name}"] = values[:, j]
+    return pd.DataFrame(table, index=pd.RangeIndex(len(outputs), name="row"))
 
 
-TEXT_COLUMNS = ("text", "query")
-
-
-def read_texts(input_path: Path) -> list[str]:
-    """Texts to predict: a .txt file (one a line) or a CSV/TSV with a `text` or `query` column."""
-    if not input_path.exists():
-        raise DataError(f"input file not found: {input_path}")
-    if input_path.suffix == ".txt":
-        lines = input_path.read_text(encoding="utf-8").splitlines()
-        return [line for line in lines if line.strip()]
-    sep = "\t" if input_path.suffix == ".tsv" else ","
-    try:
-        frame = pd.read_csv(input_path, sep=sep, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise DataError(f"cannot read {input_path} as CSV: {type(exc).__name__}") from None
-    by_lower = {str(c).strip().lower(): c for c in frame.columns}
-    for name in TEXT_COLUMNS:
-        if name in by_lower:
-            return frame[by_lower[name]].astype(str).tolist()
-    raise DataError(
-        f"{input_path}: no text column; name it text or query in the header, or pass a .txt file with one text a line"
-    )
+def _csv(frame: pd.DataFrame) -> str:
+    """The CLI's CSV: `row` first, six significant digits (the probabilities of every class for classification)."""
+    return frame.to_csv(float_format="%.6g", lineterminator="\n")
 
 
 @torch.inference_mode()
@@ -143,10 +150,10 @@ def predict_texts(run_dir: str | Path, texts: Sequence[str]) -> str:
     model, meta = load_final_model(Path(run_dir))
     if not isinstance(meta["model_config"], EncoderHeadModel):
         raise DataError(f"{run_dir} was trained on features, not texts; predict a CSV of its feature columns")
-    return _text_predictions(model, meta, list(texts))
+    return _csv(_text_predictions(model, meta, list(texts)))
 
 
-def _text_predictions(model: torch.nn.Module, meta: dict[str, Any], texts: list[str]) -> str:
+def _text_predictions(model: torch.nn.Module, meta: dict[str, Any], texts: list[str]) -> pd.DataFrame:
     if not texts:
         raise DataError("no texts to predict")
     from tunelab.text.features import text_inputs

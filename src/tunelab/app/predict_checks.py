@@ -17,7 +17,7 @@ from tunelab.errors import DataError
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def check_feature_values(numeric: pd.DataFrame, raw: pd.DataFrame, input_path: Path) -> None:
+def check_feature_values(numeric: pd.DataFrame, raw: pd.DataFrame, input_path: str | Path) -> None:
     """Raise on the first cell that is missing, non-numeric, infinite or too large for float32.
 
     `numeric` holds the feature columns as float64 (non-numbers coerced to NaN); `raw` is the

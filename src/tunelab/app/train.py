@@ -40,7 +40,19 @@ def train(
 ) -> TrainResult:
     """Train one configuration into a run folder; the same call again resumes from its checkpoints.
 
-    `quick=True` applies the file's `quick:` budget before `overrides`.
+    Args:
+        experiment: a YAML file, an `Experiment` (`tunelab.load_experiment`), or None for the defaults.
+        overrides: `key.path=value` strings, as the CLI's `--set` (`"train.lr=0.01"`).
+        out: the run folder (default `runs/<name>-train`).
+        data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
+        hooks: per-epoch callbacks (`train.hooks.Hook`), e.g. a progress bar.
+        quick: apply the file's `quick:` budget before `overrides`.
+
+    Returns:
+        `TrainResult`: the run and trial folders, the fit's outcome and the resolved experiment.
+
+    Raises:
+        ConfigError: a bad file or override, located at `file:line` (or the `--set` that wrote it).
     """
     prepared = prepare(load(experiment, overrides, quick=quick), data_dir=data_dir)
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))

@@ -28,7 +28,7 @@ from tunelab.search.heartbeats import recover_dead_trials
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
-from tunelab.search.results import StudyObserver, TuneResult
+from tunelab.search.results import StudyObserver, TuneResult, with_outputs
 from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
@@ -49,9 +49,29 @@ def tune(
     write_outputs: bool = True,
     quick: bool = False,
 ) -> TuneResult:
-    """Run (or resume) the experiment's search; writes the run folder's summary and final model.
+    """Run (or resume) the experiment's search; writes the run folder's summary, final model and report.
 
-    `quick=True` applies the experiment file's `quick:` budget before `overrides`.
+    The same call again resumes the study where it stopped (finished trials are kept).
+
+    Args:
+        experiment: a YAML file, an `Experiment` (`tunelab.load_experiment`), or None for the defaults.
+        overrides: `key.path=value` strings, as the CLI's `--set` (`"train.lr=0.01"`).
+        out: the run folder (default `runs/<name>`).
+        n_trials: trials to run in this call (default: the file's `search.n_trials`).
+        timeout_s: stop starting trials after this many seconds.
+        storage: an Optuna storage URL (default: `search.storage`, else SQLite in the run folder).
+        data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
+        observer: progress callbacks (`StudyObserver`); the CLI's progress bars use this.
+        run_final: retrain the winner on train+val and score it on test (default: `final.enabled`).
+        write_outputs: write summary, final model and report after the trials (False: the trials only).
+        quick: apply the file's `quick:` budget before `overrides`.
+
+    Returns:
+        `TuneResult`: `best_params` by key path, `best_value`, `test_metrics`, `report`, counts.
+
+    Raises:
+        ConfigError: a bad file or override, located at `file:line` (or the `--set` that wrote it).
+        DataError: a data set that cannot be found or read.
     """
     exp = load(experiment, overrides, quick=quick)
     if exp.search.strategy == "none":
@@ -87,12 +107,14 @@ def tune(
             combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
             run.write_outputs()
         do_final = base.final.enabled if run_final is None else run_final
-        if do_final and result.finished and result.best_value is not None:
+        final_ran = bool(do_final and result.finished and result.best_value is not None)
+        if final_ran:
             from tunelab.app.final import run_final as final_model
 
             final_model(layout.root, data_dir=data_dir, study=run.study)
             run.write_outputs()
         write_evidence(layout.root)
+        result = with_outputs(result, layout, final_ran=final_ran)
     run.close()
     return result
 
@@ -158,7 +180,7 @@ def _tune_staged(
     write_evidence(layout.root)
     stages = outcome.stages
     last = stages[-1] if stages else {}
-    return TuneResult(
+    result = TuneResult(
         run_dir=layout.root,
         study_name=base.name,
         storage=f"{len(stages)} stage studies under {layout.stages_dir}",
@@ -169,8 +191,8 @@ def _tune_staged(
         best_params=outcome.winners,
         finished=all(s["finished"] for s in stages),
         ran_trials=len(stages),
-        best_by_path=outcome.winners,
     )
+    return with_outputs(result, layout, final_ran=bool(do_final and outcome.last is not None))
 
 
 def _check_objective(exp: Experiment) -> None:

@@ -285,7 +285,8 @@ def _one_line_error(
             text += f"; allowed: {', '.join(allowed)}"
     elif kind == "union_tag_invalid":
         tag = _value_at(data, (*key, "family")) if key else None
-        dotted = f"{dotted}.family" if key else "family"
+        key = (*key, "family")  # the line to edit is the family's, not the section's
+        dotted = ".".join(key)
         text = f"unknown family {tag!r}; choose one of {', '.join(MODEL_FAMILY_NAMES)}"
     elif kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")

@@ -12,6 +12,7 @@ from tunelab.data.raw import RawData
 from tunelab.errors import DataError
 
 DIGIT_LABELS = [str(d) for d in range(10)]
+DIGITS_PIXEL_MAX = 16.0  # sklearn's digits count ink in 0..16; the loader (and predict) divide by it
 
 
 def _pixel_names(side: int) -> list[str]:
@@ -23,7 +24,7 @@ def load_digits(cfg: DataSection, path: Path | None = None) -> RawData:
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
-    x = (bunch.data.astype(np.float64) / 16.0).reshape(-1, 1, 8, 8)
+    x = (bunch.data.astype(np.float64) / DIGITS_PIXEL_MAX).reshape(-1, 1, 8, 8)
     return RawData(
         x=x,
         y=bunch.target.astype(np.int64),
@@ -105,6 +106,31 @@ CALIFORNIA_FEATURES = [
 ]
 
 
+# The StatLib file's first eight columns, in order (Géron's housing.csv names them the same way).
+CALIFORNIA_RAW_COLUMNS = [
+    "longitude",
+    "latitude",
+    "housing_median_age",
+    "total_rooms",
+    "total_bedrooms",
+    "population",
+    "households",
+    "median_income",
+]
+
+
+def california_features(raw: np.ndarray) -> np.ndarray:
+    """scikit-learn's eight derived features from the file's eight raw columns (CALIFORNIA_RAW_COLUMNS order).
+
+    The loader and `predict` both call this, so a row as the file holds it predicts as it trained.
+    """
+    lon, lat, age, rooms, bedrooms, population, households, income = np.asarray(raw, dtype=np.float64).T
+    return np.stack(
+        [income, age, rooms / households, bedrooms / households, population, population / households, lat, lon],
+        axis=1,
+    )
+
+
 def load_california_housing(cfg: DataSection, path: Path) -> RawData:
     """The StatLib block groups with scikit-learn's eight derived features; target in $100,000.
 
@@ -115,36 +141,13 @@ def load_california_housing(cfg: DataSection, path: Path) -> RawData:
         import pandas as pd
 
         frame = pd.read_csv(path)
-        cols = [
-            "longitude",
-            "latitude",
-            "housing_median_age",
-            "total_rooms",
-            "total_bedrooms",
-            "population",
-            "households",
-            "median_income",
-            "median_house_value",
-        ]
-        raw = frame[cols].to_numpy(dtype=np.float64)
+        raw = frame[[*CALIFORNIA_RAW_COLUMNS, "median_house_value"]].to_numpy(dtype=np.float64)
     else:
         raw = np.loadtxt(path, delimiter=",", dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != 9:
         raise DataError(f"data set california_housing: {path} should have 9 columns, got shape {raw.shape}")
-    lon, lat, age, rooms, bedrooms, population, households, income, value = raw.T
-    x = np.stack(
-        [
-            income,
-            age,
-            rooms / households,
-            bedrooms / households,
-            population,
-            population / households,
-            lat,
-            lon,
-        ],
-        axis=1,
-    )
+    x = california_features(raw[:, :8])
+    value = raw[:, 8]
     return RawData(
         x=x,
         y=value / 100_000.0,

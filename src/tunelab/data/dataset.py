@@ -63,6 +63,8 @@ class Dataset:
     # Before the train-median fill: empty values per feature column, over `rows_loaded` rows (data checks).
     missing_per_feature: tuple[int, ...] = ()
     rows_loaded: int = 0
+    # Feature name -> its train median, when the data have gaps (predict fills empty cells alike); else empty.
+    fill_values: dict[str, float] = field(default_factory=dict)
 
     @property
     def is_text(self) -> bool:

@@ -21,7 +21,7 @@ from tunelab.data.images import load_image_folder
 from tunelab.data.locate import data_roots, download_root, find_files, missing_error
 from tunelab.data.raw import RawData, encode_labels, infer_task
 from tunelab.data.registry import BUILTINS, check_name, dataset_defaults
-from tunelab.data.split import fill_missing, fit_scaler, plan_splits, subsample_rows
+from tunelab.data.split import fill_missing, fit_scaler, gap_medians, plan_splits, subsample_rows
 from tunelab.data.tabular import load_csv
 from tunelab.errors import ConfigError
 
@@ -175,7 +175,15 @@ def load_dataset(
         source=raw.source or str(Path(cfg.path or cfg.name)),
         missing_per_feature=_missing_per_feature(raw.x),
         rows_loaded=len(raw.y),
+        fill_values=_fill_values(raw, rows["train"]),
     )
+
+
+def _fill_values(raw: RawData, train_rows: np.ndarray) -> dict[str, float]:
+    """The train median of every feature when the data have gaps, by name (none for unnamed or image columns)."""
+    fills = gap_medians(raw.x, train_rows)
+    names = raw.feature_names
+    return {names[c]: v for c, v in fills.items() if c < len(names)} if len(names) == raw.x[0].size else {}
 
 
 def _missing_per_feature(x: np.ndarray) -> tuple[int, ...]:

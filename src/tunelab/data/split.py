@@ -74,17 +74,30 @@ def subsample_rows(rows: dict[str, np.ndarray], max_rows: int | None, seed: int)
     return out
 
 
-def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
-    """Replace NaN by the column's median over the training rows (0 where train has no value)."""
+def gap_medians(x: np.ndarray, train_rows: np.ndarray) -> dict[int, float]:
+    """Flat column -> the value a gap in it gets: the median over the training rows (0 where train has none).
+
+    Empty when the data have no gap at all. When they have one, every column is listed: a data set
+    that ships with gaps (House Prices, Géron's housing.csv) may leave any column empty in new rows
+    (Kaggle's test.csv blanks columns train.csv never does), and `predict` fills them as training would.
+    """
     if x.dtype.kind != "f" or not np.isnan(x).any():
-        return x
-    flat = x.reshape(len(x), -1).copy()
+        return {}
+    flat = x.reshape(len(x), -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: handled below
         medians = np.nanmedian(flat[train_rows], axis=0) if len(train_rows) else np.zeros(flat.shape[1])
-    medians = np.where(np.isnan(medians), 0.0, medians)
+    return {c: 0.0 if np.isnan(m) else float(m) for c, m in enumerate(medians.tolist())}
+
+
+def fill_missing(x: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+    """Replace NaN by the column's median over the training rows (0 where train has no value)."""
+    fills = gap_medians(x, train_rows)
+    if not fills:
+        return x
+    flat = x.reshape(len(x), -1).copy()
     gaps = np.isnan(flat)
-    flat[gaps] = np.take(medians, np.nonzero(gaps)[1])
+    flat[gaps] = np.take(np.array([fills[c] for c in range(flat.shape[1])]), np.nonzero(gaps)[1])
     return flat.reshape(x.shape)
 
 

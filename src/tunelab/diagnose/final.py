@@ -18,7 +18,7 @@ def _chosen(run: RunView) -> TrialView | None:
     for trial in run.trials:
         if trial.number == number:
             return trial
-    return run.best_trial()
+    return run.best_trial
 
 
 def _disagree(metric: str, val: float, test: float, th: Thresholds) -> bool:

@@ -35,7 +35,7 @@ def _improving(seed: SeedRun, epochs: int, th: Thresholds) -> tuple[float, int] 
 
 def under_trained(run: RunView, th: Thresholds) -> list[Finding]:
     """The chosen configuration's val loss was still falling at its last epoch: raise train.epochs."""
-    best = run.best_trial()
+    best = run.best_trial
     if best is None or best.state != "complete" or not best.seeds:
         return []
     epochs = int(num(setting(run, best, "train.epochs")) or 0)

@@ -106,7 +106,7 @@ class ReportRun:
         return [float(v) for v in values if finite(v)]
 
     def best(self) -> TrialView | None:
-        best = self.view.best_trial()
+        best = self.view.best_trial
         if best is not None:
             return best
         scored = [(v, t) for t in self.trials if (v := self.value(t)) is not None]

@@ -151,7 +151,9 @@ class RunView:
             )
         return views
 
+    @property
     def best_trial(self) -> TrialView | None:
+        """The study's winner (`best_trial` of the history); a lone trial (`tunelab train`) is its own best."""
         number = self.history.get("best_trial")
         for t in self.trials:
             if t.number == number:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,14 @@ from tunelab.train.hooks import Hook
 
 @dataclass(frozen=True)
 class TuneResult:
-    """Where a study lives and how it ended. `best_params` is keyed by key path (`train.lr`), like the
-    history, the summary and the final model; `n_failed` counts diverged trials."""
+    """Where a study lives and how it ended: what `tunelab.tune` returns and `tune --json` prints.
+
+    `best_params` is keyed by key path (`train.lr`, `model.hidden_dims`), like the history, the
+    summary and the final model, for every strategy (staged: the winners of all stages merged);
+    `n_failed` counts diverged trials. `test_metrics` holds the `test_*` scores of the final model's
+    `test_metrics.json` (`test_loss`, `test_accuracy`, ...) when this call retrained it (None when
+    no final ran); `report` is `report.html` once written.
+    """
 
     run_dir: Path
     study_name: str
@@ -33,11 +39,23 @@ class TuneResult:
     best_params: dict[str, Any]
     finished: bool
     ran_trials: int
-    best_by_path: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    test_metrics: dict[str, float] | None = None
+    report: Path | None = None
 
     def public(self) -> dict[str, Any]:
-        """The fields a caller prints (`--json`): everything but the key-path copy of the winner."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "best_by_path"}
+        """The fields a caller prints (`--json`)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def with_outputs(result: TuneResult, layout: RunLayout, *, final_ran: bool) -> TuneResult:
+    """`result` with the final model's test metrics (when `final_ran`) and the report path (when written)."""
+    from tunelab.runs.records import read_json
+
+    metrics = None
+    if final_ran and layout.test_metrics.exists():  # the scores; the file also says how the model was retrained
+        metrics = {k: v for k, v in read_json(layout.test_metrics).items() if k.startswith("test_")}
+    report = layout.report_html if layout.report_html.exists() else None
+    return replace(result, test_metrics=metrics, report=report)
 
 
 class StudyObserver:
@@ -112,5 +130,4 @@ def summarize_study(
         best_params=best_by_path(study, knobs) if best is not None else {},
         finished=finished,
         ran_trials=ran,
-        best_by_path=best_by_path(study, knobs) if best is not None else {},
     )

@@ -100,7 +100,7 @@ def check_stages(base: Experiment) -> None:
 
 def run_staged(base: Experiment, layout: RunLayout, run_stage: Callable[[Experiment, RunLayout], Any]) -> StagedOutcome:
     """Run every stage in order (resuming finished ones), each stage's study by `run_stage`,
-    which returns its result (`best_by_path`, `best_value`, `finished`); the winners so far are
+    which returns its result (`best_params`, `best_value`, `finished`); the winners so far are
     written to stages.json after each stage."""
     stages = base.search.stages or default_stages(base)
     winners: dict[str, Any] = {}
@@ -110,7 +110,7 @@ def run_staged(base: Experiment, layout: RunLayout, run_stage: Callable[[Experim
         exp = stage_experiment(base, stage, i, winners)
         stage_layout = layout.stage(i, stage.name)
         result = run_stage(exp, stage_layout)
-        best = {k: v for k, v in result.best_by_path.items() if k in stage.space}
+        best = {k: v for k, v in result.best_params.items() if k in stage.space}
         winners.update(best)
         last = stage_layout
         records.append(
