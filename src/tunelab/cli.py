@@ -161,7 +161,7 @@ def tune(
     from tunelab.app.tune import tune as run_tune
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = StudyProgress(enabled=not (quiet or as_json), console=console, live=sys.stdout.isatty())
 
     def run() -> Any:
         with progress:
@@ -195,7 +195,7 @@ def worker(
     from tunelab.app.work import work
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = StudyProgress(enabled=not (quiet or as_json), console=console, live=sys.stdout.isatty())
 
     def run() -> Any:
         with progress:

@@ -74,18 +74,22 @@ def tune(
         n_trials is not None and run.plan.points is not None))
     result = run.result(ran)
     if write_outputs:
-        run.write_outputs()
-        if base.search.strategy == "lr_sweep":
-            from tunelab.search.lr_sweep import format_sweep, sweep_rows
+        with observer.phase("summary and report"):
+            run.write_outputs()
+            if base.search.strategy == "lr_sweep":
+                from tunelab.search.lr_sweep import format_sweep, sweep_rows
 
-            write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
+                write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
         do_final = base.final.enabled if run_final is None else run_final
         if do_final and result.finished and result.best_value is not None:
             from tunelab.app.final import run_final as final_model
 
-            final_model(layout.root, data_dir=data_dir, study=run.study)
-            run.write_outputs()
-        write_evidence(layout.root)
+            with observer.phase("final retrain and test"):
+                final_model(layout.root, data_dir=data_dir, study=run.study)
+            with observer.phase("summary and report with the final model"):
+                run.write_outputs()
+        with observer.phase("evidence"):
+            write_evidence(layout.root)
     run.close()
     return result
 
@@ -144,11 +148,13 @@ def _tune_staged(
     if do_final and outcome.last is not None:
         from tunelab.app.final import run_final as final_model
 
-        final_model(outcome.last.root, data_dir=data_dir)
+        with observer.phase("final retrain and test"):
+            final_model(outcome.last.root, data_dir=data_dir)
         if layout.final.exists():
             shutil.rmtree(layout.final)
         outcome.last.final.rename(layout.final)
-    write_evidence(layout.root)
+    with observer.phase("evidence"):
+        write_evidence(layout.root)
     stages = outcome.stages
     last = stages[-1] if stages else {}
     return TuneResult(
