@@ -112,6 +112,10 @@ def train(
     quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    continue_: bool = typer.Option(
+        False, "--continue", help="Train the finished run on to a larger train.epochs (--set), from its last "
+        "checkpoint with its optimizer state, into a new folder continued/<trial>-to<N>ep linked to it.",
+    ),
 ) -> None:
     """Train one configuration; the same command again resumes from the last checkpoint."""
     from tunelab.app.progress import EpochProgress
@@ -122,7 +126,8 @@ def train(
 
     def run() -> Any:
         with progress:
-            return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
+            return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick,
+                             continue_run=continue_)
 
     res = _guarded(run, experiment, set_)
     if as_json:
@@ -245,6 +250,27 @@ def final(
     for key, value in record.items():
         if key.startswith("test_"):
             console.print(f"  {key} = {value:.4f}")
+
+
+@app.command("continue")
+def continue_study(
+    run_dir: Path = typer.Argument(..., help="Run folder of a study."),
+    best: int = typer.Option(1, "--best", min=1, help="Continue this many of the best trials."),
+    epochs: int = typer.Option(..., "--epochs", min=1, help="Epochs to train each of them further."),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL if not the run folder's."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Train the study's best trials further, each from its last checkpoint (optimizer state included)
+    into a new folder continued/<trial>-to<N>ep linked to it; the study itself is left as it is."""
+    from tunelab.app.continue_study import continue_best
+
+    done = _guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir, storage=storage))
+    if as_json:
+        sys.stdout.write(json.dumps([c.to_dict() for c in done]) + "\n")
+        return
+    for c in done:
+        console.print(c.line(), highlight=False, markup=False)
 
 
 @app.command()

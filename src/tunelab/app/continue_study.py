@@ -1,0 +1,103 @@
+"""`tunelab continue RUN --best K --epochs N`: the study's best K trials, each trained N epochs further.
+
+Each one goes into its own new folder `continued/<trial folder>-to<E+N>ep/` linked to its parent
+(app/continuation.py); the study, its trial folders, summary and final model are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.app.continuation import continue_trial, parent_epoch
+from tunelab.app.final import load_run_experiment, load_study
+from tunelab.app.prepare import prepare
+from tunelab.config.space import apply_params
+from tunelab.errors import ConfigError, RunFolderError
+from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.lock import hold, writer
+from tunelab.runs.records import read_json
+from tunelab.search.trial_run import DatasetCache
+from tunelab.train.hooks import Hook
+from tunelab.train.loop import FitResult
+
+
+@dataclass(frozen=True)
+class Continued:
+    """One continued trial: which, from what value, and where it went."""
+
+    number: int
+    metric: str
+    value: float
+    parent: Path
+    trial_dir: Path
+    result: FitResult
+
+    def line(self) -> str:
+        """`trial 3 val_accuracy 0.944 -> 0.951 (best epoch 27 of 30) in RUN/continued/3-...-to30ep`"""
+        new = self.result.best_record.get(self.metric)
+        shown = f"{new:.4g}" if isinstance(new, float) else "-"
+        return (f"trial {self.number} {self.metric} {self.value:.4g} -> {shown} (best epoch {self.result.best_epoch} "
+                f"of {self.result.epochs_run}) in {self.trial_dir}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial": self.number, "metric": self.metric, "value": self.value, "parent": str(self.parent),
+                "trial_dir": str(self.trial_dir), **self.result.to_dict()}
+
+
+def ranked(study: optuna.Study, direction: str) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials, best first."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.value is not None]
+    return sorted(done, key=lambda t: (-t.value if direction == "maximize" else t.value, t.number))  # type: ignore[operator]
+
+
+@writer
+def continue_best(
+    run_dir: str | Path,
+    *,
+    best: int,
+    epochs: int,
+    data_dir: str | None = None,
+    storage: str | None = None,
+    hooks: Sequence[Hook] = (),
+) -> list[Continued]:
+    """Train the study's `best` best trials `epochs` more epochs each, from their last checkpoints."""
+    if best < 1 or epochs < 1:
+        raise ConfigError(f"--best {best} --epochs {epochs}: both must be at least 1", key="continue")
+    layout = RunLayout(Path(run_dir))
+    if not layout.experiment_yaml.exists():
+        raise RunFolderError(f"{layout.root}: not a run folder (no experiment.yaml)")
+    base = load_run_experiment(layout.root)
+    if base.search.seeds > 1:
+        raise ConfigError(f"continuing trials of {base.search.seeds} seeds is not supported; continue one seed's "
+                          "run with `tunelab train --continue`", key="search.seeds")
+    hold(layout.root)
+    study = load_study(layout.root, base, storage)
+    chosen = ranked(study, base.search.objective.resolved_direction())[:best]
+    if not chosen:
+        raise RunFolderError(f"{layout.root}: no completed trial to continue")
+    folders = {t.root.name.split("-", 1)[0]: t for t in layout.trial_dirs()}
+    parents: list[tuple[optuna.trial.FrozenTrial, TrialLayout, int]] = []
+    for trial in chosen:  # every check before anything is trained
+        folder = folders.get(str(trial.number))
+        if folder is None:
+            raise RunFolderError(f"{layout.root}: trial {trial.number} has no folder under trials/")
+        parents.append((trial, folder, parent_epoch(folder)))
+    prepared = prepare(base, data_dir=data_dir)
+    datasets = DatasetCache(data_dir, (prepared.experiment, prepared.dataset))
+    out = []
+    for trial, folder, start in parents:
+        params = read_json(folder.params_json).get("params", {})
+        exp = apply_params(prepared.experiment, params)
+        exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": start + epochs})})
+        child = layout.continuation(folder, start + epochs)
+        result = continue_trial(exp, datasets.get(exp), prepared.exp_id, folder, child,
+                                params={**params, "train.epochs": start + epochs}, hooks=hooks)
+        value = float(trial.value)  # type: ignore[arg-type]
+        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, result))
+    return out
