@@ -99,10 +99,6 @@ def _print_study_result(res: Any, as_json: bool) -> None:
     print_tune_summary(console, res)
 
 
-def _quiet_mode(quiet: bool) -> bool:
-    return quiet or not sys.stdout.isatty()
-
-
 @app.command()
 def train(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
@@ -112,17 +108,14 @@ def train(
     quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    continue_: bool = typer.Option(
-        False, "--continue", help="Train the finished run on to a larger train.epochs (--set), from its last "
-        "checkpoint with its optimizer state, into a new folder continued/<trial>-to<N>ep linked to it.",
-    ),
+    continue_: bool = typer.Option(False, "--continue", help="Train the finished run on to a larger train.epochs."),
 ) -> None:
     """Train one configuration; the same command again resumes from the last checkpoint."""
     from tunelab.app.progress import EpochProgress
     from tunelab.app.train import train as train_run
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = EpochProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = EpochProgress(enabled=not (quiet or as_json or not sys.stdout.isatty()), console=console)
 
     def run() -> Any:
         with progress:
@@ -163,6 +156,7 @@ def tune(
 ) -> None:
     """Run a search; the same command again resumes it (finished trials are kept)."""
     from tunelab.app.progress import StudyProgress
+    from tunelab.app.ray_jobs import ray_overrides
     from tunelab.app.tune import tune as run_tune
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
@@ -210,13 +204,6 @@ def worker(
     _print_study_result(_guarded(run), as_json)
 
 
-def ray_overrides(address: str | None) -> list[str]:
-    """`--ray ADDRESS` as the two settings it stands for."""
-    if address is None:
-        return []
-    return ["search.backend=ray", f"search.ray.address={json.dumps(address)}"]
-
-
 @app.command()
 def proxy(
     storage: str = typer.Option(
@@ -252,25 +239,15 @@ def final(
             console.print(f"  {key} = {value:.4f}")
 
 
-@app.command("continue")
+@app.command("continue", help="Train a study's best trials further, each into a new folder linked to it.")
 def continue_study(
     run_dir: Path = typer.Argument(..., help="Run folder of a study."),
     best: int = typer.Option(1, "--best", min=1, help="Continue this many of the best trials."),
     epochs: int = typer.Option(..., "--epochs", min=1, help="Epochs to train each of them further."),
-    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL if not the run folder's."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Train the study's best trials further, each from its last checkpoint (optimizer state included)
-    into a new folder continued/<trial>-to<N>ep linked to it; the study itself is left as it is."""
     from tunelab.app.continue_study import continue_best
-
-    done = _guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir, storage=storage))
-    if as_json:
-        sys.stdout.write(json.dumps([c.to_dict() for c in done]) + "\n")
-        return
-    for c in done:
-        console.print(c.line(), highlight=False, markup=False)
+    console.print(_guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir)), markup=False)
 
 
 @app.command()

@@ -108,19 +108,21 @@ def test_continue_best_trials_of_a_study(tmp_path: Path, cli) -> None:
     assert cli("tune", exp, "--out", run, "--quiet", "--no-final").exit_code == 0
     trials = {p.name: _digest(p) for p in (run / "trials").iterdir()}
 
-    result = cli("continue", run, "--best", "2", "--epochs", "2", "--json")
+    result = cli("continue", run, "--best", "2", "--epochs", "2")
 
     assert result.exit_code == 0, result.stderr
-    done = json.loads(result.stdout)
-    values = sorted(json.loads((run / "trials" / name / "result.json").read_text())["best_record"]["val_accuracy"]
-                    for name in trials)
-    assert [d["value"] for d in done] == pytest.approx(values[::-1][:2])  # the two best, best first
-    for d in done:
-        child = Path(d["trial_dir"])
-        assert child.parent == run / "continued" and child.name.endswith("-to5ep")
+    lines = result.stdout.splitlines()
+    by_value = sorted(trials, key=lambda name: -json.loads((run / "trials" / name / "result.json").read_text())[
+        "best_record"]["val_accuracy"])
+    assert [ln.split()[1] for ln in lines] == [name.split("-", 1)[0] for name in by_value[:2]]  # best first
+    for line, name in zip(lines, by_value[:2], strict=True):
+        child = Path(line.rsplit(" in ", 1)[1])
+        assert child == run / "continued" / f"{name}-to5ep"
         records = _records(child)
         assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5]
-        assert records[:3] == _records(Path(d["parent"]))
+        assert records[:3] == _records(run / "trials" / name)
         assert records[3]["continued_from"]["epoch"] == 3
+        parent = json.loads((child / "params.json").read_text())["parent"]
+        assert parent["trial"] == str((run / "trials" / name).resolve())
     assert {p.name: _digest(p) for p in (run / "trials").iterdir()} == trials
     assert cli("continue", run / "trials", "--epochs", "2").exit_code == 2

@@ -50,6 +50,13 @@ class Continued:
                 "trial_dir": str(self.trial_dir), **self.result.to_dict()}
 
 
+class ContinuedTrials(list[Continued]):
+    """What `tunelab continue` returns and prints: a line per continued trial."""
+
+    def __rich__(self) -> str:
+        return "\n".join(c.line() for c in self)
+
+
 def ranked(study: optuna.Study, direction: str) -> list[optuna.trial.FrozenTrial]:
     """Completed trials, best first."""
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.value is not None]
@@ -65,7 +72,7 @@ def continue_best(
     data_dir: str | None = None,
     storage: str | None = None,
     hooks: Sequence[Hook] = (),
-) -> list[Continued]:
+) -> ContinuedTrials:
     """Train the study's `best` best trials `epochs` more epochs each, from their last checkpoints."""
     if best < 1 or epochs < 1:
         raise ConfigError(f"--best {best} --epochs {epochs}: both must be at least 1", key="continue")
@@ -90,7 +97,7 @@ def continue_best(
         parents.append((trial, folder, parent_epoch(folder)))
     prepared = prepare(base, data_dir=data_dir)
     datasets = DatasetCache(data_dir, (prepared.experiment, prepared.dataset))
-    out = []
+    out = ContinuedTrials()
     for trial, folder, start in parents:
         params = read_json(folder.params_json).get("params", {})
         exp = apply_params(prepared.experiment, params)

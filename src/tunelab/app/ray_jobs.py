@@ -11,6 +11,7 @@ workers (its pid on this host, or its stale heartbeat) and retried from its last
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -52,6 +53,13 @@ def check_backend(exp: Experiment) -> None:
             "here; set it to 0 or run on a machine (or Ray cluster: search.backend: ray) with GPUs",
             key="resources.gpus_per_trial",
         )
+
+
+def ray_overrides(address: str | None) -> list[str]:
+    """`--ray ADDRESS` as the two settings it stands for."""
+    if address is None:
+        return []
+    return ["search.backend=ray", f"search.ray.address={json.dumps(address)}"]
 
 
 def import_ray() -> Any:

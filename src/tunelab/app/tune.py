@@ -57,10 +57,10 @@ def tune(
             f"strategy none has nothing to search; choose one of {', '.join(STRATEGIES)} or use tunelab train",
             key="search.strategy",
         )
+    check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
-    check_backend(base)
     observer = observer or StudyObserver()
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
