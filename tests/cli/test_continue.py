@@ -126,3 +126,21 @@ def test_continue_best_trials_of_a_study(tmp_path: Path, cli) -> None:
         assert parent["trial"] == str((run / "trials" / name).resolve())
     assert {p.name: _digest(p) for p in (run / "trials").iterdir()} == trials
     assert cli("continue", run / "trials", "--epochs", "2").exit_code == 2
+
+
+def test_continue_a_trial_of_several_seeds_continues_each_seed(tmp_path: Path, cli) -> None:
+    exp = _experiment(tmp_path, strategy="grid", space={"train.lr": [0.01, 0.003]}, seeds=2)
+    run = tmp_path / "study"
+    assert cli("tune", exp, "--out", run, "--quiet", "--no-final").exit_code == 0
+
+    result = cli("continue", run, "--epochs", "1")
+
+    assert result.exit_code == 0, result.stderr
+    assert "mean of 2 seeds" in result.stdout
+    child = Path(result.stdout.strip().rsplit(" in ", 1)[1])
+    parent = run / "trials" / child.name.removesuffix("-to4ep")
+    for seed in ("seed-0", "seed-1"):
+        records = _records(child / seed)
+        assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+        assert records[:3] == _records(parent / seed)
+        assert records[3]["continued_from"]["trial"] == str((parent / seed).resolve())

@@ -70,3 +70,26 @@ def test_status_parts_name_metric_direction_and_eta() -> None:
     assert eta_seconds(None, 4, 4, 20.0, 50.0) == (50.0, "timeout")
     assert eta_seconds(4, 4, 4, 20.0, None) is None
     assert [format_duration(s) for s in (4.24, 42, 185, 7620)] == ["4.2s", "42s", "3m05s", "2h07m"]
+
+
+def test_in_flight_counts_started_groups_and_other_processes_trials() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tunelab.app.progress import StudyProgress
+    from tunelab.search.results import StudyCounts
+    from tunelab.search.trial_run import TrialOutcome
+
+    out = io.StringIO()
+    view = StudyProgress(enabled=True, console=Console(file=out, width=100_000, soft_wrap=True), live=False)
+    obs = view.observer
+    running = {0, 1, 2, 7, 9}  # 0-2 asked here; 7 and 9 trained by other processes of the study
+    obs.study_start(10, 0)
+    obs.study_info("val_r2", "maximize", None, lambda: StudyCounts(done=1, running=frozenset(running)))
+    obs.round_start([0, 1, 2])
+    obs.trial_start(0, "")
+    obs.trial_start(1, "")  # a group of two starts; trial 2 waits for its turn
+    running.discard(0)
+    obs.trial_end(0, TrialOutcome(state="complete", value=0.5), 0.5)
+    assert out.getvalue() == "trial 0 complete val_r2=0.5 · 1/10 done · best val_r2 (max) 0.5 · 3 in flight\n"

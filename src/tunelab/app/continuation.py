@@ -4,7 +4,7 @@ The parent folder is never written. The new folder (`RunLayout.continuation`) st
 parent's records up to its last checkpoint and that checkpoint; training then resumes from it exactly
 as an interrupted trial would (train/loop.py `fit(resume=True)`), so epoch numbers go on from the
 parent's and, with a constant learning rate, 10 epochs then 10 more equal 20 at once. A learning-rate
-schedule keeps the state it had (a cosine schedule stays at the end it reached). When done, the folder's
+schedule is built for the new total and picks up at the step reached. When done, the folder's
 params.json names its `parent` (folder and epoch), and the record of the first new epoch carries `continued_from`.
 """
 

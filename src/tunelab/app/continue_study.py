@@ -6,10 +6,10 @@ Each one goes into its own new folder `continued/<trial folder>-to<E+N>ep/` link
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -22,32 +22,30 @@ from tunelab.errors import ConfigError, RunFolderError
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import read_json
-from tunelab.search.trial_run import DatasetCache
+from tunelab.search.trial_run import DatasetCache, seeded_experiment
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
 
 
 @dataclass(frozen=True)
 class Continued:
-    """One continued trial: which, from what value, and where it went."""
+    """One continued trial: which, from what value, where it went, and each seed's fit."""
 
     number: int
     metric: str
     value: float
     parent: Path
     trial_dir: Path
-    result: FitResult
+    results: list[FitResult]
 
     def line(self) -> str:
         """`trial 3 val_accuracy 0.944 -> 0.951 (best epoch 27 of 30) in RUN/continued/3-...-to30ep`"""
-        new = self.result.best_record.get(self.metric)
-        shown = f"{new:.4g}" if isinstance(new, float) else "-"
-        return (f"trial {self.number} {self.metric} {self.value:.4g} -> {shown} (best epoch {self.result.best_epoch} "
-                f"of {self.result.epochs_run}) in {self.trial_dir}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"trial": self.number, "metric": self.metric, "value": self.value, "parent": str(self.parent),
-                "trial_dir": str(self.trial_dir), **self.result.to_dict()}
+        new = [r.best_record.get(self.metric) for r in self.results]
+        shown = f"{statistics.fmean(new):.4g}" if all(isinstance(v, float) for v in new) else "-"
+        first = self.results[0]
+        seeds = f", mean of {len(new)} seeds" if len(new) > 1 else ""
+        return (f"trial {self.number} {self.metric} {self.value:.4g} -> {shown} (best epoch {first.best_epoch} "
+                f"of {first.epochs_run}{seeds}) in {self.trial_dir}")
 
 
 class ContinuedTrials(list[Continued]):
@@ -80,31 +78,31 @@ def continue_best(
     if not layout.experiment_yaml.exists():
         raise RunFolderError(f"{layout.root}: not a run folder (no experiment.yaml)")
     base = load_run_experiment(layout.root)
-    if base.search.seeds > 1:
-        raise ConfigError(f"continuing trials of {base.search.seeds} seeds is not supported; continue one seed's "
-                          "run with `tunelab train --continue`", key="search.seeds")
+    seeds = base.search.seeds
     hold(layout.root)
     study = load_study(layout.root, base, storage)
     chosen = ranked(study, base.search.objective.resolved_direction())[:best]
     if not chosen:
         raise RunFolderError(f"{layout.root}: no completed trial to continue")
     folders = {t.root.name.split("-", 1)[0]: t for t in layout.trial_dirs()}
-    parents: list[tuple[optuna.trial.FrozenTrial, TrialLayout, int]] = []
+    parents: list[tuple[optuna.trial.FrozenTrial, TrialLayout, list[int]]] = []
     for trial in chosen:  # every check before anything is trained
         folder = folders.get(str(trial.number))
         if folder is None:
             raise RunFolderError(f"{layout.root}: trial {trial.number} has no folder under trials/")
-        parents.append((trial, folder, parent_epoch(folder)))
+        parents.append((trial, folder, [parent_epoch(seed) for seed in folder.seeds(seeds)]))
     prepared = prepare(base, data_dir=data_dir)
     datasets = DatasetCache(data_dir, (prepared.experiment, prepared.dataset))
     out = ContinuedTrials()
-    for trial, folder, start in parents:
-        params = read_json(folder.params_json).get("params", {})
-        exp = apply_params(prepared.experiment, params)
-        exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": start + epochs})})
-        child = layout.continuation(folder, start + epochs)
-        result = continue_trial(exp, datasets.get(exp), prepared.exp_id, folder, child,
-                                params={**params, "train.epochs": start + epochs}, hooks=hooks)
+    for trial, folder, starts in parents:
+        child = layout.continuation(folder, starts[0] + epochs)
+        results = []
+        for i, (parent, into, start) in enumerate(zip(folder.seeds(seeds), child.seeds(seeds), starts, strict=True)):
+            params = read_json(parent.params_json).get("params", {})
+            exp = seeded_experiment(apply_params(prepared.experiment, params), i)  # as search/group_run.py seeds it
+            exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": start + epochs})})
+            results.append(continue_trial(exp, datasets.get(exp), prepared.exp_id, parent, into,
+                                          params={**params, "train.epochs": start + epochs}, hooks=hooks))
         value = float(trial.value)  # type: ignore[arg-type]
-        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, result))
+        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, results))
     return out
