@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tunelab.search.results import StudyCounts, StudyObserver
@@ -143,10 +142,8 @@ class StudyProgress:
         """A whole line: above the bars at a terminal, as is in a file."""
         if not self.enabled:
             return
-        if self._progress is not None:
-            self._progress.console.print(escape(line), highlight=False)
-        else:
-            self._console.print(escape(line), highlight=False, markup=False, soft_wrap=True)
+        console = self._progress.console if self._progress is not None else self._console
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def status(self, best: float | None) -> tuple[int, str]:
         """(trials done in the study, the status text): best with metric and direction, trials in flight
