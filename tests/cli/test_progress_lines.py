@@ -93,3 +93,23 @@ def test_in_flight_counts_started_groups_and_other_processes_trials() -> None:
     running.discard(0)
     obs.trial_end(0, TrialOutcome(state="complete", value=0.5), 0.5)
     assert out.getvalue() == "trial 0 complete val_r2=0.5 · 1/10 done · best val_r2 (max) 0.5 · 3 in flight\n"
+
+
+def test_a_trial_process_keeps_one_trials_bar_and_one_epochs_bar() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tunelab.app.progress import StudyProgress
+    from tunelab.train.hooks import FitContext
+
+    view = StudyProgress(enabled=True, console=Console(file=io.StringIO(), force_terminal=True), live=True)
+    (hook,) = view.observer.epoch_hooks()
+    with view:
+        view.observer.study_start(3, 0)
+        view.observer.study_start(3, 0)  # a staged search's next stage
+        for _ in range(3):  # three trials, one after the other
+            hook.on_train_start(FitContext(model=None, epochs=4))  # type: ignore[arg-type]
+            hook.on_epoch_end(FitContext(model=None, epochs=4), {"epoch": 4, "val_loss": 0.5})  # type: ignore[arg-type]
+        descriptions = [task.description for task in view._progress.tasks]  # type: ignore[union-attr]
+    assert descriptions == ["trials", "epochs"]

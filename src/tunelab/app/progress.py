@@ -172,7 +172,9 @@ class _Observer(StudyObserver):
     def study_start(self, total: int | None, done: int) -> None:
         v = self.view
         v._total, v._done_at_start, v._started_at = total, done, time.monotonic()
-        if v._progress is not None:
+        if v._progress is not None and v._trials is not None:  # the next stage of a staged search: same bar
+            v._progress.reset(v._trials, total=total, completed=done, status="")
+        elif v._progress is not None:
             v._trials = v._progress.add_task("trials", total=total, completed=done, status="")
 
     def study_info(
