@@ -172,6 +172,7 @@ class _Observer(StudyObserver):
     def study_start(self, total: int | None, done: int) -> None:
         v = self.view
         v._total, v._done_at_start, v._started_at = total, done, time.monotonic()
+        v._finished_here, v._best = 0, None  # a staged search's stages count (and rank) on their own
         if v._progress is not None and v._trials is not None:  # the next stage of a staged search: same bar
             v._progress.reset(v._trials, total=total, completed=done, status="")
         elif v._progress is not None:

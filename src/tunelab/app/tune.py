@@ -141,7 +141,8 @@ def _tune_staged(
     claim_run_folder(layout, base)
 
     def run_stage(exp: Experiment, stage: RunLayout) -> TuneResult:
-        return tune(exp, out=stage.root, data_dir=data_dir, observer=observer, run_final=False)
+        with observer.phase(f"stage {stage.root.name}"):  # its trials' lines, then its time
+            return tune(exp, out=stage.root, data_dir=data_dir, observer=observer, run_final=False)
 
     outcome = run_staged(base, layout, run_stage)
     do_final = base.final.enabled if run_final is None else run_final
