@@ -99,10 +99,6 @@ def _print_study_result(res: Any, as_json: bool) -> None:
     print_tune_summary(console, res)
 
 
-def _quiet_mode(quiet: bool) -> bool:
-    return quiet or not sys.stdout.isatty()
-
-
 @app.command()
 def train(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
@@ -112,17 +108,19 @@ def train(
     quick: bool = typer.Option(False, "--quick", help=QUICK_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    continue_: bool = typer.Option(False, "--continue", help="Train the finished run on to a larger train.epochs."),
 ) -> None:
     """Train one configuration; the same command again resumes from the last checkpoint."""
     from tunelab.app.progress import EpochProgress
     from tunelab.app.train import train as train_run
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = EpochProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = EpochProgress(enabled=not (quiet or as_json or not sys.stdout.isatty()), console=console)
 
     def run() -> Any:
         with progress:
-            return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick)
+            return train_run(experiment, overrides=set_, out=out, data_dir=data_dir, hooks=[progress], quick=quick,
+                             continue_run=continue_)
 
     res = _guarded(run, experiment, set_)
     if as_json:
@@ -158,10 +156,11 @@ def tune(
 ) -> None:
     """Run a search; the same command again resumes it (finished trials are kept)."""
     from tunelab.app.progress import StudyProgress
+    from tunelab.app.ray_jobs import ray_overrides
     from tunelab.app.tune import tune as run_tune
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = StudyProgress(enabled=not (quiet or as_json), console=console, live=sys.stdout.isatty())
 
     def run() -> Any:
         with progress:
@@ -195,7 +194,7 @@ def worker(
     from tunelab.app.work import work
 
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    progress = StudyProgress(enabled=not (_quiet_mode(quiet) or as_json), console=console)
+    progress = StudyProgress(enabled=not (quiet or as_json), console=console, live=sys.stdout.isatty())
 
     def run() -> Any:
         with progress:
@@ -203,13 +202,6 @@ def worker(
                         data_dir=data_dir, observer=progress.observer, write_outputs=not no_outputs)
 
     _print_study_result(_guarded(run), as_json)
-
-
-def ray_overrides(address: str | None) -> list[str]:
-    """`--ray ADDRESS` as the two settings it stands for."""
-    if address is None:
-        return []
-    return ["search.backend=ray", f"search.ray.address={json.dumps(address)}"]
 
 
 @app.command()
@@ -248,6 +240,17 @@ def final(
     for key, value in record.items():
         if key.startswith("test_"):
             console.print(f"  {key} = {value:.4f}")
+
+
+@app.command("continue", help="Train a study's best trials further, each into a new folder linked to it.")
+def continue_study(
+    run_dir: Path = typer.Argument(..., help="Run folder of a study."),
+    best: int = typer.Option(1, "--best", min=1, help="Continue this many of the best trials."),
+    epochs: int = typer.Option(..., "--epochs", min=1, help="Epochs to train each of them further."),
+    data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    from tunelab.app.continue_study import continue_best
+    console.print(_guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir)), markup=False)
 
 
 @app.command()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tunelab.cli import app, ray_overrides
+from tunelab.app.ray_jobs import ray_overrides
+from tunelab.cli import app
 from tunelab.config.load import validate_experiment
 from tunelab.search import local_jobs, placement, planning
 

@@ -10,8 +10,14 @@ workers (its pid on this host, or its stale heartbeat) and retried from its last
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,8 @@ log = logging.getLogger(__name__)
 INSTALL = "pip install 'tunelab[ray]'"
 NODE_RETRIES = 3  # a task whose node or worker process died is started again this often
 PASSED_ENV = ("PYTHONPATH", "TUNELAB_DATA_DIR")  # the driver's, so every worker imports and reads the same
+PROBE_S = 3.0  # a cluster's port answers at once; Ray itself retries a dead address for minutes
+ADDRESS_FORMS = "auto, local, ray://HOST:PORT or HOST:PORT"
 
 
 def check_backend(exp: Experiment) -> None:
@@ -38,12 +46,20 @@ def check_backend(exp: Experiment) -> None:
             raise ConfigError("a staged search runs its stage studies one by one on this machine; "
                               "use backend local, or search each stage as its own study on Ray", key="search.backend")
         import_ray()
+        check_reachable(exp.search.ray.address)
     elif exp.resources.gpus_per_trial > 0 and not placement.local_devices():
         raise ConfigError(
             f"{exp.resources.gpus_per_trial} of a GPU per trial was asked for, but no CUDA device is visible "
             "here; set it to 0 or run on a machine (or Ray cluster: search.backend: ray) with GPUs",
             key="resources.gpus_per_trial",
         )
+
+
+def ray_overrides(address: str | None) -> list[str]:
+    """`--ray ADDRESS` as the two settings it stands for."""
+    if address is None:
+        return []
+    return ["search.backend=ray", f"search.ray.address={json.dumps(address)}"]
 
 
 def import_ray() -> Any:
@@ -76,6 +92,13 @@ def run_on_ray(
             "set search.timeout_s or drop them", key="search.backend",
         )
     ray = import_ray()
+    with ray_output_to_stderr():
+        return _run_connected(ray, exp, units, run_dir, storage_url, data_dir, n_trials)
+
+
+def _run_connected(
+    ray: Any, exp: Experiment, units: int, run_dir: Path, storage_url: str, data_dir: str | None, n_trials: int | None
+) -> tuple[int, int]:
     _connect(ray, exp.search.ray.address)
     try:
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
@@ -142,6 +165,67 @@ def _connect(ray: Any, address: str) -> None:
             f"cannot join the Ray cluster at {address!r}: {first}; start one with `ray start --head` "
             "or give its address (--ray ray://HOST:10001)", key="search.ray.address",
         ) from None
+
+
+def check_reachable(address: str, timeout_s: float = PROBE_S) -> None:
+    """Refuse at once an address where no cluster listens: `ray.init` would retry it for minutes."""
+    target = _target(address)
+    if target is None:
+        return
+    host, port = target
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"cannot join the Ray cluster at {address!r}: nothing answers at {host}:{port} ({reason}); start one "
+            "with `ray start --head` or give its address (--ray ray://HOST:10001)", key="search.ray.address",
+        ) from None
+
+
+def _target(address: str) -> tuple[str, int] | None:
+    """The host and port `address` leads to; None where Ray finds (or starts) the cluster itself."""
+    if address == "local":
+        return None
+    if address == "auto":
+        found = os.environ.get("RAY_ADDRESS") or _current_cluster()
+        return _target(found) if found and found != "auto" else None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{address!r} is not a Ray cluster address; use {ADDRESS_FORMS}", key="search.ray.address")
+    return host.strip("[]"), int(port)
+
+
+def _current_cluster() -> str | None:
+    """The address `ray start` left for `auto` on this machine (Ray's own bootstrap file), if any."""
+    path = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def ray_output_to_stderr() -> Iterator[None]:
+    """Ray's own lines (its processes' and its Python prints) go to stderr, so stdout (`--json`) stays ours.
+
+    The processes Ray starts inherit file descriptor 1, so it is pointed at stderr while Ray runs."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (an embedding host): only Python-level prints are moved
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _wait_all(ray: Any, refs: list[Any]) -> int:

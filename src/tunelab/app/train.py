@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunelab.app.continuation import check_epochs, continue_trial, folder_epochs, parent_epoch, train_parent
 from tunelab.app.evidence import write_evidence
-from tunelab.app.prepare import default_out, load, prepare
+from tunelab.app.prepare import Prepared, default_out, load, prepare
 from tunelab.config.load import parse_override
 from tunelab.config.schema import Experiment
+from tunelab.errors import RunFolderError
 from tunelab.runs.claim import claim_run_folder, record_split
 from tunelab.runs.layout import RunLayout
+from tunelab.runs.records import read_json
 from tunelab.train.data_checks import write_data_checks
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
@@ -37,6 +40,7 @@ def train(
     data_dir: str | None = None,
     hooks: Sequence[Hook] = (),
     quick: bool = False,
+    continue_run: bool = False,
 ) -> TrainResult:
     """Train one configuration into a run folder; the same call again resumes from its checkpoints.
 
@@ -47,6 +51,9 @@ def train(
         data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).
         hooks: per-epoch callbacks (`train.hooks.Hook`), e.g. a progress bar.
         quick: apply the file's `quick:` budget before `overrides`.
+        continue_run: train the run's finished trial (or its newest continuation) on to `train.epochs`
+            in a new folder linked to it (app/continuation.py); the experiment may differ from the
+            folder's in `train.epochs` only.
 
     Returns:
         `TrainResult`: the run and trial folders, the fit's outcome and the resolved experiment.
@@ -56,6 +63,8 @@ def train(
     """
     prepared = prepare(load(experiment, overrides, quick=quick), data_dir=data_dir)
     layout = RunLayout(Path(out) if out is not None else default_out(prepared.experiment, "-train"))
+    if continue_run:
+        return _continue(prepared, layout, overrides, hooks)
     claim_run_folder(layout, prepared.experiment)
     write_data_checks(layout, prepared.dataset)
     ds = prepared.dataset
@@ -73,6 +82,23 @@ def train(
     )
     write_evidence(layout.root)
     return TrainResult(layout.root, trial.root, result, prepared.experiment)
+
+
+def _continue(prepared: Prepared, layout: RunLayout, overrides: Sequence[str], hooks: Sequence[Hook]) -> TrainResult:
+    exp = prepared.experiment
+    done_epochs = folder_epochs(layout.root)
+    if done_epochs is None:
+        raise RunFolderError(f"{layout.root}: no trained run to continue; run `tunelab train` first (or give --out)")
+    # the folder must hold this same experiment but for train.epochs (runs/claim.py says what differs)
+    claim_run_folder(layout, exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": done_epochs})}))
+    parent = train_parent(layout)
+    start = parent_epoch(parent)
+    check_epochs(parent, start, exp.train.epochs, "train.epochs")
+    child = layout.continuation(parent, exp.train.epochs)
+    params = read_json(parent.params_json).get("params", {}) if parent.params_json.exists() else {}
+    result = continue_trial(exp, prepared.dataset, prepared.exp_id, parent, child,
+                            params={**params, "train.epochs": exp.train.epochs}, hooks=hooks)
+    return TrainResult(layout.root, child.root, result, exp)
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:

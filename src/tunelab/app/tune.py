@@ -79,12 +79,12 @@ def tune(
             f"strategy none has nothing to search; choose one of {', '.join(STRATEGIES)} or use tunelab train",
             key="search.strategy",
         )
+    check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
     prepared = prepare(exp, data_dir=data_dir)
     base = prepared.experiment
     _check_objective(base)
     check_combine(base)
     check_cv(base)
-    check_backend(base)
     observer = observer or StudyObserver()
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
@@ -98,22 +98,27 @@ def tune(
         n_trials is not None and run.plan.points is not None))
     result = run.result(ran)
     if write_outputs:
-        run.write_outputs()
-        if base.search.strategy == "lr_sweep":
-            from tunelab.search.lr_sweep import format_sweep, sweep_rows
-
-            write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
-        if base.search.combine_winners and result.finished:  # seed 002's last step, checked with seeds
-            combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
+        with observer.phase("summary and report"):
             run.write_outputs()
+            if base.search.strategy == "lr_sweep":
+                from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+                write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
+        if base.search.combine_winners and result.finished:  # seed 002's last step, checked with seeds
+            with observer.phase("combined winners against the default"):
+                combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
+                run.write_outputs()
         do_final = base.final.enabled if run_final is None else run_final
         final_ran = bool(do_final and result.finished and result.best_value is not None)
         if final_ran:
             from tunelab.app.final import run_final as final_model
 
-            final_model(layout.root, data_dir=data_dir, study=run.study)
-            run.write_outputs()
-        write_evidence(layout.root)
+            with observer.phase("final retrain and test"):
+                final_model(layout.root, data_dir=data_dir, study=run.study)
+            with observer.phase("summary and report with the final model"):
+                run.write_outputs()
+        with observer.phase("evidence"):
+            write_evidence(layout.root)
         result = with_outputs(result, layout, final_ran=final_ran)
     run.close()
     return result
@@ -166,18 +171,21 @@ def _tune_staged(
     claim_run_folder(layout, base)
 
     def run_stage(exp: Experiment, stage: RunLayout) -> TuneResult:
-        return tune(exp, out=stage.root, data_dir=data_dir, observer=observer, run_final=False)
+        with observer.phase(f"stage {stage.root.name}"):  # its trials' lines, then its time
+            return tune(exp, out=stage.root, data_dir=data_dir, observer=observer, run_final=False)
 
     outcome = run_staged(base, layout, run_stage)
     do_final = base.final.enabled if run_final is None else run_final
     if do_final and outcome.last is not None:
         from tunelab.app.final import run_final as final_model
 
-        final_model(outcome.last.root, data_dir=data_dir)
+        with observer.phase("final retrain and test"):
+            final_model(outcome.last.root, data_dir=data_dir)
         if layout.final.exists():
             shutil.rmtree(layout.final)
         outcome.last.final.rename(layout.final)
-    write_evidence(layout.root)
+    with observer.phase("evidence"):
+        write_evidence(layout.root)
     stages = outcome.stages
     last = stages[-1] if stages else {}
     result = TuneResult(

@@ -169,6 +169,21 @@ class RunLayout:
         return [TrialLayout(p) for _, p in sorted(found)]
 
     @property
+    def continued(self) -> Path:
+        """Trials trained further (`--continue`, `tunelab continue`), each in a folder linked to its parent."""
+        return self.root / "continued"
+
+    def continuation(self, parent: TrialLayout, epochs: int) -> TrialLayout:
+        """`continued/<first trial's folder>-to<epochs>ep/`: a chain of continuations keeps its root's name."""
+        return TrialLayout(self.continued / f"{re.sub(r'-to[0-9]+ep$', '', parent.root.name)}-to{epochs}ep")
+
+    def continuation_dirs(self) -> list[TrialLayout]:
+        """Continuation folders on disk, in name order."""
+        if not self.continued.is_dir():
+            return []
+        return [TrialLayout(p) for p in sorted(self.continued.iterdir()) if p.is_dir()]
+
+    @property
     def summary_csv(self) -> Path:
         return self.root / "summary.csv"
 

@@ -76,8 +76,10 @@ def run_trials(
     max_group: int,
     on_done: OnDone,
     epoch_hooks: Sequence[Hook] = (),
+    on_start: Callable[[Sequence[int]], None] | None = None,
 ) -> None:
-    """Train every item; `on_done(index, outcome)` as soon as each trial (or its group) ends.
+    """Train every item; `on_start(indices)` as each trial (or its group) starts training,
+    `on_done(index, outcome)` as soon as each trial (or its group) ends.
 
     Every item is asked (RUNNING) from the start, so all of them send heartbeats until the end:
     a worker that dies with trials still waiting in its batch has them retried elsewhere too.
@@ -87,6 +89,8 @@ def run_trials(
                    for i, (trial, params) in enumerate(items)]
         chunks, alone = _plan(started, max_group)
         for chunk in chunks:
+            if on_start is not None:
+                on_start([s.index for s in chunk])
             try:
                 outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
             except (CannotVectorize, ResumeRefused) as exc:  # refused before training anything: train alone
@@ -96,6 +100,8 @@ def run_trials(
             for s, outcome in zip(chunk, outcomes, strict=True):
                 on_done(s.index, outcome)
         for s in sorted(alone, key=lambda s: s.index):
+            if on_start is not None:
+                on_start([s.index])
             outcome = train_alone(s.trial, s.exp, s.layout, s.params, base, datasets, exp_id, epoch_hooks=epoch_hooks)
             on_done(s.index, outcome)
 

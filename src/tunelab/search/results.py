@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,39 @@ class StudyObserver:
     def study_start(self, total: int | None, done: int) -> None:
         pass
 
+    def study_info(
+        self, metric: str, direction: str, deadline: float | None, counts: Callable[[], StudyCounts]
+    ) -> None:
+        """The objective, the `time.monotonic()` deadline (None: no timeout) and a live view of the study."""
+
+    def round_start(self, numbers: Sequence[int]) -> None:
+        """Trials this process asked for and will train next (they start with their group)."""
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """A step after the trials (final retrain, evidence), timed by the display."""
+        return nullcontext()
+
     def trial_start(self, number: int, name: str) -> None:
         pass
 
     def trial_end(self, number: int, outcome: TrialOutcome, best: float | None) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    """What every process of a study has done: told trials that used budget, and the numbers still running."""
+
+    done: int
+    running: frozenset[int]
+
+
+def study_counts(study: optuna.Study) -> StudyCounts:
+    trials = study.get_trials(deepcopy=False)
+    return StudyCounts(
+        done=sum(1 for t in trials if t.state != TrialState.RUNNING and t.user_attrs.get("outcome") in COUNTED),
+        running=frozenset(t.number for t in trials if t.state == TrialState.RUNNING),
+    )
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -28,7 +28,15 @@ from tunelab.search import planning
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
 from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
-from tunelab.search.results import StudyObserver, TuneResult, best_value, counted, others_running, summarize_study
+from tunelab.search.results import (
+    StudyObserver,
+    TuneResult,
+    best_value,
+    counted,
+    others_running,
+    study_counts,
+    summarize_study,
+)
 from tunelab.search.results import waiting as n_waiting
 from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
 from tunelab.search.storage import close_storage, open_study
@@ -132,6 +140,9 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
     deadline = time.monotonic() + (run.timeout_s or base.search.timeout_s or float("inf"))
     total = len(plan.points) if plan.points is not None else budget
     run.observer.study_start(total, len(counted(study)))
+    objective = base.search.objective
+    run.observer.study_info(objective.metric, objective.resolved_direction(),
+                            None if deadline == float("inf") else deadline, lambda: study_counts(study))
     ran = 0
     while time.monotonic() < deadline:
         recover_dead_trials(study)
@@ -250,11 +261,14 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
         told.add(index)
         observer.trial_end(trial.number, outcome, best_value(study))
 
-    for trial, _ in items:
-        observer.trial_start(trial.number, "")
+    def on_start(indices: Sequence[int]) -> None:  # a vectorized group's trials all start with it
+        for index in indices:
+            observer.trial_start(items[index][0].number, "")
+
+    observer.round_start([trial.number for trial, _ in items])
     try:
         run_trials(study, items, run.knobs, run.base, run.layout, run.datasets, run.exp_id, max_group=max_group,
-                   on_done=on_done, epoch_hooks=observer.epoch_hooks())
+                   on_done=on_done, on_start=on_start, epoch_hooks=observer.epoch_hooks())
     except KeyboardInterrupt:
         for index, (trial, _) in enumerate(items):
             if index in told:

@@ -1,0 +1,108 @@
+"""`tunelab continue RUN --best K --epochs N`: the study's best K trials, each trained N epochs further.
+
+Each one goes into its own new folder `continued/<trial folder>-to<E+N>ep/` linked to its parent
+(app/continuation.py); the study, its trial folders, summary and final model are left as they are.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.app.continuation import continue_trial, parent_epoch
+from tunelab.app.final import load_run_experiment, load_study
+from tunelab.app.prepare import prepare
+from tunelab.config.space import apply_params
+from tunelab.errors import ConfigError, RunFolderError
+from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.lock import hold, writer
+from tunelab.runs.records import read_json
+from tunelab.search.trial_run import DatasetCache, seeded_experiment
+from tunelab.train.hooks import Hook
+from tunelab.train.loop import FitResult
+
+
+@dataclass(frozen=True)
+class Continued:
+    """One continued trial: which, from what value, where it went, and each seed's fit."""
+
+    number: int
+    metric: str
+    value: float
+    parent: Path
+    trial_dir: Path
+    results: list[FitResult]
+
+    def line(self) -> str:
+        """`trial 3 val_accuracy 0.944 -> 0.951 (best epoch 27 of 30) in RUN/continued/3-...-to30ep`"""
+        new = [r.best_record.get(self.metric) for r in self.results]
+        shown = f"{statistics.fmean(new):.4g}" if all(isinstance(v, float) for v in new) else "-"
+        first = self.results[0]
+        seeds = f", mean of {len(new)} seeds" if len(new) > 1 else ""
+        return (f"trial {self.number} {self.metric} {self.value:.4g} -> {shown} (best epoch {first.best_epoch} "
+                f"of {first.epochs_run}{seeds}) in {self.trial_dir}")
+
+
+class ContinuedTrials(list[Continued]):
+    """What `tunelab continue` returns and prints: a line per continued trial."""
+
+    def __rich__(self) -> str:
+        return "\n".join(c.line() for c in self)
+
+
+def ranked(study: optuna.Study, direction: str) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials, best first."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.value is not None]
+    return sorted(done, key=lambda t: (-t.value if direction == "maximize" else t.value, t.number))  # type: ignore[operator]
+
+
+@writer
+def continue_best(
+    run_dir: str | Path,
+    *,
+    best: int,
+    epochs: int,
+    data_dir: str | None = None,
+    storage: str | None = None,
+    hooks: Sequence[Hook] = (),
+) -> ContinuedTrials:
+    """Train the study's `best` best trials `epochs` more epochs each, from their last checkpoints."""
+    if best < 1 or epochs < 1:
+        raise ConfigError(f"--best {best} --epochs {epochs}: both must be at least 1", key="continue")
+    layout = RunLayout(Path(run_dir))
+    if not layout.experiment_yaml.exists():
+        raise RunFolderError(f"{layout.root}: not a run folder (no experiment.yaml)")
+    base = load_run_experiment(layout.root)
+    seeds = base.search.seeds
+    hold(layout.root)
+    study = load_study(layout.root, base, storage)
+    chosen = ranked(study, base.search.objective.resolved_direction())[:best]
+    if not chosen:
+        raise RunFolderError(f"{layout.root}: no completed trial to continue")
+    folders = {t.root.name.split("-", 1)[0]: t for t in layout.trial_dirs()}
+    parents: list[tuple[optuna.trial.FrozenTrial, TrialLayout, list[int]]] = []
+    for trial in chosen:  # every check before anything is trained
+        folder = folders.get(str(trial.number))
+        if folder is None:
+            raise RunFolderError(f"{layout.root}: trial {trial.number} has no folder under trials/")
+        parents.append((trial, folder, [parent_epoch(seed) for seed in folder.seeds(seeds)]))
+    prepared = prepare(base, data_dir=data_dir)
+    datasets = DatasetCache(data_dir, (prepared.experiment, prepared.dataset))
+    out = ContinuedTrials()
+    for trial, folder, starts in parents:
+        child = layout.continuation(folder, starts[0] + epochs)
+        results = []
+        for i, (parent, into, start) in enumerate(zip(folder.seeds(seeds), child.seeds(seeds), starts, strict=True)):
+            params = read_json(parent.params_json).get("params", {})
+            exp = seeded_experiment(apply_params(prepared.experiment, params), i)  # as search/group_run.py seeds it
+            exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": start + epochs})})
+            results.append(continue_trial(exp, datasets.get(exp), prepared.exp_id, parent, into,
+                                          params={**params, "train.epochs": start + epochs}, hooks=hooks))
+        value = float(trial.value)  # type: ignore[arg-type]
+        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, results))
+    return out
