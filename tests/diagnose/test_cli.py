@@ -38,7 +38,7 @@ def test_json_output_parses_and_is_sorted_by_severity(cli, build):
 def test_table_output_lists_findings_and_writes_decisions(cli, build, monkeypatch):
     from rich.console import Console
 
-    from tunelab import cli as cli_module
+    from tunelab.cli import tool_commands as cli_module  # where `diagnose` prints
 
     monkeypatch.setattr(cli_module, "console", Console(width=250))
     root = mixed_folder(build)
