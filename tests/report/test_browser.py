@@ -67,10 +67,10 @@ def test_report_logs_no_errors_and_requests_only_its_own_file(chromium: str, xss
     assert errors == [], (errors, stderr[-2000:])
     assert title.startswith("<script>alert(1)</script>")  # shown as text, never run
     assert scripts == 1
-    assert sorted_first == ["1", "0"]  # the sort script works: '#' column descending, then ascending
+    assert sorted_first == ["2", "1"]  # the sort script works: 'rank' column descending, then ascending
 
 
-# Click the summary table's '#' header twice: first ascending then descending, report the first row each time.
+# Click the summary table's 'rank' header twice: first ascending then descending, report the first row each time.
 _CLICK_SORT = """
 (function () {
   var table = document.querySelector("#summary table.sortable");

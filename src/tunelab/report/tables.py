@@ -6,10 +6,10 @@ A cell is (text, sort key); `html.py` escapes and renders them.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from tunelab.report.runinfo import ReportRun, finite, fmt
+from tunelab.report.runinfo import Knob, ReportRun, finite, fmt
 from tunelab.runs.view import TrialView
 
 Cell = tuple[str, float | str | None]
@@ -19,6 +19,7 @@ Cell = tuple[str, float | str | None]
 class Table:
     headers: list[str]
     rows: list[list[Cell]]
+    numbers: list[int] = field(default_factory=list)  # each row's trial number, where rows are trials
 
 
 def _num(value: Any, digits: str = ".4f") -> Cell:
@@ -64,21 +65,28 @@ def _sorted_trials(run: ReportRun) -> list[TrialView]:
     return sorted(run.trials, key=key)
 
 
+SUMMARY_WRAP = ("trial", "state")  # the columns that wrap; numbers and values never do
+
+
 def summary_table(run: ReportRun) -> Table:
-    """One row per configuration, best first (like summary.csv); test columns only on the final model's row."""
+    """One row per configuration, best first (like summary.csv): the key columns first (rank, trial,
+    objective), then the searched values, then cost; test columns only on the final model's row."""
     final = run.view.final
     test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
-    headers = ["#", "trial", *[k.name for k in run.knobs], run.metric, "seeds", "best epoch",
-               "train time (s)", "epoch time (s)", "peak mem (MB)", "state", "reason", *test_keys]
-    rows = []
-    for t in _sorted_trials(run):
-        params = [(fmt(t.params.get(k.path, "-")), _sort_value(t.params.get(k.path))) for k in run.knobs]
+    headers = ["rank", "trial", run.metric, *[k.name for k in run.knobs], "seeds", "best epoch",
+               "train time (s)", "epoch time (s)", "peak mem (MB)", "state", *test_keys]
+    rows, numbers = [], []
+    for rank, t in enumerate(_sorted_trials(run), start=1):
+        params = [(fmt(t.params.get(k.path, "-")), _knob_sort(k, t.params.get(k.path))) for k in run.knobs]
         is_final = final.get("trial_number") == t.number
         tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
-        rows.append([(str(t.number), float(t.number)), (t.name, t.name), *params, _value_cell(run, t),
-                     (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), (t.state, t.state),
-                     (t.reason, t.reason), *tests])
-    return Table(headers, rows)
+        state = f"{t.state}: {t.reason}" if t.reason else t.state
+        name = t.name if t.name.startswith(f"{t.number}-") else f"#{t.number} {t.name}"
+        rows.append([(str(rank), float(rank)), (name, float(t.number)), _value_cell(run, t),
+                     *params, (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), (state, t.state),
+                     *tests])
+        numbers.append(t.number)
+    return Table(headers, rows, numbers)
 
 
 def _with_epoch_time(trial: TrialView) -> tuple[Cell, Cell, Cell, Cell]:
@@ -86,8 +94,14 @@ def _with_epoch_time(trial: TrialView) -> tuple[Cell, Cell, Cell, Cell]:
     return epochs, train_time, _epoch_time(trial), mem
 
 
-def _sort_value(value: Any) -> float | str:
-    return float(value) if finite(value) else fmt(value)
+def _knob_sort(knob: Knob, value: Any) -> float | str | None:
+    """A number sorts by value; a category by its place in the knob's natural order ([64] before [128])."""
+    if value is None:
+        return None
+    if finite(value):
+        return float(value)
+    position = knob.position(value)
+    return position if position is not None else fmt(value)
 
 
 def best_table(run: ReportRun) -> Table | None:
