@@ -17,9 +17,11 @@ table { border-collapse: collapse; margin: .6rem 0; font-size: .88rem; }
 th, td { border: 1px solid #d0d0d0; padding: .25rem .55rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
+table.fitted { font-size: .82rem; }
+table.fitted th, table.fitted td { padding: .25rem .4rem; }
 table.fitted td { white-space: nowrap; }
 table.fitted td.wrap { white-space: normal; overflow-wrap: anywhere; min-width: 6em; }
-table.fitted td.wrap:nth-child(2) { min-width: 11em; }
+table.fitted td.wrap:nth-child(2) { min-width: 10em; }
 table.sortable.fitted th { white-space: normal; vertical-align: bottom; }
 table.sortable th::after { content: " \\2195"; color: #999; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\2191"; color: #000; }

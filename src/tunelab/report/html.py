@@ -24,8 +24,9 @@ def _sort_attr(key: float | str | None) -> str:
 
 
 def _breakable(text: str) -> str:
-    """Escaped text that may break after `_`, `.`, `,` or `=`: long trial and knob names wrap there."""
-    return re.sub(r"([_.,=])", r"\1<wbr>", esc(text))
+    """Escaped text that may break after `_`, `,` or `=` (never inside a number): long trial and knob
+    names wrap there."""
+    return re.sub(r"([_,=])", r"\1<wbr>", esc(text))
 
 
 def _table(table: tables.Table, sortable: bool = False, row_classes: list[str] | None = None,

@@ -65,21 +65,24 @@ def _sorted_trials(run: ReportRun) -> list[TrialView]:
     return sorted(run.trials, key=key)
 
 
-SUMMARY_WRAP = ("trial", "state")  # the columns that wrap; numbers and values never do
+SUMMARY_WRAP = ("trial", "state", "test (final model)")  # the columns that wrap; numbers and values never do
 
 
 def summary_table(run: ReportRun) -> Table:
     """One row per configuration, best first (like summary.csv): the key columns first (rank, trial,
-    objective), then the searched values, then cost; test columns only on the final model's row."""
+    objective), then the searched values, then cost; the test metrics, in one wrapping column, only on
+    the final model's row (summary.csv keeps one column each)."""
     final = run.view.final
     test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
     headers = ["rank", "trial", run.metric, *[k.name for k in run.knobs], "seeds", "best epoch",
-               "train time (s)", "epoch time (s)", "peak mem (MB)", "state", *test_keys]
+               "train time (s)", "epoch time (s)", "peak mem (MB)", "state"]
+    headers += ["test (final model)"] if test_keys else []
     rows, numbers = [], []
     for rank, t in enumerate(_sorted_trials(run), start=1):
         params = [(fmt(t.params.get(k.path, "-")), _knob_sort(k, t.params.get(k.path))) for k in run.knobs]
         is_final = final.get("trial_number") == t.number
-        tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
+        tests = [", ".join(f"{k.removeprefix('test_')} {fmt(final.get(k))}" for k in test_keys) if is_final else ""]
+        tests = [(tests[0], tests[0] or None)] if test_keys else []
         state = f"{t.state}: {t.reason}" if t.reason else t.state
         name = t.name if t.name.startswith(f"{t.number}-") else f"#{t.number} {t.name}"
         rows.append([(str(rank), float(rank)), (name, float(t.number)), _value_cell(run, t),
