@@ -74,8 +74,11 @@ def test_gradient_legend_names_layers(grid_run: Path) -> None:
 
 
 def test_overlay_mean_and_band() -> None:
-    epochs, means, stds = mean_band([{1: 1.0, 2: 0.5}, {1: 3.0}])
-    assert epochs == [1, 2] and means == [2.0, 0.5] and stds == [1.0, 0.0]
+    epochs, means, lows, highs = mean_band([{1: 1.0, 2: 0.5}, {1: 3.0}, {1: 2.0}])
+    assert epochs == [1, 2] and means == [2.0, 0.5] and highs[1] == lows[1] == 0.5
+    assert lows[0] == pytest.approx(2.0 - (2 / 3) ** 0.5) and highs[0] == pytest.approx(2.0 + (2 / 3) ** 0.5)
+    _, _, lows, highs = mean_band([{1: 0.0}, {1: 0.0}, {1: 0.0}, {1: 1.0}])  # std 0.433 past the lowest value
+    assert lows == [0.0] and highs == [pytest.approx(0.25 + 0.75 ** 0.5 / 2)]
 
 
 def test_overlay_draws_one_line_per_value_with_bands(wide_run: Path) -> None:

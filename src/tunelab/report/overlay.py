@@ -2,7 +2,8 @@
 one validation-loss plot), beside the small multiples that give every configuration its own panel.
 
 One colour per value; where a value has several curves (other knobs varied, or several seeds) the
-line is their mean per epoch and the band their ±1 std, so a value is judged by all its trials.
+line is their mean per epoch and the band their ±1 std (clipped to the values seen), so a value is
+judged by all its trials.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import statistics
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tunelab.report.curves import finish_axis, series_xy
 from tunelab.report.figures import new_figure
@@ -34,15 +36,19 @@ def value_curves(run: ReportRun, knob: Knob, key: str) -> dict[str, list[dict[in
     return {text: curves for text, curves in found.items() if curves}
 
 
-def mean_band(curves: list[dict[int, float]]) -> tuple[list[int], list[float], list[float]]:
-    """Per epoch: the mean of the curves that reached it, and their population std (0 for one curve)."""
+def mean_band(curves: list[dict[int, float]]) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per epoch: the mean of the curves that reached it and its ±1 population std band, clipped to
+    the values seen (a loss band never dips below the lowest curve, an accuracy band never tops 1)."""
     epochs = sorted({e for c in curves for e in c})
-    means, stds = [], []
+    means, lows, highs = [], [], []
     for epoch in epochs:
         values = [c[epoch] for c in curves if epoch in c]
-        means.append(statistics.fmean(values))
-        stds.append(statistics.pstdev(values) if len(values) > 1 else 0.0)
-    return epochs, means, stds
+        mean = statistics.fmean(values)
+        std = statistics.pstdev(values) if len(values) > 1 else 0.0
+        means.append(mean)
+        lows.append(max(mean - std, min(values)))
+        highs.append(min(mean + std, max(values)))
+    return epochs, means, lows, highs
 
 
 def _colours(knob: Knob, n: int) -> list[tuple[float, ...]]:
@@ -60,15 +66,15 @@ def _panel(ax: Axes, run: ReportRun, knob: Knob, key: str, name: str) -> int:
     drawn: list[float] = []
     most = 0
     for (text, curves), colour in zip(by_value.items(), _colours(knob, len(by_value)), strict=True):
-        epochs, means, stds = mean_band(curves)
+        epochs, means, lows, highs = mean_band(curves)
         most = max(most, len(curves))
         label = f"{knob.name}={text}" + (f" (mean of {len(curves)})" if len(curves) > 1 else "")
         ax.plot(epochs, means, color=colour, lw=1.8, label=label)
         if len(curves) > 1:
-            ax.fill_between(epochs, [m - s for m, s in zip(means, stds, strict=True)],
-                            [m + s for m, s in zip(means, stds, strict=True)], color=colour, alpha=0.18, lw=0)
-        drawn += [m + s for m, s in zip(means, stds, strict=True)] + [m - s for m, s in zip(means, stds, strict=True)]
+            ax.fill_between(epochs, lows, highs, color=colour, alpha=0.18, lw=0)
+        drawn += lows + highs
     finish_axis(ax, drawn, log_ok=name == "loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {name}")
     ax.set_title(f"validation {name} per epoch, one colour per {knob.name}")
@@ -87,7 +93,7 @@ def overlay_plot(run: ReportRun, knob: Knob) -> Figure | str:
     fig, axes = new_figure((11.0, 4.4) if metric else (7.0, 4.5), 1, 2 if metric else 1)
     panels = [("val_loss", "loss")] + ([(metric, metric.removeprefix("val_"))] if metric else [])
     most = max(_panel(ax, run, knob, key, name) for ax, (key, name) in zip(axes[0], panels, strict=True))
-    band = "; lines are means, bands ±1 std over each value's trials and seeds" if most > 1 else ""
+    band = "; lines are means, bands ±1 std over each value's trials and seeds (within their range)" if most > 1 else ""
     fig.suptitle(f"Overlay: {knob.name} ({knob.path}){band}")
     fig.tight_layout()
     return fig
