@@ -62,7 +62,7 @@ def _wrap(text: Text, width: float, renderer: Any) -> bool:
             break
         lines = text.get_text().split("\n")
         chars = max(8, int(max(len(line) for line in lines) * width / box.width) - 1)
-        text.set_text("\n".join(textwrap.fill(line, chars) for line in " ".join(lines).split("\n")))
+        text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))  # the author's breaks stay
     return text.get_text() != original
 
 
