@@ -65,3 +65,15 @@ def train_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def xss_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     search = {"strategy": "grid", "space": {"train.lr": [0.1, 1.0]}}
     return _run(tmp_path_factory.mktemp("xss"), "tune", _experiment(XSS_NAME, search, epochs=2))
+
+
+@pytest.fixture(scope="session")
+def wide_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Many knobs with long names and list values: the summary table's and the titles' worst case."""
+    search = {"strategy": "ablation", "seeds": 2, "space": {
+        "train.lr": [0.5, 0.05], "train.momentum": [0.0, 0.9], "train.weight_decay": [0.0, 0.001],
+        "model.hidden_dims": [[16], [8], [8, 4]], "model.dropout": [0.0, 0.1], "model.activation": ["relu", "gelu"],
+        "train.optimizer": ["sgd", "adam"], "train.epochs": [2, 3]}}
+    exp = _experiment("a_rather_long_experiment_name_wide", search, 2)
+    exp["final"] = {"enabled": True}  # the test column too
+    return _run(tmp_path_factory.mktemp("wide"), "tune", exp)

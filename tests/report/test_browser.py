@@ -67,10 +67,10 @@ def test_report_logs_no_errors_and_requests_only_its_own_file(chromium: str, xss
     assert errors == [], (errors, stderr[-2000:])
     assert title.startswith("<script>alert(1)</script>")  # shown as text, never run
     assert scripts == 1
-    assert sorted_first == ["1", "0"]  # the sort script works: '#' column descending, then ascending
+    assert sorted_first == ["2", "1"]  # the sort script works: 'rank' column descending, then ascending
 
 
-# Click the summary table's '#' header twice: first ascending then descending, report the first row each time.
+# Click the summary table's 'rank' header twice: first ascending then descending, report the first row each time.
 _CLICK_SORT = """
 (function () {
   var table = document.querySelector("#summary table.sortable");
@@ -78,5 +78,34 @@ _CLICK_SORT = """
   th.click(); th.click(); out.push(table.tBodies[0].rows[0].cells[0].textContent);
   th.click(); out.push(table.tBodies[0].rows[0].cells[0].textContent);
   return out;
+})()
+"""
+
+
+def test_summary_table_fits_a_1400_px_window(chromium: str, wide_run: Path, tmp_path: Path) -> None:
+    page = write_report(wide_run)
+    browser = Browser(chromium, tmp_path / "profile")
+    try:
+        session = browser.open_page(page.as_uri())
+        browser.send("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 900, "deviceScaleFactor": 1,
+                                                            "mobile": False}, session=session)
+        sizes = browser.send("Runtime.evaluate", {"expression": _WIDTHS, "returnByValue": True},
+                             session=session)["result"]["value"]
+    finally:
+        browser.close()
+    assert sizes["page"] <= 1400, sizes
+    assert sizes["table"] <= sizes["box"], sizes  # the summary table needs no scrolling of its own
+    assert sizes["trialLines"] > 1, sizes  # the long trial names wrap instead of widening the table
+    assert sizes["headers"][:3] == ["rank", "trial", "val_loss"], sizes
+
+
+_WIDTHS = """
+(function () {
+  var table = document.querySelector("#summary table"), box = table.parentElement;
+  var cell = table.tBodies[0].rows[0].cells[1];
+  var line = parseFloat(getComputedStyle(cell).lineHeight) || 16;
+  return {page: document.documentElement.scrollWidth, table: box.scrollWidth, box: box.clientWidth,
+          trialLines: Math.round((cell.clientHeight - 8) / line),
+          headers: Array.prototype.map.call(table.tHead.rows[0].cells, function (c) { return c.textContent; })};
 })()
 """

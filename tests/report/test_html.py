@@ -38,7 +38,7 @@ def test_page_requests_nothing_from_the_network(grid_run: Path) -> None:
 
 def test_page_has_summary_best_configuration_plots_and_experiment(grid_run: Path) -> None:
     page = write_report(grid_run).read_text(encoding="utf-8")
-    for text in ("Best configuration", 'class="sortable nowrap"', "Parallel coordinates", "strategy: grid",
+    for text in ("Best configuration", 'class="sortable fitted"', "Parallel coordinates", "strategy: grid",
                  'id="plot-axis_momentum"', "Decision card"):
         assert text in page, text
 

@@ -23,7 +23,7 @@ def test_lr_sweep_folder_gets_sweep_axis_history_and_curves(lr_sweep_run: Path) 
     paths = write_plots(lr_sweep_run)
     assert _names(paths) == {
         "learning_curves.png", "metric_curves.png", "learning_curves_best.png", "grad_norms.png",
-        "lr_sweep.png", "axis_lr.png", "optimization_history.png",
+        "lr_sweep.png", "axis_lr.png", "overlay_lr.png", "optimization_history.png",
     }
     assert all(p.parent == lr_sweep_run / "plots" for p in paths)
     _assert_pngs(paths)
@@ -40,7 +40,7 @@ def test_grid_folder_gets_an_axis_plot_per_knob_importance_and_parallel_coordina
     assert [p.note for p in plots if p.path is None] == []
     assert {p.name for p in plots} == {
         "learning_curves", "metric_curves", "learning_curves_best", "grad_norms", "axis_lr", "axis_momentum",
-        "optimization_history", "parameter_importance", "parallel_coordinates",
+        "overlay_lr", "overlay_momentum", "optimization_history", "parameter_importance", "parallel_coordinates",
     }
     _assert_pngs([p.path for p in plots if p.path])
 

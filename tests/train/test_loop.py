@@ -48,7 +48,8 @@ def test_every_trial_file_is_written_with_one_record_per_epoch(tmp_path: Path) -
     assert {"experiment_id", "git_commit", "data_hash", "seed", "versions"} <= set(identity)
     assert identity["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     norms = read_jsonl(trial / "grad_norms.jsonl")
-    assert len(norms) == 4 and set(norms[0]["norms"]) == {"1.weight", "1.bias", "3.weight", "3.bias"}
+    readable = {"hidden 1 Linear.weight", "hidden 1 Linear.bias", "output Linear.weight", "output Linear.bias"}
+    assert len(norms) == 4 and set(norms[0]["norms"]) == readable
     assert norms[0]["total"] == pytest.approx(sum(v * v for v in norms[0]["norms"].values()) ** 0.5)
     assert (res.run_dir / "experiment.yaml").is_file()
     assert sorted(p.name for p in (trial / "checkpoints").iterdir()) == ["best.pt", "epoch_00003.pt", "epoch_00004.pt"]

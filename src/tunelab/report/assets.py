@@ -8,7 +8,7 @@ CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 0 auto;
-       max-width: 1280px; padding: 1rem 1.5rem 3rem; color: #1b1b1b; line-height: 1.4; }
+       max-width: 1360px; padding: 1rem 1.5rem 3rem; color: #1b1b1b; line-height: 1.4; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; word-break: break-word; }
 h2 { border-bottom: 2px solid #ddd; padding-bottom: .2rem; margin-top: 2.2rem; }
 nav a { margin-right: .9rem; }
@@ -17,7 +17,12 @@ table { border-collapse: collapse; margin: .6rem 0; font-size: .88rem; }
 th, td { border: 1px solid #d0d0d0; padding: .25rem .55rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 table.sortable th { cursor: pointer; user-select: none; white-space: nowrap; }
-table.nowrap td { white-space: nowrap; }
+table.fitted { font-size: .82rem; }
+table.fitted th, table.fitted td { padding: .25rem .4rem; }
+table.fitted td { white-space: nowrap; }
+table.fitted td.wrap { white-space: normal; overflow-wrap: anywhere; min-width: 6em; }
+table.fitted td.wrap:nth-child(2) { min-width: 10em; }
+table.sortable.fitted th { white-space: normal; vertical-align: bottom; }
 table.sortable th::after { content: " \\2195"; color: #999; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\2191"; color: #000; }
 table.sortable th[aria-sort="descending"]::after { content: " \\2193"; color: #000; }

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tunelab.report.figures import BAND, new_figure, robust_limits
+from tunelab.report.figures import BAND, FIXED_LAYOUT, new_figure, robust_limits
 from tunelab.report.runinfo import ReportRun, finite
 from tunelab.runs.view import SeedRun, TrialView
 
@@ -17,7 +17,7 @@ TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 MAX_LAYERS = 12
 
 
-def _xy(seed: SeedRun, key: str) -> tuple[list[int], list[float]]:
+def series_xy(seed: SeedRun, key: str) -> tuple[list[int], list[float]]:
     pairs = [(e, float(v)) for e, v in seed.series(key) if finite(v)]
     return [e for e, _ in pairs], [v for _, v in pairs]
 
@@ -31,7 +31,7 @@ def _draw_pair(ax: Axes, trial: TrialView, val_key: str, train_key: str | None, 
         for key, color, dash, name in lines:
             if key is None:
                 continue
-            x, y = _xy(seed, key)
+            x, y = series_xy(seed, key)
             ax.plot(x, y, dash, color=color, lw=lw, alpha=alpha, label=f"{name} ({key})" if i == 0 else None)
             drawn += y
     return drawn
@@ -42,7 +42,7 @@ def _use_log(values: Sequence[float]) -> bool:
     return len(pos) == len(values) and bool(pos) and max(pos) / min(pos) >= 20
 
 
-def _finish_axis(ax: Axes, values: Sequence[float], log_ok: bool) -> None:
+def finish_axis(ax: Axes, values: Sequence[float], log_ok: bool) -> None:
     log = log_ok and _use_log(values)
     if log:
         ax.set_yscale("log")
@@ -59,7 +59,7 @@ def learning_curves_single(run: ReportRun, trial: TrialView) -> Figure:
     best_epoch = trial.first.result.get("best_epoch") if trial.first else None
     for ax, (key, name) in zip(axes[0], panels, strict=True):
         values = _draw_pair(ax, trial, key, run.train_key(key))
-        _finish_axis(ax, values, log_ok=name == "loss")
+        finish_axis(ax, values, log_ok=name == "loss")
         if finite(best_epoch):
             ax.axvline(best_epoch, color="#2ca02c", lw=1, ls=":", label=f"best epoch ({best_epoch})")
         ax.set_xlabel("epoch")
@@ -82,6 +82,7 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     rows, cols = _grid_shape(len(trials))
     width, height = max(7.0, cols * 2.3), rows * 1.9 + 1.2
     fig, axes = new_figure((width, height), rows, cols, sharex=True, sharey=True)
+    fig.set_label(FIXED_LAYOUT)
     # Fixed margins: a constrained layout over dozens of panels costs seconds per report.
     fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, top=1 - 0.75 / height, bottom=0.85 / height,
                         wspace=0.08, hspace=0.55)
@@ -104,7 +105,7 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     for ax in list(axes.flat)[max(0, len(trials) - cols):len(trials)]:  # lowest panel of each column
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("epoch")
-    _finish_axis(axes[0][0], values, log_ok=name == "loss")
+    finish_axis(axes[0][0], values, log_ok=name == "loss")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=2)
     fig.suptitle(f"{name} per epoch, every configuration (shared axes; best framed in green)")
@@ -146,7 +147,7 @@ def grad_norms(run: ReportRun, trial: TrialView) -> Figure | str:
     for layer, (xs, ys) in series.items():
         ax.plot(xs, ys, lw=1.3, label=layer)
     _band(ax)
-    ax.set_title(f"Per layer: #{trial.number} {run.label(trial)}"[:70])
+    ax.set_title(f"Per layer: #{trial.number} {run.label(trial)}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if many:
         _totals(run, axes[0][1], trial)

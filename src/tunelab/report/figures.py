@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,8 +16,12 @@ matplotlib.use("Agg")  # headless; must precede the pyplot import
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 SIZE = (7.0, 4.5)
+FIXED_LAYOUT = "fixed layout"  # a figure label: margins set by hand, never re-laid out
+MAX_RELAYOUT_AXES = 12  # a tight layout over more panels costs seconds; big grids keep their margins
 DPI = 110
 BAND = (1e-2, 10.0)  # healthy gradient-norm range (PRODUCT.md §4)
 STATE_STYLE = {
@@ -48,14 +53,62 @@ def new_figure(size: tuple[float, float] = SIZE, rows: int = 1, cols: int = 1, *
     return fig, axes
 
 
+def _wrap(text: Text, width: float, renderer: Any) -> bool:
+    """Re-wrap one title until it is at most `width` pixels wide; True when its text changed."""
+    original = text.get_text()
+    for _ in range(4):
+        box = text.get_window_extent(renderer)
+        if not text.get_text() or box.width <= width:
+            break
+        lines = text.get_text().split("\n")
+        chars = max(8, int(max(len(line) for line in lines) * width / box.width) - 1)
+        text.set_text("\n".join(textwrap.fill(line, chars) for line in lines))  # the author's breaks stay
+    return text.get_text() != original
+
+
+def fit_titles(fig: Figure) -> list[Text]:
+    """Wrap every axes title and the suptitle so none runs past its axes or the figure's edge, then
+    lay the figure out again if anything grew; returns the titles (the tests measure them)."""
+    renderer = fig.canvas.get_renderer()
+    fig_box = fig.bbox
+    titles: list[Text] = []
+    changed = False
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        box = ax.get_window_extent(renderer)
+        centre = (box.x0 + box.x1) / 2
+        room = min(box.width * 1.15, 2 * min(centre - fig_box.x0, fig_box.x1 - centre)) - 4
+        for title in (ax.title, ax._left_title, ax._right_title):  # matplotlib lists no titles publicly
+            if title.get_text():
+                changed |= _wrap(title, room, renderer)
+                titles.append(title)
+    suptitle = fig._suptitle
+    if suptitle is not None and suptitle.get_text():
+        changed |= _wrap(suptitle, fig_box.width - 8, renderer)
+        titles.append(suptitle)
+    if changed and fig.get_label() != FIXED_LAYOUT and len(fig.axes) <= MAX_RELAYOUT_AXES:
+        fig.tight_layout()
+    return titles
+
+
 def png_bytes(fig: Figure) -> bytes:
-    """Render and close; no Software/date metadata, so a rebuilt folder gives byte-identical PNGs."""
+    """Render and close; no Software/date metadata, so a rebuilt folder gives byte-identical PNGs.
+    Titles are fitted first; anything still past an edge widens the saved area instead of being cut."""
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches=None)
+        titles = fit_titles(fig)
+        renderer = fig.canvas.get_renderer()
+        outside = any(not _inside(t.get_window_extent(renderer), fig.bbox) for t in titles)
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
+                    bbox_inches="tight" if outside else None, pad_inches=0.15)
     finally:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def _inside(box: Bbox, frame: Bbox) -> bool:
+    return box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
 
 
 def robust_limits(values: Sequence[float], log: bool = False) -> tuple[float, float] | None:

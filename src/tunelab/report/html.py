@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections import Counter
 from pathlib import Path
 
 from tunelab.diagnose.evidence import Evidence
 from tunelab.report import assets, diagnosis, tables
 from tunelab.report.ablation_tables import ablation_html
+from tunelab.report.cost_cells import COST_NOTE
 from tunelab.report.plots import Plot, make_plots
 from tunelab.report.runinfo import ReportRun
 from tunelab.runs.lock import hold, writer
@@ -24,15 +26,24 @@ def _sort_attr(key: float | str | None) -> str:
     return f' data-sort="{esc(repr(key) if isinstance(key, float) else key)}"'
 
 
+def _breakable(text: str) -> str:
+    """Escaped text that may break after `_`, `,` or `=` (never inside a number): long trial and knob
+    names wrap there."""
+    return re.sub(r"([_,=])", r"\1<wbr>", esc(text))
+
+
 def _table(table: tables.Table, sortable: bool = False, row_classes: list[str] | None = None,
-           nowrap: bool = False) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in table.headers)
+           wrap: tuple[str, ...] = ()) -> str:
+    """A table; with `wrap`, a fitted table: those columns wrap, every other cell stays on one line."""
+    head = "".join(f"<th>{_breakable(h) if wrap else esc(h)}</th>" for h in table.headers)
+    wrapped = {i for i, h in enumerate(table.headers) if h in wrap}
     body = []
     for i, row in enumerate(table.rows):
-        cells = "".join(f"<td{_sort_attr(key)}>{esc(text)}</td>" for text, key in row)
+        cells = "".join(f'<td{_sort_attr(key)} class="wrap">{_breakable(text)}</td>' if j in wrapped
+                        else f"<td{_sort_attr(key)}>{esc(text)}</td>" for j, (text, key) in enumerate(row))
         cls = row_classes[i] if row_classes and row_classes[i] else ""
         body.append((f'<tr class="{esc(cls)}">' if cls else "<tr>") + cells + "</tr>")
-    names = " ".join(n for n, on in (("sortable", sortable), ("nowrap", nowrap)) if on)
+    names = " ".join(n for n, on in (("sortable", sortable), ("fitted", bool(wrap))) if on)
     cls = f' class="{names}"' if names else ""
     return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
@@ -92,9 +103,9 @@ def _summary(run: ReportRun) -> str:
     if not table.rows:
         return _note("no trials yet")
     best = run.best()
-    classes = ["best" if best and r[0][0] == str(best.number) else "" for r in table.rows]
-    return ("<p>Click a column header to sort. Best row highlighted.</p>" + _table(table, True, classes, nowrap=True)
-            + ablation_html(run, _table))
+    classes = ["best" if best and number == best.number else "" for number in table.numbers]
+    return ("<p>Click a column header to sort. Best row highlighted. " + esc(COST_NOTE) + "</p>"
+            + _table(table, True, classes, wrap=(*tables.SUMMARY_WRAP, run.metric)) + ablation_html(run, _table))
 
 
 def _plots(plots: list[Plot]) -> str:

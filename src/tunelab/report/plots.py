@@ -19,6 +19,7 @@ from tunelab.lifetime import die_with_parent
 from tunelab.report import curves, study_plots
 from tunelab.report.figures import png_bytes, style
 from tunelab.report.importance import importance_plot
+from tunelab.report.overlay import overlay_plot
 from tunelab.report.runinfo import ReportRun
 from tunelab.runs.records import write_bytes_atomic
 
@@ -70,6 +71,9 @@ def _drafts(run: ReportRun) -> Iterator[tuple[str, str, Callable[[], Drawing]]]:
     for knob in run.knobs:
         yield f"axis_{_safe(knob.name)}", f"Axis plot: {knob.name}", \
             lambda knob=knob: study_plots.axis_plot(run, knob)
+    for knob in run.knobs:
+        yield f"overlay_{_safe(knob.name)}", f"Overlay: validation curves by {knob.name}", \
+            lambda knob=knob: overlay_plot(run, knob)
     yield "optimization_history", "Optimization history", lambda: study_plots.optimization_history(run)
     yield "parameter_importance", "Parameter importance", lambda: importance_plot(run)
     yield "parallel_coordinates", "Parallel coordinates", lambda: study_plots.parallel_coordinates(run)
@@ -140,7 +144,7 @@ def _remove_stale(folder: Path, kept: set[Path]) -> None:
     if not folder.is_dir():
         return
     for path in folder.glob("*.png"):
-        if path not in kept and (path.stem in FIXED_NAMES or path.stem.startswith("axis_")):
+        if path not in kept and (path.stem in FIXED_NAMES or path.stem.startswith(("axis_", "overlay_"))):
             path.unlink(missing_ok=True)
 
 

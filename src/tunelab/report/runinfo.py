@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,19 @@ def position(knob: Knob, value: Any) -> float | None:
     return float(texts.index(fmt(value))) if fmt(value) in texts else None
 
 
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    return (0, float(value), "") if finite(value) else (1, 0.0, fmt(value))
+def natural_key(value: Any) -> tuple[Any, ...]:
+    """Sort key in the order a reader expects, not the order of the values' text (`[128]` < `[64]`):
+    numbers by value (2 before 10), lists element by element numerically ([64] < [64, 32] < [128]),
+    text alphabetically with digit runs read as numbers (`h2` before `h10`); numbers first, then
+    lists, then text, then anything else."""
+    if finite(value):
+        return (0, float(value))
+    if isinstance(value, list | tuple):
+        return (1, tuple(natural_key(v) for v in value))
+    if isinstance(value, str):
+        parts = re.split(r"(\d+(?:\.\d+)?)", value.lower())
+        return (2, tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts) if p))
+    return (3, fmt(value))
 
 
 class ReportRun:
@@ -89,7 +101,7 @@ class ReportRun:
         log = bool(isinstance(spec, dict) and spec.get("log"))
         if numeric and not log and min(values) > 0:
             log = max(values) / min(values) >= 100 or name == "lr"
-        return Knob(path, name, "categorical", values=tuple(sorted(values, key=_sort_key)), log=log)
+        return Knob(path, name, "categorical", values=tuple(sorted(values, key=natural_key)), log=log)
 
     def value(self, trial: TrialView) -> float | None:
         """The objective of a trial: Optuna's value, or (a `train` folder) the mean best value of its seeds."""

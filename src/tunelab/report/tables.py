@@ -6,11 +6,11 @@ A cell is (text, sort key); `html.py` escapes and renders them.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tunelab.report.cost_cells import COST_HEADERS, cost_row
-from tunelab.report.runinfo import ReportRun, finite, fmt
+from tunelab.report.runinfo import Knob, ReportRun, finite, fmt, position
 from tunelab.runs.test_touches import WHY as TEST_TOUCH_WHY
 from tunelab.runs.test_touches import read_touches
 from tunelab.runs.view import TrialView
@@ -22,6 +22,7 @@ Cell = tuple[str, float | str | None]
 class Table:
     headers: list[str]
     rows: list[list[Cell]]
+    numbers: list[int] = field(default_factory=list)  # each row's trial number, where rows are trials
 
 
 def _num(value: Any, digits: str = ".4f") -> Cell:
@@ -51,14 +52,6 @@ def _seed_stats(trial: TrialView) -> tuple[Cell, Cell, Cell]:
     )
 
 
-def _epoch_time(trial: TrialView) -> Cell:
-    """Mean time of one epoch over the seeds (seed 003 compares it across batch sizes and kernels)."""
-    results = [s.result for s in trial.seeds if s.result]
-    per_seed = [r["train_time_s"] / r["epochs_run"] for r in results
-                if finite(r.get("train_time_s")) and finite(r.get("epochs_run")) and r["epochs_run"] > 0]
-    return _num(statistics.fmean(per_seed), ".3f") if per_seed else ("-", None)
-
-
 def _sorted_trials(run: ReportRun) -> list[TrialView]:
     def key(t: TrialView) -> tuple[bool, float]:
         v = run.value(t)
@@ -67,30 +60,41 @@ def _sorted_trials(run: ReportRun) -> list[TrialView]:
     return sorted(run.trials, key=key)
 
 
+SUMMARY_WRAP = ("trial", "state", "test (final model)")  # the columns that wrap; numbers and values never do
+
+
 def summary_table(run: ReportRun) -> Table:
-    """One row per configuration, best first (like summary.csv); test columns only on the final model's row."""
+    """One row per configuration, best first (like summary.csv): the key columns first (rank, trial,
+    objective), then the searched values, then cost; the test metrics, in one wrapping column, only on
+    the final model's row (summary.csv keeps one column each)."""
     final = run.view.final
     test_keys = [k for k in final if k.startswith("test_") and not k.endswith("_std")]
-    headers = ["#", "trial", *[k.name for k in run.knobs], run.metric, "seeds", "best epoch",
-               "train time (s)", "epoch time (s)", "process peak (MB)", *COST_HEADERS, "state", "reason", *test_keys]
-    rows = []
-    for t in _sorted_trials(run):
-        params = [(fmt(t.params.get(k.path, "-")), _sort_value(t.params.get(k.path))) for k in run.knobs]
+    # the seed count is the page's heading line (`N seed(s) per configuration`), not a column
+    headers = ["rank", "trial", run.metric, *[k.name for k in run.knobs], "best epoch", *COST_HEADERS, "state"]
+    headers += ["test (final model)"] if test_keys else []
+    rows, numbers = [], []
+    for rank, t in enumerate(_sorted_trials(run), start=1):
+        params = [(fmt(t.params.get(k.path, "-")), _knob_sort(k, t.params.get(k.path))) for k in run.knobs]
         is_final = final.get("trial_number") == t.number
-        tests = [_num(final.get(k)) if is_final else ("", None) for k in test_keys]
-        rows.append([(str(t.number), float(t.number)), (t.name, t.name), *params, _value_cell(run, t),
-                     (str(len(t.seeds)), float(len(t.seeds))), *_with_epoch_time(t), *cost_row(t), (t.state, t.state),
-                     (t.reason, t.reason), *tests])
-    return Table(headers, rows)
+        tests = [", ".join(f"{k.removeprefix('test_')} {fmt(final.get(k))}" for k in test_keys) if is_final else ""]
+        tests = [(tests[0], tests[0] or None)] if test_keys else []
+        state = f"{t.state}: {t.reason}" if t.reason else t.state
+        name = t.name if t.name.startswith(f"{t.number}-") else f"#{t.number} {t.name}"
+        rows.append([(str(rank), float(rank)), (name, float(t.number)), _value_cell(run, t),
+                     *params, _seed_stats(t)[0], *cost_row(t),
+                     (state, t.state), *tests])
+        numbers.append(t.number)
+    return Table(headers, rows, numbers)
 
 
-def _with_epoch_time(trial: TrialView) -> tuple[Cell, Cell, Cell, Cell]:
-    epochs, train_time, mem = _seed_stats(trial)
-    return epochs, train_time, _epoch_time(trial), mem
-
-
-def _sort_value(value: Any) -> float | str:
-    return float(value) if finite(value) else fmt(value)
+def _knob_sort(knob: Knob, value: Any) -> float | str | None:
+    """A number sorts by value; a category by its place in the knob's natural order ([64] before [128])."""
+    if value is None:
+        return None
+    if finite(value):
+        return float(value)
+    place = position(knob, value)
+    return place if place is not None else fmt(value)
 
 
 def best_table(run: ReportRun) -> Table | None:

@@ -21,6 +21,7 @@ from tunelab.config.schema import TrainSection
 from tunelab.config.vocabulary import higher_is_better
 from tunelab.data.dataset import Dataset, Scaler
 from tunelab.devices import resolve_device
+from tunelab.models.param_names import param_names
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import artifacts
@@ -171,7 +172,8 @@ def fit(
     ctx = FitContext(model=model, epochs=cfg.epochs)
     best = _Best(monitor)
     recorder = TrialRecorder(layout, identity or {}, monitor) if layout is not None else None
-    named_params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    readable = param_names(model)  # "hidden 1 Linear.weight", not "0.weight" (models/param_names.py)
+    named_params = [(readable[name], p) for name, p in model.named_parameters() if p.requires_grad]
 
     start_epoch, train_time = 0, 0.0
     artifacts.flush()  # earlier trials' queued writes land before this folder is read or written

@@ -37,6 +37,7 @@ from torch import nn
 
 from tunelab.config.schema import TrainSection
 from tunelab.data.dataset import Dataset
+from tunelab.models.param_names import param_names
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import artifacts
@@ -247,7 +248,8 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     """`fit`'s end-of-epoch for one member: record, hooks, checkpoints. True when it is done."""
     cfg, layout = m.cfg, m.layout
     record: dict[str, Any] = {"epoch": epoch, **{key: synced[j][row] for j, key in enumerate(keys)}}
-    names = [name for name, _ in m.model.named_parameters()]  # the member's own names (dropout shifts them)
+    readable = param_names(m.model)  # the member's own names (dropout shifts them), made readable
+    names = [readable[name] for name, _ in m.model.named_parameters()]
     grad_norms = {name: synced[len(keys) + j][row] for j, name in enumerate(names)}
     record["lr"] = cfg.lr
     m.train_time += epoch_time
