@@ -36,7 +36,7 @@ from tunelab.search.trial_run import (
 )
 from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
-from tunelab.train.grouping import group_error, group_key, has_progress
+from tunelab.train.grouping import group_key, has_progress, vectorize_error
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.vectorized import fit_group
@@ -172,7 +172,7 @@ def _train_group(
                 member_hooks += list(epoch_hooks)  # progress follows the group's first member
             hooks.append(member_hooks)
     exp0 = chunk[0].seeds[0][0]
-    refusal = group_error(models, cfgs)
+    refusal = vectorize_error(cfgs, models)
     if refusal:
         raise CannotVectorize(refusal)
     results = fit_group(

@@ -49,7 +49,7 @@ from tunelab.train.batched_model import (
 from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.epoch_end import FitResult, TrialBook
 from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
-from tunelab.train.grouping import group_error
+from tunelab.train.grouping import vectorize_error
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
@@ -87,7 +87,7 @@ def fit_group(
     member's global RNG state right after its model was built (`torch.get_rng_state()`); with
     them, dropout masks equal `fit`'s, so members with dropout are exact too.
     """
-    error = group_error(models, cfgs)
+    error = vectorize_error(cfgs, models)
     if error:
         raise ValueError(f"cannot vectorize: {error}")
     cfgs = [head_lr(model, cfg) for model, cfg in zip(models, cfgs, strict=True)]
