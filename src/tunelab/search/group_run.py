@@ -5,6 +5,11 @@ A member of a group equals the same seed trained alone (see `train/vectorized.py
 changes the wall time, not the results. A trial trains alone when its model or recipe is not
 vectorized, when one of its seed folders already holds progress (a retried or resumed trial
 continues from its checkpoint with `fit`), or when it would be a group of one.
+
+Pruning: each trial in a group reports its own objective every epoch to its own Optuna trial
+(its first seed reports; its other seeds follow its verdict, as a trial has one value per epoch),
+and a pruned trial's members leave the group's stack at the end of that epoch while the others
+train on unchanged (`fit_group` slices the stacked parameters and optimizer rows down).
 """
 
 from __future__ import annotations
