@@ -91,7 +91,7 @@ def test_group_limits_follow_the_setting() -> None:
 def test_a_group_fit_group_would_refuse_trains_one_at_a_time(tmp_path: Path, monkeypatch, caplog) -> None:
     from tunelab.search import group_run
 
-    monkeypatch.setattr(group_run, "group_error", lambda models, cfgs: "refused for the test")
+    monkeypatch.setattr(group_run, "vectorize_error", lambda cfgs, models: "refused for the test")
     search = {**GRID, "seeds": 1, "n_jobs": 1, "space": {"train.lr": [0.001, 0.01]}}
     result = tune(experiment("grid_refused", search), out=tmp_path / "refused", write_outputs=False)
     assert result.finished and result.n_complete == 2

@@ -5,6 +5,11 @@ A member of a group equals the same seed trained alone (see `train/vectorized.py
 changes the wall time, not the results. A trial trains alone when its model or recipe is not
 vectorized, when one of its seed folders already holds progress (a retried or resumed trial
 continues from its checkpoint with `fit`), or when it would be a group of one.
+
+Pruning: each trial in a group reports its own objective every epoch to its own Optuna trial
+(its first seed reports; its other seeds follow its verdict, as a trial has one value per epoch),
+and a pruned trial's members leave the group's stack at the end of that epoch while the others
+train on unchanged (`fit_group` slices the stacked parameters and optimizer rows down).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from tunelab.search.trial_run import (
 )
 from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
-from tunelab.train.grouping import group_error, group_key, has_progress
+from tunelab.train.grouping import group_key, has_progress, vectorize_error
 from tunelab.train.hooks import Hook
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
@@ -179,7 +184,7 @@ def _train_group(
                 member_hooks += list(epoch_hooks)  # progress follows the group's first member
             hooks.append(member_hooks)
     exp0 = chunk[0].seeds[0][0]
-    refusal = group_error(models, cfgs)
+    refusal = vectorize_error(cfgs, models)
     if refusal:
         raise CannotVectorize(refusal)
     results = fit_group(

@@ -66,7 +66,8 @@ class OptunaPruning(Hook):
 
 
 class FollowPruning(Hook):
-    """A configuration's other seeds stop when its first seed is pruned (vectorized groups)."""
+    """A configuration's other seeds stop when its first seed, the one reporting to the trial, is
+    pruned (vectorized groups: the seeds train beside it, and leave the stack with it)."""
 
     name = "follow_pruning"
 

@@ -1,9 +1,10 @@
 """Which trials can train together as one vectorized group, and why not.
 
 `group_key` sorts trials into groups before any model is built (same family, shape, data, batch
-size, epochs, loss, optimizer type); `can_vectorize` and `group_error` give the reason a group is
-refused, before and after the members' models exist. `fit_group` (train/vectorized.py) trains
-what these let through.
+size, epochs, loss, optimizer type); `can_vectorize` (before the models exist) and
+`vectorize_error` (the training recipe, and the built models' layers) give the reason a group is
+refused; `can_vectorize` ends with `vectorize_error`, so a rule is written once. `fit_group`
+(train/vectorized.py) trains what these let through.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
         return "no members"
     exp0, data0 = members[0]
     for i, (exp, data) in enumerate(members):
-        train = exp.train
         head = frozen_head(exp, data)
         if exp.model.family not in VECTORIZED_FAMILIES and not head:
             return (f"member {i}: model family {exp.model.family!r} is not vectorized "
@@ -46,14 +46,6 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
             return f"member {i}: text data is not vectorized"
         if data.is_image:
             return f"member {i}: image_folder data is not vectorized"
-        if train.optimizer not in SUPPORTED_OPTIMIZERS:
-            return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
-        if train.scheduler != "constant" or train.warmup_ratio > 0:
-            return f"member {i}: scheduler {train.scheduler!r} / warmup is not vectorized (constant only)"
-        if train.gradient_accumulation_steps != 1:
-            return f"member {i}: gradient_accumulation_steps > 1 is not vectorized"
-        if train.precision != "fp32":
-            return f"member {i}: precision {train.precision} is not vectorized (fp32 only)"
         if i == 0:
             continue
         if data is not data0 and (data.data_hash != data0.data_hash or data.name != data0.name
@@ -64,12 +56,7 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
         if m != m0:
             keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
             return f"member {i}: different model shape ({', '.join('model.' + k for k in keys)})"
-        t0 = exp0.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-        t = train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-        if t != t0:
-            keys = sorted(k for k in set(t) | set(t0) if t.get(k) != t0.get(k))
-            return f"member {i}: different training recipe ({', '.join('train.' + k for k in keys)})"
-    return None
+    return vectorize_error([exp.train for exp, _ in members])
 
 
 def frozen_head(exp: Experiment, data: Dataset) -> bool:
@@ -96,10 +83,32 @@ def has_progress(layout: TrialLayout | None) -> bool:
     return layout.result_json.exists() or bool(layout.epoch_checkpoints())
 
 
-def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> str | None:
-    """Why `fit_group` would refuse these built members (None: it would train them)."""
-    if not models or len(models) != len(cfgs):
+def vectorize_error(cfgs: Sequence[TrainSection], models: Sequence[nn.Module] = ()) -> str | None:
+    """Why these members cannot train as one `fit_group` (None: they can): the one check of
+    the training recipe, and, once the models are built, of their layers.
+
+    `can_vectorize` calls it before any model exists (after its model and data checks), and
+    `fit_group` with the built models, so both refuse for the same reasons in the same words.
+    """
+    if not cfgs or (models and len(models) != len(cfgs)):
         return "need one TrainSection per model and at least one model"
+    for i, train in enumerate(cfgs):
+        if train.optimizer not in SUPPORTED_OPTIMIZERS:
+            return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
+        if train.scheduler != "constant" or train.warmup_ratio > 0:
+            return f"member {i}: scheduler {train.scheduler!r} / warmup is not vectorized (constant only)"
+        if train.gradient_accumulation_steps != 1:
+            return f"member {i}: gradient_accumulation_steps > 1 is not vectorized"
+        if train.precision != "fp32":
+            return f"member {i}: precision {train.precision} is not vectorized (fp32 only)"
+    t0 = cfgs[0].model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
+    for i, train in enumerate(cfgs[1:], start=1):
+        t = train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
+        if t != t0:
+            keys = sorted(k for k in set(t) | set(t0) if t.get(k) != t0.get(k))
+            return f"member {i}: different training recipe ({', '.join('train.' + k for k in keys)})"
+    if not models:
+        return None
     reason = unsupported_module(stackable(models[0]))
     if reason:
         return reason
@@ -107,14 +116,4 @@ def group_error(models: Sequence[nn.Module], cfgs: Sequence[TrainSection]) -> st
     for i, model in enumerate(models[1:], start=1):
         if layer_signature(stackable(model)) != sig:
             return f"member {i}: different layers or parameter shapes"
-    c0 = cfgs[0]
-    for i, cfg in enumerate(cfgs):
-        if cfg.optimizer not in SUPPORTED_OPTIMIZERS or cfg.scheduler != "constant" or cfg.warmup_ratio > 0:
-            return f"member {i}: optimizer/scheduler not vectorized"
-        if cfg.gradient_accumulation_steps != 1 or cfg.precision != "fp32":
-            return f"member {i}: gradient accumulation / bf16 not vectorized"
-        same = ("epochs", "batch_size", "optimizer", "nesterov", "device", "threads", "eval_train", "huber_delta")
-        diff = [k for k in same if getattr(cfg, k) != getattr(c0, k)]
-        if diff:
-            return f"member {i}: different {', '.join(diff)}"
     return None

@@ -11,48 +11,26 @@ import os
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from tunelab.config.schema import TrainSection
-from tunelab.config.vocabulary import higher_is_better
 from tunelab.data.dataset import Dataset, Scaler
 from tunelab.devices import resolve_device
 from tunelab.models.param_names import param_names
 from tunelab.runs.layout import TrialLayout
-from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
-from tunelab.train.hooks import EarlyStopping, FitContext, Hook
+from tunelab.train.epoch_end import FitResult, TrialBook
+from tunelab.train.hooks import Hook
 from tunelab.train.losses import make_loss, point_prediction
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer, make_scheduler
 
 EVAL_CHUNK_ROWS = 16384
 IMAGE_EVAL_CHUNK_ROWS = 256  # uint8 images become float (and conv activations) per chunk
-
-
-@dataclass
-class FitResult:
-    """How a fit ended and what it reached; also written as `result.json`."""
-
-    state: str  # complete | diverged | pruned | interrupted
-    reason: str
-    epochs_run: int
-    best_epoch: int
-    best_value: float | None
-    monitor: str
-    best_record: dict[str, Any] = field(default_factory=dict)
-    last_record: dict[str, Any] = field(default_factory=dict)
-    train_time_s: float = 0.0
-    peak_mem_mb: float = 0.0
-    resumed_from_epoch: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def set_threads(threads: int | str) -> None:
@@ -105,32 +83,6 @@ def evaluate(
     return out
 
 
-class _Best:
-    """The best epoch so far by the monitored key."""
-
-    def __init__(self, monitor: str) -> None:
-        self.monitor, self.maximize = monitor, higher_is_better(monitor)
-        self.value: float | None = None
-        self.epoch = 0
-        self.record: dict[str, Any] = {}
-
-    def update(self, record: dict[str, Any]) -> bool:
-        value = record.get(self.monitor)
-        if value is None or value != value:  # missing or NaN never counts as best
-            return False
-        better = self.value is None or (value > self.value if self.maximize else value < self.value)
-        if better or (value == self.value and _lower_loss(record, self.record)):
-            self.value, self.epoch, self.record = value, record["epoch"], dict(record)
-            return True
-        return False
-
-
-def _lower_loss(record: dict[str, Any], best: dict[str, Any]) -> bool:
-    """A tie on a coarse monitor (val_accuracy) goes to the epoch with the lower val_loss."""
-    new, old = record.get("val_loss"), best.get("val_loss")
-    return isinstance(new, int | float) and isinstance(old, int | float) and new < old
-
-
 def fit(
     model: nn.Module,
     data: Dataset,
@@ -164,45 +116,39 @@ def fit(
     groups = model.param_groups(cfg.lr) if hasattr(model, "param_groups") else model.parameters()
     optimizer = make_optimizer(groups, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch * cfg.epochs, steps_per_epoch)
-    monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
     generator = torch.Generator().manual_seed(cfg.seed)
-    all_hooks: list[Hook] = list(hooks)
-    if cfg.early_stopping.patience is not None and has_val:
-        all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
-    ctx = FitContext(model=model, epochs=cfg.epochs)
-    best = _Best(monitor)
-    recorder = TrialRecorder(layout, identity or {}, monitor) if layout is not None else None
+    book = TrialBook(model, cfg, has_val=has_val, layout=layout, identity=identity, hooks=hooks)
     readable = param_names(model)  # "hidden 1 Linear.weight", not "0.weight" (models/param_names.py)
     named_params = [(readable[name], p) for name, p in model.named_parameters() if p.requires_grad]
 
-    start_epoch, train_time = 0, 0.0
+    start_epoch = 0
     artifacts.flush()  # earlier trials' queued writes land before this folder is read or written
-    if recorder is not None and resume:
-        finished = recorder.finished_result()
+    if layout is not None and resume:
+        finished = book.finished_result()
         if finished is not None:
-            state = ckpt.load_latest(layout)  # type: ignore[arg-type]
+            state = ckpt.load_latest(layout)
             if state is not None:
                 model.load_state_dict(state["model"])
-            return FitResult(**finished)
-        state = ckpt.load_latest(layout)  # type: ignore[arg-type]
+            return finished
+        state = ckpt.load_latest(layout)
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if scheduler is not None and state.get("scheduler"):
                 scheduler.load_state_dict(state["scheduler"])
             ckpt.restore_rng(state["rng"], generator)
-            for hook in all_hooks:
-                hook.load_state_dict(state["hooks"].get(hook.name, {}))
-            best.value, best.epoch = state["best"]["value"], state["best"]["epoch"]
-            best.record = recorder.record_at(best.epoch)
-            start_epoch, train_time = int(state["epoch"]), float(state["train_time_s"])
-        recorder.truncate_after(start_epoch)
+            book.resume(state)
+            start_epoch = book.resumed_from
+        book.truncate_after(start_epoch)
 
-    for hook in all_hooks:
-        hook.on_train_start(ctx)
-    state_name, reason, record = "complete", "", {}
+    def trainer_state() -> dict[str, Any]:
+        return {"optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "rng": ckpt.rng_state(generator)}
+
+    book.start()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        ctx.epoch = epoch
+        book.ctx.epoch = epoch
         t0 = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
@@ -253,77 +199,10 @@ def fit(
         record = {"epoch": epoch, **dict(zip(keys, synced[: len(keys)], strict=True))}
         grad_norms = synced[len(keys) :]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(record.get(monitor, record["train_loss"]))
+            scheduler.step(record.get(book.monitor, record["train_loss"]))
         record["lr"] = optimizer.param_groups[0]["lr"]
-        epoch_time = time.perf_counter() - t0
-        train_time += epoch_time
-        record["epoch_time_s"] = round(epoch_time, 6)
-        diverged = _divergence(record, cfg.divergence.max_loss)
-        record["is_best"] = False if diverged else best.update(record)
-
-        if recorder is not None:
-            artifacts.write_later(recorder.epoch, dict(record), dict(zip(norm_names, grad_norms, strict=True)))
-        if diverged:
-            state_name, reason = "diverged", f"{diverged} at epoch {epoch}"
-            ctx.request_stop("diverged", reason)
-        for hook in all_hooks:
-            hook.on_epoch_end(ctx, record)
-        if ctx.stop and not diverged:
-            state_name, reason = ctx.stop_state, ctx.stop_reason
-        if recorder is not None and not diverged:
-            if record["is_best"] and cfg.checkpoints.keep_best:
-                artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": model.state_dict()})  # type: ignore[union-attr]
-            if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-                artifacts.save_later(
-                    layout.epoch_checkpoint(epoch),  # type: ignore[union-attr]
-                    {
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                        "rng": ckpt.rng_state(generator),
-                        "hooks": {h.name: h.state_dict() for h in all_hooks},
-                        "best": {"value": best.value, "epoch": best.epoch},
-                        "train_time_s": train_time,
-                    },
-                    prune=(layout, cfg.checkpoints.keep_last),  # type: ignore[arg-type]
-                )
-        if ctx.stop:
+        grads = dict(zip(norm_names, grad_norms, strict=True))
+        if book.end_epoch(record, grads, time.perf_counter() - t0, trainer_state):
             break
+    return book.finish(peak_memory_mb(device))
 
-    result = FitResult(
-        state=state_name,
-        reason=reason,
-        epochs_run=ctx.epoch if ctx.epoch else start_epoch,
-        best_epoch=best.epoch,
-        best_value=best.value,
-        monitor=monitor,
-        best_record=_without_identity(best.record),
-        last_record=_without_identity(record),
-        train_time_s=round(train_time, 4),
-        peak_mem_mb=round(peak_memory_mb(device), 1),
-        resumed_from_epoch=start_epoch,
-    )
-    if recorder is not None:
-        artifacts.flush()  # best and last checkpoints and every record are on disk before result.json
-        recorder.finish(result.to_dict())
-    for hook in all_hooks:
-        hook.on_train_end(ctx, result)
-    return result
-
-
-def _divergence(record: dict[str, Any], max_loss: float) -> str:
-    """Why this epoch counts as diverged, or '' when it does not."""
-    for key in ("train_loss", "val_loss"):
-        value = record.get(key)
-        if value is None:
-            continue
-        if value != value or value in (float("inf"), float("-inf")):
-            return f"{key}={value}"
-        if value > max_loss:
-            return f"{key}={value:.4g} above divergence.max_loss={max_loss:g}"
-    return ""
-
-
-def _without_identity(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "identity"}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,10 +37,9 @@ from torch import nn
 
 from tunelab.config.schema import TrainSection
 from tunelab.data.dataset import Dataset
+from tunelab.devices import resolve_device
 from tunelab.models.param_names import param_names
 from tunelab.runs.layout import TrialLayout
-from tunelab.runs.recorder import TrialRecorder
-from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.batched_model import (
     StackedNet,
@@ -49,19 +48,11 @@ from tunelab.train.batched_model import (
     stackable,
 )
 from tunelab.train.batched_optim import BatchedOptimizer
+from tunelab.train.epoch_end import FitResult, TrialBook
 from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
-from tunelab.train.grouping import group_error
-from tunelab.train.hooks import EarlyStopping, FitContext, Hook
-from tunelab.train.loop import (
-    EVAL_CHUNK_ROWS,
-    FitResult,
-    _Best,
-    _divergence,
-    _without_identity,
-    peak_memory_mb,
-    resolve_device,
-    set_threads,
-)
+from tunelab.train.grouping import vectorize_error
+from tunelab.train.hooks import Hook
+from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer
@@ -69,25 +60,14 @@ from tunelab.train.optim import make_optimizer
 
 @dataclass
 class _Member:
-    """One member's own bookkeeping: everything `fit` keeps per trial."""
+    """One member: its model, its trial bookkeeping (as `fit` keeps it), its batch order."""
 
-    index: int
     model: nn.Module
     cfg: TrainSection
-    monitor: str
+    book: TrialBook
     generator: torch.Generator
-    hooks: list[Hook]
-    ctx: FitContext
-    best: _Best
-    layout: TrialLayout | None
-    recorder: TrialRecorder | None
-    optimizer: torch.optim.Optimizer | None = None
-    train_time: float = 0.0
-    state: str = "complete"
-    reason: str = ""
-    record: dict[str, Any] = field(default_factory=dict)
+    optimizer: torch.optim.Optimizer | None = None  # the torch layout its checkpoints are saved in
     result: FitResult | None = None
-    resumed_from: int = 0
 
 
 def fit_group(
@@ -108,7 +88,7 @@ def fit_group(
     member's global RNG state right after its model was built (`torch.get_rng_state()`); with
     them, dropout masks equal `fit`'s, so members with dropout are exact too.
     """
-    error = group_error(models, cfgs)
+    error = vectorize_error(cfgs, models)
     if error:
         raise ValueError(f"cannot vectorize: {error}")
     cfgs = [head_lr(model, cfg) for model, cfg in zip(models, cfgs, strict=True)]
@@ -138,25 +118,18 @@ def fit_group(
 
     members = []
     for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
-        monitor = (cfg.monitor if cfg.monitor != "auto" else "val_loss") if has_val else "train_loss"
-        all_hooks = list(member_hooks[i])
-        if cfg.early_stopping.patience is not None and has_val:
-            all_hooks.insert(0, EarlyStopping(monitor, cfg.early_stopping.patience, cfg.early_stopping.min_delta))
-        layout = layouts[i]
-        recorder = TrialRecorder(layout, identities[i] or {}, monitor) if layout is not None else None
-        if recorder is not None:
-            recorder.truncate_after(start)  # records past the checkpoint are written again
+        book = TrialBook(model, cfg, has_val=has_val, layout=layouts[i], identity=identities[i],
+                         hooks=member_hooks[i])
+        book.truncate_after(start)  # records past the checkpoint are written again
         member = _Member(
-            index=i, model=model, cfg=cfg, monitor=monitor, generator=torch.Generator().manual_seed(cfg.seed),
-            hooks=all_hooks, ctx=FitContext(model=model, epochs=cfg.epochs), best=_Best(monitor),
-            layout=layout, recorder=recorder,
-            optimizer=make_optimizer(model.parameters(), cfg, device) if layout is not None else None,
+            model=model, cfg=cfg, book=book, generator=torch.Generator().manual_seed(cfg.seed),
+            optimizer=make_optimizer(model.parameters(), cfg, device) if layouts[i] is not None else None,
         )
         members.append(member)
         if saved:
-            _resume_member(member, saved[i])
-        for hook in all_hooks:
-            hook.on_train_start(member.ctx)
+            member.generator.set_state(saved[i]["rng"]["data"])
+            book.resume(saved[i])
+        book.start()
 
     net = StackedNet([stackable(model) for model in models], device, rng_states)
     opt = BatchedOptimizer(cfgs, net.flat)
@@ -168,7 +141,7 @@ def fit_group(
         kk = len(active)
         t0 = time.perf_counter()
         for m in active:
-            m.ctx.epoch = epoch
+            m.book.ctx.epoch = epoch
         loss_sum = torch.zeros(kk, device=device)
         if full_batch:
             xs, ys = [net.shared_input(x_train)], [y_train.unsqueeze(0).expand(kk, *y_train.shape)]
@@ -215,7 +188,7 @@ def fit_group(
             break
     for r, m in enumerate(active):
         net.write_back(r, m.model)
-        _finish(m, device)
+        m.result = m.book.finish(peak_memory_mb(device))
     return [m.result for m in members]  # type: ignore[misc]
 
 
@@ -245,63 +218,22 @@ class _Evaluator:
 
 def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[list[float]],
                net: StackedNet, opt: BatchedOptimizer, epoch_time: float) -> bool:
-    """`fit`'s end-of-epoch for one member: record, hooks, checkpoints. True when it is done."""
-    cfg, layout = m.cfg, m.layout
+    """`fit`'s end-of-epoch for one member (train/epoch_end.py). True when it is done."""
     record: dict[str, Any] = {"epoch": epoch, **{key: synced[j][row] for j, key in enumerate(keys)}}
     readable = param_names(m.model)  # the member's own names (dropout shifts them), made readable
     names = [readable[name] for name, _ in m.model.named_parameters()]
     grad_norms = {name: synced[len(keys) + j][row] for j, name in enumerate(names)}
-    record["lr"] = cfg.lr
-    m.train_time += epoch_time
-    record["epoch_time_s"] = round(epoch_time, 6)
-    diverged = _divergence(record, cfg.divergence.max_loss)
-    record["is_best"] = False if diverged else m.best.update(record)
-    m.record = record
+    record["lr"] = m.cfg.lr
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
-    if m.recorder is not None:
-        artifacts.write_later(m.recorder.epoch, dict(record), grad_norms)
-    ctx = m.ctx
-    if diverged:
-        m.state, m.reason = "diverged", f"{diverged} at epoch {epoch}"
-        ctx.request_stop("diverged", m.reason)
-    for hook in m.hooks:
-        hook.on_epoch_end(ctx, record)
-    if ctx.stop and not diverged:
-        m.state, m.reason = ctx.stop_state, ctx.stop_reason
-    if layout is not None and not diverged:
-        if record["is_best"] and cfg.checkpoints.keep_best:
-            artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": m.model.state_dict()})
-        if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-            artifacts.save_later(
-                layout.epoch_checkpoint(epoch),
-                {
-                    "epoch": epoch,
-                    "model": m.model.state_dict(),
-                    "optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.offsets),  # type: ignore[arg-type]
-                    "scheduler": {},
-                    "rng": _rng(m, net, row),
-                    "hooks": {h.name: h.state_dict() for h in m.hooks},
-                    "best": {"value": m.best.value, "epoch": m.best.epoch},
-                    "train_time_s": m.train_time,
-                },
-                prune=(layout, cfg.checkpoints.keep_last),
-            )
-    if ctx.stop:
-        _finish(m, net.device)
+
+    def trainer_state() -> dict[str, Any]:
+        return {"optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.offsets),  # type: ignore[arg-type]
+                "scheduler": {}, "rng": _rng(m, net, row)}
+
+    if m.book.end_epoch(record, grad_norms, epoch_time, trainer_state):
+        m.result = m.book.finish(peak_memory_mb(net.device))
         return True
     return False
-
-
-def _resume_member(m: _Member, state: dict[str, Any]) -> None:
-    """`fit`'s resume for one member: batch order, hooks, best epoch, time."""
-    m.generator.set_state(state["rng"]["data"])
-    for hook in m.hooks:
-        hook.load_state_dict(state["hooks"].get(hook.name, {}))
-    m.best.value, m.best.epoch = state["best"]["value"], state["best"]["epoch"]
-    if m.recorder is not None:
-        m.best.record = m.recorder.record_at(m.best.epoch)
-    m.train_time, m.resumed_from = float(state["train_time_s"]), int(state["epoch"])
-    m.ctx.epoch = m.resumed_from
 
 
 def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:
@@ -310,24 +242,3 @@ def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:
     if net.generators is not None:
         state["torch"] = net.generators[row].get_state()
     return state
-
-
-def _finish(m: _Member, device: torch.device) -> None:
-    m.result = FitResult(
-        state=m.state,
-        reason=m.reason,
-        epochs_run=m.ctx.epoch,
-        best_epoch=m.best.epoch,
-        best_value=m.best.value,
-        monitor=m.monitor,
-        best_record=_without_identity(m.best.record),
-        last_record=_without_identity(m.record),
-        train_time_s=round(m.train_time, 4),
-        peak_mem_mb=round(peak_memory_mb(device), 1),
-        resumed_from_epoch=m.resumed_from,
-    )
-    if m.recorder is not None:
-        artifacts.flush()  # this member's records and checkpoints are on disk before result.json
-        m.recorder.finish(m.result.to_dict())
-    for hook in m.hooks:
-        hook.on_train_end(m.ctx, m.result)
