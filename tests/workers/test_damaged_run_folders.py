@@ -14,11 +14,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed004_lr_sweep.y
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
-    """The example's lr sweep at its --quick budget (10 epochs, not 40): the damage tests need a
-    finished run folder, not a long one."""
     out = tmp_path_factory.mktemp("sweep") / "run"
     subprocess.run(
-        [sys.executable, "-m", "tunelab", "tune", str(EXAMPLE), "--quick", "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "tunelab", "tune", str(EXAMPLE), "--out", str(out), "--quiet"],
         check=True, capture_output=True, timeout=300,
     )
     return out
@@ -32,7 +30,7 @@ def test_a_corrupted_study_db_copy_is_one_line_and_exit_2(sweep, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy)
     (copy / "study.db").write_bytes((sweep / "study.db").read_bytes()[:5000])
-    for args in (("tune", str(EXAMPLE), "--quick", "--out", str(copy), "--quiet"), ("final", str(copy))):
+    for args in (("tune", str(EXAMPLE), "--out", str(copy), "--quiet"), ("final", str(copy))):
         res = _tunelab(*args)
         assert res.returncode == 2
         lines = res.stderr.strip().splitlines()
