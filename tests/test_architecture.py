@@ -161,7 +161,7 @@ def test_the_checker_catches_a_forbidden_arrow_and_a_circle(tmp_path: Path) -> N
     assert circles(found) == [["app", "search"]]
 
 
-def test_no_module_is_over_400_lines() -> None:
-    """~350 is the aim (STYLE.md); config/load.py and train/vectorized.py are still a little over it."""
-    long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+def test_no_module_is_over_350_lines() -> None:
+    """STYLE.md's ~350: a module that grows past it holds two jobs; split it by responsibility."""
+    long = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py") if (n := len(p.read_text().splitlines())) > 350}
     assert long == {}
