@@ -15,6 +15,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
 from tunelab.runs.layout import RunLayout
 from tunelab.search.rounds import ROUND_ATTR, batch_size, packing_line, round_seed, rounds_for, share_processes
+from tunelab.search.study_run import MAX_DRY_ASKS
 
 BASE = {
     "data": {"name": "diabetes"},
@@ -143,3 +144,17 @@ def test_a_used_up_space_ends_the_study_instead_of_asking_forever(tmp_path: Path
     result = tune(exp, out=tmp_path, write_outputs=False)
     assert (result.n_complete, result.finished) == (2, False)
     assert len(trials(tmp_path, "tiny")) == 2  # nothing asked twice, nothing failed
+
+
+def test_a_used_up_space_asked_one_at_a_time_stops_and_trains_each_configuration_once(tmp_path: Path) -> None:
+    """Two configurations and a budget of 5: TPE keeps proposing the two; the study must not ask forever."""
+    exp = Experiment.model_validate({"name": "dup", **BASE, "train": {**BASE["train"], "epochs": 1},
+                                     "search": {"strategy": "tpe", "n_trials": 5, "batch_size": 1, "n_jobs": 1,
+                                                "space": {"model.hidden_dims": [[8], [16]]}}})
+    res = tune(exp, out=tmp_path / "dup")
+    found = trials(tmp_path / "dup", "dup")
+    trained = [t for t in found if t.user_attrs.get("outcome") == "complete"]
+    duplicates = [t for t in found if t.user_attrs.get("outcome") == "duplicate"]
+    assert res.n_complete == len(trained) == len({t.user_attrs["config_key"] for t in trained}) == 2
+    assert MAX_DRY_ASKS <= len(duplicates) <= MAX_DRY_ASKS + 3  # stopped, after a bounded number of asks
+    assert all("already taken by trial" in t.user_attrs.get("reason", "") for t in duplicates)

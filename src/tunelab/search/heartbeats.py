@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -160,9 +161,15 @@ def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
     retry_trial(study, trial, "stale heartbeat")
 
 
-def duplicate_of(study: optuna.Study, trial: optuna.trial.Trial, key: str) -> int | None:
-    """Another trial already finished or (with a lower number) running this configuration."""
-    for t in study.get_trials(deepcopy=False):
+def duplicate_of(
+    study: optuna.Study, trial: optuna.trial.Trial, key: str, trials: Sequence[FrozenTrial] | None = None
+) -> int | None:
+    """Another trial already finished or (with a lower number) running this configuration.
+
+    `trials`: the study's trials read once for a whole round of asks (reading them per ask made a
+    round cost O(trials x round size) storage reads); None reads them now.
+    """
+    for t in study.get_trials(deepcopy=False) if trials is None else trials:
         if t.number == trial.number or t.user_attrs.get("config_key") != key:
             continue
         if t.user_attrs.get("outcome") in COUNTED:

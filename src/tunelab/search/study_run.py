@@ -9,6 +9,7 @@ asks and in what order is decided in `search/planning.py`.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -46,6 +47,8 @@ from tunelab.search.trial_writes import write_trial
 from tunelab.train.data_checks import write_data_checks
 
 POLL_S = 1.0
+MAX_DRY_ASKS = 20  # asks in a row that gave only configurations already taken: the space is used up
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -143,7 +146,7 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
     objective = base.search.objective
     run.observer.study_info(objective.metric, objective.resolved_direction(),
                             None if deadline == float("inf") else deadline, lambda: study_counts(study))
-    ran = 0
+    ran = dry = 0
     while time.monotonic() < deadline:
         recover_dead_trials(study)
         if plan.points is not None:
@@ -166,6 +169,11 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
         else:
             size = planning.round_size(study, plan, per_round, budget, n_trials, ran, workers, shape_of)
             items = _ask_round(run, choices, size)
+            dry = 0 if items else dry + 1
+            if dry >= MAX_DRY_ASKS:  # e.g. 3 categorical values and n_trials 10: it would ask forever
+                log.warning("the sampler proposed only configurations already taken, %d times in a row; "
+                            "the search space looks used up: stopping", dry)
+                break
         if not items:
             continue
         ran += _train_round(run, items, max_group)
@@ -222,6 +230,7 @@ def _ask_round(
     study = run.study
     items: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
     keys: dict[str, int] = {}
+    known = study.get_trials(deepcopy=False)  # once per round: the duplicate check below reads these
     for _ in range(size):
         if choices is not None and items and n_waiting(study) == 0:
             break
@@ -234,7 +243,7 @@ def _ask_round(
         key = config_key(params)
         twin = keys.get(key)
         if twin is None:
-            twin = duplicate_of(study, trial, key)
+            twin = duplicate_of(study, trial, key, known)
         if twin is not None:
             reason = f"configuration already taken by trial {twin}"
             write_trial(study, trial, {"outcome": Outcome.DUPLICATE.value, "reason": reason})
