@@ -50,7 +50,7 @@ def test_tune_into_a_file_writes_one_line_per_trial_and_per_phase(tmp_path: Path
     # the four same-shape pairs train as vectorized groups: a group's second member is in flight with the first
     assert int(parsed[0].group(2)) >= 1 and int(parsed[-1].group(2)) == 0
     assert "ETA" not in trials[0] and "ETA" not in trials[1] and "ETA" in trials[2] and "ETA" not in trials[3]
-    for phase in ("final retrain and test", "evidence"):
+    for phase in ("final retrain and test", "diagnosis and report"):
         assert any(re.fullmatch(rf"{phase}: [\d.]+s", ln) for ln in lines), (phase, lines)
     assert max(len(ln) for ln in lines) > 40  # COLUMNS does not wrap a file
 

@@ -98,7 +98,7 @@ def tune(
         n_trials is not None and run.plan.points is not None))
     result = run.result(ran)
     if write_outputs:
-        with observer.phase("summary and report"):
+        with observer.phase("summary tables"):
             run.write_outputs()
             if base.search.strategy == "lr_sweep":
                 from tunelab.search.lr_sweep import format_sweep, sweep_rows
@@ -115,9 +115,9 @@ def tune(
 
             with observer.phase("final retrain and test"):
                 final_model(layout.root, data_dir=data_dir, study=run.study)
-            with observer.phase("summary and report with the final model"):
+            with observer.phase("summary tables with the final model"):
                 run.write_outputs()
-        with observer.phase("evidence"):
+        with observer.phase("diagnosis and report"):
             write_evidence(layout.root)
         result = with_outputs(result, layout, final_ran=final_ran)
     run.close()
@@ -184,7 +184,7 @@ def _tune_staged(
         if layout.final.exists():
             shutil.rmtree(layout.final)
         outcome.last.final.rename(layout.final)
-    with observer.phase("evidence"):
+    with observer.phase("diagnosis and report"):
         write_evidence(layout.root)
     stages = outcome.stages
     last = stages[-1] if stages else {}
