@@ -29,6 +29,7 @@ from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
 from tunelab.search.results import StudyObserver, TuneResult, with_outputs
+from tunelab.search.space_sizes import check_space_sizes
 from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
@@ -89,7 +90,10 @@ def tune(
     if base.search.strategy == "staged":
         return _tune_staged(base, out, data_dir, observer, run_final)
     layout = RunLayout(Path(out) if out is not None else default_out(base))
-    STRATEGIES[base.search.strategy](base, parse_space(base))  # a bad or oversized space writes nothing
+    space = parse_space(base)
+    STRATEGIES[base.search.strategy](base, space)  # a bad or oversized space writes nothing
+    if not prepared.dataset.is_text:  # nor does a space holding a model past the memory limit
+        check_space_sizes(base, space, prepared.dataset)
     check_storage(storage or base.search.storage)  # nor does a bad storage URL
     hold(layout.root)  # one writer per run folder (runs/lock.py)
     run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
