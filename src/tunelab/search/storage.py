@@ -22,10 +22,15 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 log = logging.getLogger(__name__)
 
 
+WORKER_CONNECTIONS = 4
+
+
 def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.BaseStorage:
     """RDB storage with heartbeats (dead workers' trials are found and retried) and, for SQLite,
     a busy timeout so several processes can share one file; grpc://host:port: a storage proxy
-    (search/proxy.py). `pool_size`: at most this many database connections (the proxy's)."""
+    (search/proxy.py). `pool_size`: at most this many database connections (the proxy's); a worker
+    keeps at most WORKER_CONNECTIONS (its ask/tell thread and its heartbeat thread share them): with
+    SQLAlchemy's default of 15 a machine's workers ran PostgreSQL out of its 100 connections."""
     from tunelab.search.heartbeat import grace_s, interval_s
     from tunelab.search.heartbeats import stale_trial_callback
 
@@ -33,8 +38,8 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
         return connect(url)
     sqlite = url.startswith("sqlite")
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
-    if pool_size and not sqlite:
-        kwargs |= {"pool_size": pool_size, "max_overflow": 0}
+    if not sqlite:
+        kwargs |= {"pool_size": pool_size or WORKER_CONNECTIONS, "max_overflow": 0}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
