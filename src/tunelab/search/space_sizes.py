@@ -13,11 +13,12 @@ from typing import Any
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space_knob import Knob
-from tunelab.config.space_paths import apply_params
+from tunelab.config.space_paths import apply_params, read_path
 from tunelab.data.dataset import Dataset
 from tunelab.errors import ConfigError
 from tunelab.models.size import check_model_size
 from tunelab.train.losses import model_output_dim
+from tunelab.train.trial import batch_rows
 
 MAX_COMBINATIONS = 128  # past this, each knob's values are tried with the others at the base value
 
@@ -54,23 +55,17 @@ def check_space_sizes(base: Experiment, knobs: Sequence[Knob], dataset: Dataset)
     if not sizing:
         return
     out_dim = model_output_dim(base.train.loss, dataset.task, dataset.output_dim)
+    base_data = base.model_dump(mode="json")
     for combo in _combinations(sizing):
         try:
             exp = apply_params(base, combo)
         except (ConfigError, ValueError):
             continue
-        batch = len(dataset.train) if exp.train.batch_size == "full" else min(exp.train.batch_size, len(dataset.train))
         try:
-            check_model_size(exp.model, dataset.input_shape, out_dim, batch)
+            check_model_size(exp.model, dataset.input_shape, out_dim, batch_rows(exp.train, len(dataset.train)))
         except ConfigError as exc:
-            where = next((p for p, v in combo.items() if _base_value(base, p) != v), next(iter(combo)))
+            where = next((p for p, v in combo.items() if read_path(base_data, p) != v), next(iter(combo)))
             values = ", ".join(f"{p}={v}" for p, v in combo.items())
             raise ConfigError(f"the space can build a model past the memory limit ({values}): {exc.message}",
                               key=f"search.space.{where}") from None
 
-
-def _base_value(base: Experiment, path: str) -> Any:
-    node: Any = base
-    for part in path.split("."):
-        node = getattr(node, part, None)
-    return node

@@ -32,6 +32,7 @@ from tunelab.data.dataset import Dataset
 from tunelab.devices import resolve_device
 from tunelab.train.losses import make_loss
 from tunelab.train.optim import make_optimizer
+from tunelab.train.trial import batch_rows
 
 CALIBRATION_WARMUP = 2
 CALIBRATION_STEPS = 5  # steps per timed block
@@ -79,13 +80,9 @@ def _median_timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> 
 _LATENCY: dict[tuple[Any, int], float] = {}
 
 
-def _batch_size(cfg: TrainSection, rows: int) -> int:
-    return rows if cfg.batch_size == "full" else min(int(cfg.batch_size), rows)
-
-
 def _shape_key(model: nn.Module, data: Dataset, cfg: TrainSection, device: torch.device) -> tuple[Any, ...]:
     shapes = tuple((name, tuple(p.shape)) for name, p in model.named_parameters())
-    return (type(model).__name__, shapes, _batch_size(cfg, len(data.train)), cfg.optimizer, cfg.precision,
+    return (type(model).__name__, shapes, batch_rows(cfg, len(data.train)), cfg.optimizer, cfg.precision,
             len(data.train), len(data.val), cfg.eval_train, str(device))
 
 
@@ -130,7 +127,7 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
     loss_fn = make_loss(resolve_loss(loss_name, data.task), data.task, cfg.huber_delta)
     optimizer = make_optimizer(solo.parameters(), cfg, device)
     n = len(data.train)
-    batch = _batch_size(cfg, n)
+    batch = batch_rows(cfg, n)
     x_all, y_all = data.train.x.to(device), data.train.y.to(device)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(device)
     at = [0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tunelab.config.schema import Experiment
+from tunelab.config.schema import Experiment, TrainSection
 from tunelab.data.augment import attach_image_input
 from tunelab.data.dataset import Dataset
 from tunelab.models import build_model
@@ -23,11 +23,16 @@ from tunelab.train.losses import model_output_dim
 short_name = trial_name
 
 
+def batch_rows(cfg: TrainSection, rows: int) -> int:
+    """Rows in one training batch: `batch_size`, or every row for `full` (and never more than there are)."""
+    return rows if cfg.batch_size == "full" else min(int(cfg.batch_size), rows)
+
+
 def model_for(exp: Experiment, dataset: Dataset) -> Any:
     """The network this trial trains, initialised from the trial seed."""
     check_model_fits_data(exp.model, dataset)
     out_dim = model_output_dim(exp.train.loss, dataset.task, dataset.output_dim)
-    batch = len(dataset.train) if exp.train.batch_size == "full" else min(exp.train.batch_size, len(dataset.train))
+    batch = batch_rows(exp.train, len(dataset.train))
     check_model_size(exp.model, dataset.input_shape, out_dim, batch)  # before allocating a single weight
     model = build_model(exp.model, dataset.input_shape, out_dim, seed=exp.train.seed)
     return attach_image_input(model, exp.data.augment) if dataset.is_image else model
