@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
+from fixtures.postgres import pg_storage
+
 pytest.importorskip("grpc", reason="the ray extra (grpcio) is not installed")
 
 from tunelab.errors import ConfigError
@@ -93,7 +95,7 @@ def test_sixteen_workers_through_the_proxy_finish_64_trials_on_a_handful_of_conn
     finally:
         server.stop(grace=2)
 
-    trials = optuna.load_study(study_name=study_name, storage=pg_url).get_trials()
+    trials = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url)).get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert sorted(t.params["i"] for t in complete) == list(range(TRIALS))  # none lost, none twice
     assert all(t.value == (t.params["i"] - 20) ** 2 for t in complete)
@@ -135,7 +137,7 @@ def test_a_worker_trains_a_study_through_the_proxy(pg_url, study_name, tmp_path:
         server.stop(grace=2)
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout)["n_complete"] == 3
-    trials = optuna.load_study(study_name=study_name, storage=pg_url).get_trials()
+    trials = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url)).get_trials()
     assert sorted(t.params["lr"] for t in trials if t.state == TrialState.COMPLETE) == [0.001, 0.01, 0.1]
     assert len(list((tmp_path / "run" / "trials").glob("*/result.json"))) == 3
 
@@ -151,6 +153,6 @@ def test_tune_serves_its_workers_a_proxy_only_when_asked(pg_url, study_name):
     try:
         assert url.startswith("grpc://127.0.0.1:")
         optuna.create_study(study_name=study_name, storage=connect(url))
-        assert study_name in [s.study_name for s in optuna.get_all_study_summaries(pg_url)]
+        assert study_name in [s.study_name for s in optuna.get_all_study_summaries(pg_storage(pg_url))]
     finally:
         stop()

@@ -74,3 +74,10 @@ def test_a_server_that_refuses_at_the_start_fails_at_once(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="cannot open study storage"):
         make_storage("postgresql://postgres@127.0.0.1:1/nothing")  # nothing listens on port 1
+
+
+def test_two_workers_creating_the_tables_at_once_is_retried_and_other_faults_are_not() -> None:
+    race = 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"'
+    assert resilient_storage._schema_race(_wrapped(race))
+    assert resilient_storage._schema_race(_wrapped('relation "studies" already exists'))
+    assert not resilient_storage._schema_race(_wrapped("permission denied for schema public"))

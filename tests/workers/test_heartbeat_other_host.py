@@ -20,6 +20,8 @@ import sqlalchemy as sa
 import yaml
 from optuna.trial import TrialState
 
+from fixtures.postgres import pg_storage
+
 ELSEWHERE = "tunelab-elsewhere"
 GRID = {
     "data": {"name": "diabetes"},
@@ -44,7 +46,7 @@ def _other_host_worker(exp: Path, url: str, out: Path) -> subprocess.Popen[str]:
 
 
 def _heartbeat_rows(url: str, trial_id: int) -> int:
-    with sa.create_engine(url).connect() as conn:
+    with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as conn:
         query = sa.text("select count(*) from trial_heartbeats where trial_id = :t")
         return conn.execute(query, {"t": trial_id}).scalar()
 
@@ -68,7 +70,7 @@ def test_a_worker_killed_on_another_host_is_found_by_its_heartbeats(tmp_path, pg
     while time.time() < deadline and killed is None:
         assert victim.poll() is None, f"the victim exited before it was caught mid-trial: {victim.stderr.read()}"
         try:
-            study = optuna.load_study(study_name=study_name, storage=pg_url)
+            study = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url))
         except KeyError:
             time.sleep(0.2)
             continue
@@ -87,7 +89,7 @@ def test_a_worker_killed_on_another_host_is_found_by_its_heartbeats(tmp_path, pg
     survivor = subprocess.run(_worker_cmd(exp, pg_url, out), capture_output=True, text=True, timeout=240, env=ENV)
 
     assert survivor.returncode == 0, survivor.stderr
-    trials = optuna.load_study(study_name=study_name, storage=pg_url).get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url)).get_trials(deepcopy=False)
     dead = trials[killed]
     assert dead.state == TrialState.FAIL
     assert dead.user_attrs["outcome"] == "crashed" and "heartbeats" in dead.user_attrs["reason"]

@@ -16,11 +16,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from fixtures.postgres import pg_storage
+
 GRID = {
     "name": "pg_faults",
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [8]},
-    "train": {"epochs": 6, "batch_size": 8, "lr": 0.001},
+    "train": {"epochs": 20, "batch_size": 8, "lr": 0.001},  # long enough to meet several faults
     "search": {"strategy": "grid", "vectorize": "off", "n_jobs": 1,
                "space": {"train.lr": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]}},
     "final": {"enabled": False},
@@ -50,7 +52,7 @@ def _workers(tmp_path: Path, url: str, n: int) -> list[subprocess.Popen[str]]:
 
 
 def _every_point_once(url: str) -> None:
-    trials = optuna.load_study(study_name="pg_faults", storage=url).get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name="pg_faults", storage=pg_storage(url)).get_trials(deepcopy=False)
     done = sorted(json.loads(t.user_attrs["config_key"])["train.lr"] for t in trials
                   if t.user_attrs.get("outcome") == "complete")
     assert done == LRS

@@ -13,6 +13,8 @@ from pathlib import Path
 import optuna
 import yaml
 
+from fixtures.postgres import pg_storage
+
 GRID = {
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [16]},
@@ -58,7 +60,7 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
     deadline = time.time() + 180
     while time.time() < deadline and killed is None:
         try:
-            study = optuna.load_study(study_name=study_name, storage=pg_url)
+            study = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url))
         except KeyError:
             time.sleep(0.2)
             continue
@@ -77,7 +79,7 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
     for w in workers[:1] + workers[2:]:
         assert w.returncode == 0, w.stderr.read()
 
-    study = optuna.load_study(study_name=study_name, storage=pg_url)
+    study = optuna.load_study(study_name=study_name, storage=pg_storage(pg_url))
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.user_attrs.get("outcome") == "complete"]
     keys = [t.user_attrs["config_key"] for t in done]
@@ -90,4 +92,6 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
     folder = out / retries[0].user_attrs["trial_dir"]
     epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, 13))
-    assert json.loads((folder / "result.json").read_text())["resumed_from_epoch"] >= 1
+    result = json.loads((folder / "result.json").read_text())
+    assert result["resumed_from_epoch"] >= 1, (result, sorted(p.name for p in folder.rglob("*")),
+                                               retries[0].user_attrs, dead.user_attrs)

@@ -37,20 +37,38 @@ def proxied_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.get_storage(storage)
 
 
-def start_server(url: str, host: str, port: int) -> tuple[Any, int]:
+class ProxyServer:
+    """A running proxy: its gRPC server and the database pool behind it, stopped together (a
+    stopped server used to leave its pool's connections open until the process ended)."""
+
+    def __init__(self, server: Any, storage: optuna.storages.BaseStorage) -> None:
+        self.server, self.storage = server, storage
+
+    def stop(self, grace: float) -> None:
+        self.server.stop(grace=grace).wait()
+        engine = getattr(getattr(self.storage, "_backend", self.storage), "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def wait_for_termination(self) -> None:
+        self.server.wait_for_termination()
+
+
+def start_server(url: str, host: str, port: int) -> tuple[ProxyServer, int]:
     """Start a proxy for `url` on host:port (0: a free port) in background threads; returns the
-    gRPC server (stop it with `.stop(grace)`) and the port it listens on."""
+    server (stop it with `.stop(grace)`) and the port it listens on."""
     grpc = require_grpc()
     from optuna.storages._grpc.auto_generated import api_pb2_grpc  # Optuna 5's own proxy service
     from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
     server = grpc.server(ThreadPoolExecutor(max_workers=SERVER_THREADS))
-    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(proxied_storage(url)), server)
+    storage = proxied_storage(url)
+    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise ConfigError(f"cannot listen on {host}:{port} (in use, or not this machine's address)", key="--port")
     server.start()
-    return server, bound
+    return ProxyServer(server, storage), bound
 
 
 def serve_forever(url: str, host: str, port: int) -> None:

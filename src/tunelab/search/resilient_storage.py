@@ -74,11 +74,17 @@ def is_disconnect(exc: BaseException) -> bool:
 def _dropped(exc: BaseException) -> bool:
     """A connection that was made and then lost (not one refused: an unreachable server at the
     start is a setting to fix, said at once)."""
-    texts, current = [], exc
+    return is_disconnect(exc) and not any(s in t for t in _messages(exc) for s in ("refused", "connection failed"))
+
+
+def _messages(exc: BaseException) -> list[str]:
+    """The lower-case messages of an exception and of what caused it (ten at most)."""
+    texts: list[str] = []
+    current: BaseException | None = exc
     while current is not None and len(texts) < 10:
         texts.append(str(current).lower())
         current = current.__cause__ or current.__context__
-    return is_disconnect(exc) and not any(s in t for t in texts for s in ("refused", "connection failed"))
+    return texts
 
 
 def retry_disconnects(
@@ -110,10 +116,17 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         def build() -> None:
-            with _schema_lock(url, kwargs.get("engine_kwargs") or {}):
+            with advisory_lock(url, SCHEMA_LOCK, (kwargs.get("engine_kwargs") or {}).get("connect_args", {})):
                 super(ResilientRDBStorage, self).__init__(url, **kwargs)
 
-        retry_disconnects(build, "opening the storage", _dropped)
+        retry_disconnects(build, "opening the storage", lambda exc: _dropped(exc) or _schema_race(exc))
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """Two workers created Optuna's tables at once (the server dropped the schema lock's
+    connection, which released the lock): the second finds them made when it tries again."""
+    signs = ("duplicate key value violates unique constraint", "already exists")
+    return any(sign in t for t in _messages(exc) for sign in signs)
 
 
 def _retrying(name: str) -> Callable[..., Any]:
@@ -130,13 +143,15 @@ for _name in RETRIED:
     setattr(ResilientRDBStorage, _name, _retrying(_name))
 
 
-class _schema_lock:
-    """A PostgreSQL advisory lock (per database) held while Optuna creates or checks its tables;
-    nothing for other databases (SQLite serializes writers itself)."""
+class advisory_lock:
+    """A PostgreSQL advisory lock on `key` (per database), held for the `with` block: Optuna's
+    table creation, or the queueing of a study's explicit points; nothing for other databases.
+    A lock whose connection the server drops is released with it: the locked step must still be
+    safe to run twice (both are)."""
 
-    def __init__(self, url: str, engine_kwargs: dict[str, Any]) -> None:
-        self.url, self.conn, self.engine = url, None, None
-        self.connect_args = engine_kwargs.get("connect_args", {})
+    def __init__(self, url: str, key: int, connect_args: dict[str, Any] | None = None) -> None:
+        self.url, self.key, self.conn, self.engine = url, key, None, None
+        self.connect_args = connect_args or {}
 
     def __enter__(self) -> None:
         if not self.url.startswith("postgresql"):
@@ -146,7 +161,7 @@ class _schema_lock:
         self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool, connect_args=self.connect_args)
         try:
             self.conn = self.engine.connect()
-            self.conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+            self.conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": self.key})
         except BaseException:
             self.__exit__()
             raise
@@ -155,10 +170,13 @@ class _schema_lock:
         try:
             if self.conn is not None:
                 self.conn.close()  # ending the session releases its advisory lock
+        except Exception as exc:  # the server dropped it: the lock went with it
+            if not is_disconnect(exc):
+                raise
         finally:
             if self.engine is not None:
                 self.engine.dispose()
             self.conn = self.engine = None
 
 
-_LOCK_KEY = zlib.crc32(b"tunelab optuna schema")  # any fixed 32-bit number, shared by every worker
+SCHEMA_LOCK = zlib.crc32(b"tunelab optuna schema")  # any fixed 32-bit number, shared by every worker

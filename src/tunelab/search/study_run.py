@@ -24,11 +24,12 @@ from tunelab.config.space import Knob, encode_params, fixed_params, parse_space,
 from tunelab.data.dataset import Dataset
 from tunelab.runs.claim import claim_run_folder, record_split
 from tunelab.runs.layout import RunLayout
-from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.runs.outcome import Outcome
 from tunelab.search import planning
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
 from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
+from tunelab.search.point_queue import enqueue_missing
 from tunelab.search.results import (
     StudyObserver,
     TuneResult,
@@ -132,7 +133,7 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
     per_round, max_group = planning.group_limits(base)
     if plan.points is not None:
         ordered, units, shape_of = planning.grouped_order(plan.points, base, run.datasets)
-        _enqueue_missing(study, run.knobs, ordered)
+        enqueue_missing(study, run.storage_url, run.knobs, ordered)
         choices = encoded_choices(run.knobs, plan.points)
     else:
         units, shape_of = -(-budget // per_round), {}
@@ -178,24 +179,6 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
             continue
         ran += _train_round(run, items, max_group)
     return ran
-
-
-def _enqueue_missing(study: optuna.Study, knobs: Sequence[Knob], points: Sequence[dict[str, Any]]) -> int:
-    """Queue every explicit point not yet finished, waiting or running (exactly once across resumes)."""
-    taken = {
-        t.user_attrs.get("config_key")
-        for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get("outcome") in COUNTED or t.state in (TrialState.WAITING, TrialState.RUNNING)
-    }
-    added = 0
-    for point in points:
-        key = config_key(point)
-        if key in taken:
-            continue
-        study.enqueue_trial(encode_params(knobs, point), user_attrs={"config_key": key})
-        taken.add(key)
-        added += 1
-    return added
 
 
 def _params_of(
@@ -245,13 +228,36 @@ def _ask_round(
         if twin is None:
             twin = duplicate_of(study, trial, key, known)
         if twin is not None:
-            reason = f"configuration already taken by trial {twin}"
-            write_trial(study, trial, {"outcome": Outcome.DUPLICATE.value, "reason": reason})
-            study.tell(trial, state=TrialState.FAIL)
+            _drop_duplicate(study, trial, twin)
             continue
         keys[key] = trial.number
         items.append((trial, params))
-    return items
+    return _still_ours(study, items)
+
+
+def _still_ours(
+    study: optuna.Study, items: list[tuple[optuna.trial.Trial, dict[str, Any]]]
+) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+    """The round's trials whose configuration no other worker finished or started first, read once
+    after the round's asks (the check during the asks reads the study as it was before them: two
+    workers taking twin copies of a point at the same moment both passed it)."""
+    if not items:
+        return items
+    fresh = study.get_trials(deepcopy=False)
+    kept = []
+    for trial, params in items:
+        twin = duplicate_of(study, trial, config_key(params), fresh)
+        if twin is None:
+            kept.append((trial, params))
+        else:
+            _drop_duplicate(study, trial, twin)
+    return kept
+
+
+def _drop_duplicate(study: optuna.Study, trial: optuna.trial.Trial, twin: int) -> None:
+    reason = f"configuration already taken by trial {twin}"
+    write_trial(study, trial, {"outcome": Outcome.DUPLICATE.value, "reason": reason})
+    study.tell(trial, state=TrialState.FAIL)
 
 
 def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, Any]]], max_group: int) -> int:

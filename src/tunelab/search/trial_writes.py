@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from tunelab.search.resilient_storage import retry_disconnects
 
@@ -95,3 +96,29 @@ def annotate_finished_trial(study: optuna.Study, trial_id: int, attrs: Mapping[s
                     row.value_json = json.dumps(value)
 
     retry_disconnects(write, "annotate_finished_trial")
+
+
+def fail_if_waiting(study: optuna.Study, trial_id: int, attrs: Mapping[str, Any]) -> int:
+    """Fail a WAITING trial with `attrs`, in one transaction that first locks its row; a trial that
+    another process has taken meanwhile is left alone. Returns 1 when it was failed. RDB
+    storages only (elsewhere nothing is changed and 0 returned)."""
+    backend = _rdb_backend(study)
+    if backend is None:
+        return 0
+    import datetime
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    def fail() -> int:
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            row = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+            if row.state != TrialState.WAITING:
+                return 0
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+            row.state = TrialState.FAIL
+            row.datetime_complete = datetime.datetime.now()
+            return 1
+
+    return retry_disconnects(fail, "fail_if_waiting")

@@ -1,0 +1,102 @@
+"""The explicit points' queue (grid, random, qmc, ablation, lr_sweep): each point queued once,
+whatever the number of workers starting together and whatever the database drops.
+
+Queueing reads the study ("which points are taken?") and then writes to it. Two workers doing
+that at once each queued the whole grid, and a connection dropped just after a commit made
+Optuna's retried `enqueue_trial` queue a point twice; both copies were then trained by different
+workers. Now the read and the writes run under a lock per study (a PostgreSQL advisory lock, or
+an exclusive `flock` on the SQLite file's folder), and twins still left in the queue (a dropped
+lock, a retried write) are failed as duplicates before anyone takes them. Storages without a
+lock (a journal file, the gRPC proxy) rely on the per-round duplicate check in study_run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tunelab.config.space import Knob, encode_params
+from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.search.resilient_storage import advisory_lock, retry_disconnects
+from tunelab.search.trial_run import config_key
+from tunelab.search.trial_writes import fail_if_waiting
+
+
+@contextlib.contextmanager
+def queue_lock(url: str, study_name: str) -> Iterator[None]:
+    """Hold the study's queue lock for the block (other processes queueing points wait)."""
+    if url.startswith("postgresql"):
+        key = zlib.crc32(f"tunelab queue {study_name}".encode())
+        lock = advisory_lock(url, key)
+        retry_disconnects(lock.__enter__, "taking the queue lock")
+        try:
+            yield
+        finally:
+            lock.__exit__()
+        return
+    folder = _sqlite_folder(url)
+    if folder is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a BSD lock: independent of SQLite's own POSIX locks
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _sqlite_folder(url: str) -> str | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or ":memory:" in url:
+        return None
+    folder = os.path.dirname(os.path.abspath(url[len(prefix):])) or "."
+    return folder if os.path.isdir(folder) else None
+
+
+def enqueue_missing(study: optuna.Study, url: str, knobs: Sequence[Knob], points: Sequence[dict[str, Any]]) -> int:
+    """Queue every explicit point not yet finished, waiting or running (exactly once across
+    workers and resumes); returns how many were queued here."""
+    with queue_lock(url, study.study_name):
+        trials = study.get_trials(deepcopy=False)
+        taken = {t.user_attrs.get("config_key") for t in trials if _holds_point(t)}
+        added = 0
+        for point in points:
+            key = config_key(point)
+            if key in taken:
+                continue
+            study.enqueue_trial(encode_params(knobs, point), user_attrs={"config_key": key})
+            taken.add(key)
+            added += 1
+        drop_waiting_twins(study)
+    return added
+
+
+def _holds_point(t: optuna.trial.FrozenTrial) -> bool:
+    return t.user_attrs.get("outcome") in COUNTED or t.state in (TrialState.WAITING, TrialState.RUNNING)
+
+
+def drop_waiting_twins(study: optuna.Study) -> int:
+    """Fail every waiting trial whose point is already finished, running, or waiting under a lower
+    number (a trial another worker takes meanwhile is left alone); returns how many."""
+    trials = study.get_trials(deepcopy=False)
+    held = {t.user_attrs.get("config_key") for t in trials
+            if t.user_attrs.get("outcome") in COUNTED or t.state == TrialState.RUNNING}
+    seen: set[str] = set()
+    dropped = 0
+    for t in sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number):
+        key = t.user_attrs.get("config_key")
+        if not key:
+            continue
+        if key in held or key in seen:
+            reason = "the same point was queued twice; the other copy trains it"
+            dropped += fail_if_waiting(study, t._trial_id, {"outcome": Outcome.DUPLICATE.value, "reason": reason})
+        seen.add(key)
+    return dropped
