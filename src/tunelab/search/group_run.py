@@ -1,5 +1,6 @@
 """Several asked trials at once: their seeds train as vectorized groups where the shapes allow,
-every other trial alone with `fit`.
+every other trial alone with `fit`. Trials whose shapes differ only in hidden widths share one
+padded stack when the padding costs little (train/padding.py).
 
 A member of a group equals the same seed trained alone (see `train/vectorized.py`), so grouping
 changes the wall time, not the results. A trial trains alone when its model or recipe is not
@@ -43,6 +44,7 @@ from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.grouping import group_key, has_progress, vectorize_error
 from tunelab.train.hooks import Hook
+from tunelab.train.padding import PAD_FLOPS_LIMIT, keys_ratio, pad_stacks
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
 from tunelab.train.vectorized import fit_group
@@ -113,7 +115,8 @@ def run_trials(
 
 def _plan(started: Sequence[_Started], max_group: int) -> tuple[list[list[_Started]], list[_Started]]:
     """Same-shape trials in chunks of at most `max_group` members (a trial's seeds stay together),
-    and the trials that train alone (not vectorized, resumed, or a group of one)."""
+    shapes that pad well together (train/padding.py `pad_stacks`) in one chunk, and the trials
+    that train alone (not vectorized, resumed, or a group of one)."""
     by_key: dict[str, list[_Started]] = {}
     alone: list[_Started] = []
     for s in started:
@@ -121,17 +124,32 @@ def _plan(started: Sequence[_Started], max_group: int) -> tuple[list[list[_Start
             alone.append(s)
         else:
             by_key.setdefault(s.key, []).append(s)
+    stack_of = pad_stacks({key: sum(len(s.seeds) for s in group) for key, group in by_key.items()})
+    by_stack: dict[str, list[_Started]] = {}
+    for key, group in by_key.items():
+        by_stack.setdefault(stack_of[key], []).extend(group)
     chunks: list[list[_Started]] = []
-    for group in by_key.values():
+    for group in by_stack.values():
         chunk: list[_Started] = []
         for s in group:
             if chunk and (len(chunk) + 1) * len(s.seeds) > max_group:
-                chunks.append(chunk)
+                chunks.extend(_within_limit(chunk))
                 chunk = []
             chunk.append(s)
-        chunks.append(chunk)
+        chunks.extend(_within_limit(chunk))
     alone += [c[0] for c in chunks if len(c) == 1 and len(c[0].seeds) == 1]  # a group of one gains nothing
     return [c for c in chunks if not (len(c) == 1 and len(c[0].seeds) == 1)], alone
+
+
+def _within_limit(chunk: list[_Started]) -> list[list[_Started]]:
+    """A chunk cut from a padded stack pads only when its own share of padding stays in the limit
+    (else one chunk per shape)."""
+    members: dict[str, int] = {}
+    for s in chunk:
+        members[s.key] = members.get(s.key, 0) + len(s.seeds)  # type: ignore[index]
+    if keys_ratio(members) <= PAD_FLOPS_LIMIT:
+        return [chunk]
+    return [[s for s in chunk if s.key == key] for key in members]
 
 
 def _start(

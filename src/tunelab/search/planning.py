@@ -8,6 +8,7 @@ processes share the study, and which samplers must see every result before sugge
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from tunelab.search.rounds import batched
 from tunelab.search.strategies import Plan
 from tunelab.search.trial_run import DatasetCache, config_key
 from tunelab.train.grouping import group_key
+from tunelab.train.padding import pad_stacks
 from tunelab.train.trial import model_for
 
 AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
@@ -96,8 +98,9 @@ def grouped_order(
     points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
 ) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
     """The explicit points with same-shape configurations next to each other (a stable sort), so
-    a round of asked trials forms few, large vectorized groups; how many units of work (groups,
-    or points that train alone) they make; and each point's shape key by its config key ("" for
+    a round of asked trials forms few, large vectorized groups (shapes that pad well together,
+    train/padding.py, count as one); how many units of work (groups, or points that train
+    alone) they make; and each point's shape key by its config key ("" for
     a point that trains alone)."""
     if base.search.vectorize == "off" or base.data.cv_folds:
         return list(points), len(points), {}
@@ -114,6 +117,8 @@ def grouped_order(
             cost_of[key] = cost(exp, data)
         keys.append(key)
         costs.append(cost_of.get(key, 0.0))
+    stack_of = pad_stacks({key: n * base.search.seeds for key, n in Counter(key for key in keys if key).items()})
+    keys = [stack_of.get(key, "") for key in keys]  # shapes that pad well together queue as one
     first_seen: dict[str, int] = {}
     for key in keys:
         first_seen.setdefault(key, len(first_seen))

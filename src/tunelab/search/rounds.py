@@ -33,6 +33,7 @@ from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.runs.layout import RunLayout
 from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
 from tunelab.train.grouping import group_key
+from tunelab.train.padding import pad_stacks
 
 log = logging.getLogger(__name__)
 BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
@@ -165,8 +166,10 @@ class Rounds:
             log.warning("round %d: the sampler proposes nothing new; the search space is used up", index)
             return False
         shapes = [self.shape_of(params) for _, _, params in asked]
-        first = {shape: i for i, shape in reversed(list(enumerate(shapes)))}
-        order = sorted(range(len(asked)), key=lambda i: (first[shapes[i]] if shapes[i] else len(asked), i))
+        stack_of = pad_stacks(Counter(shape for shape in shapes if shape))  # a padded stack's trials together
+        stacks = [stack_of.get(shape, "") for shape in shapes]
+        first = {stack: i for i, stack in reversed(list(enumerate(stacks)))}
+        order = sorted(range(len(asked)), key=lambda i: (first[stacks[i]] if stacks[i] else len(asked), i))
         for slot, i in enumerate(order):
             encoded, system_attrs, _ = asked[i]
             study.add_trial(create_trial(
@@ -182,12 +185,18 @@ class Rounds:
 
 
 def packing_line(index: int, shapes: Sequence[str]) -> str:
-    """One line saying how a round was packed: its groups by size, and how many train alone."""
+    """One line saying how a round was packed: its groups by size (a padded stack of several
+    widths says "padded"), and how many train alone."""
     counts = Counter(shape for shape in shapes if shape)
-    alone = sum(1 for shape in shapes if not shape) + sum(1 for n in counts.values() if n == 1)
-    groups = sorted((n for n in counts.values() if n > 1), reverse=True)
-    sizes = " + ".join(str(n) for n in groups) or "none"
-    return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes}; {alone} alone"
+    stack_of = pad_stacks(counts)
+    stacks: dict[str, list[str]] = {}
+    for shape in counts:
+        stacks.setdefault(stack_of[shape], []).append(shape)
+    sizes = {stack: sum(counts[shape] for shape in members) for stack, members in stacks.items()}
+    alone = sum(1 for shape in shapes if not shape) + sum(1 for n in sizes.values() if n == 1)
+    groups = sorted(((n, len(stacks[stack])) for stack, n in sizes.items() if n > 1), reverse=True)
+    sizes_text = " + ".join(f"{n} (padded: {widths} widths)" if widths > 1 else str(n) for n, widths in groups)
+    return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
 
 
 def _round_length(study: optuna.Study, waiting: Sequence[FrozenTrial]) -> int:

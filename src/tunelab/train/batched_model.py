@@ -20,6 +20,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
+from tunelab.train.padding import Padded, real_part
 
 _ELEMENTWISE = tuple(ACTIVATION_MODULES.values())
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
@@ -65,10 +66,15 @@ def layer_signature(model: nn.Module) -> list[str]:
 
 
 class StackedNet:
-    """The K members' parameters as one flat buffer plus a batched forward."""
+    """The K members' parameters as one flat buffer plus a batched forward.
+
+    With `padded` (train/padding.py) the members differ in hidden widths: `models` are then the
+    zero-padded copies, each padded Linear's input is masked to the member's real units, and a
+    member's own parameters are the blocks `piece` cuts out of its row."""
 
     def __init__(
-        self, models: Sequence[nn.Module], device: torch.device, rng_states: Sequence[torch.Tensor | None] = ()
+        self, models: Sequence[nn.Module], device: torch.device, rng_states: Sequence[torch.Tensor | None] = (),
+        padded: Padded | None = None,
     ) -> None:
         # Dropout layers are taken out of the plan (members differ in them: p=0 builds none) and
         # become per-member rates applied after the layer they follow.
@@ -107,6 +113,9 @@ class StackedNet:
                 self.generators.append(gen)
         self.names = [n for n, p in models[0].named_parameters()]
         self.shapes = [tuple(p.shape) for p in models[0].parameters()]
+        self.real_shapes = padded.real_shapes if padded else [self.shapes] * len(models)
+        self.in_masks = {j: m.to(device) for j, m in padded.in_masks.items()} if padded else {}
+        self.widths = padded.widths if padded else {}
         self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = [0]
         for size in self.sizes:
@@ -141,15 +150,24 @@ class StackedNet:
         self.dropout = self.dropout.index_select(0, rows)
         keep = rows.tolist()
         self.rates = [self.rates[r] for r in keep]
+        self.real_shapes = [self.real_shapes[r] for r in keep]
+        self.in_masks = {j: m.index_select(0, rows) for j, m in self.in_masks.items()}
+        self.widths = {j: [w[r] for r in keep] for j, w in self.widths.items()}
         if self.generators is not None:
             self.generators = [self.generators[r] for r in keep]
         self._make_views()
 
+    def piece(self, buffer: torch.Tensor, row: int, index: int) -> torch.Tensor:
+        """Member `row`'s own parameter `index` (its real block, a view) in a (K, P) buffer laid
+        out as `flat` (the weights, or an optimizer state)."""
+        a, b = self.offsets[index], self.offsets[index + 1]
+        return real_part(buffer[row, a:b].view(self.shapes[index]), self.real_shapes[row][index])
+
     def write_back(self, row: int, model: nn.Module) -> None:
         """Copy member `row`'s current weights into its own module."""
         with torch.no_grad():
-            for param, a, b in zip(model.parameters(), self.offsets, self.offsets[1:], strict=False):
-                param.copy_(self.flat[row, a:b].view_as(param))
+            for index, param in enumerate(model.parameters()):
+                param.copy_(self.piece(self.flat, row, index))
 
     def grad_norms(self, flat_grad: torch.Tensor) -> torch.Tensor:
         """(n_params, K): each member's gradient norm per parameter tensor."""
@@ -181,6 +199,8 @@ class StackedNet:
         for i, layer in enumerate(self.layers):
             p = self.by_layer.get(i, {})
             if isinstance(layer, nn.Linear):
+                if i in self.in_masks:  # padded units: zero out, so they get zero gradients too
+                    h = h * self.in_masks[i]
                 h = torch.baddbmm(p["bias"].unsqueeze(1), h, p["weight"].transpose(1, 2))
             elif isinstance(layer, nn.Conv2d):
                 w = p["weight"].reshape(-1, *p["weight"].shape[2:])
@@ -205,7 +225,8 @@ class StackedNet:
         """Each member's dropout after layer `position` (-1: on the input)."""
         slot = self.drop_after[position]
         if self.generators is not None:
-            return _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k)
+            return _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k,
+                                   self.widths.get(position))
         return _dropout(h, self.dropout[:, slot], conv, k)
 
 
@@ -224,10 +245,13 @@ def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tens
 
 
 def _member_dropout(
-    h: torch.Tensor, rates: list[float], generators: list[torch.Generator], conv: bool, k: int
+    h: torch.Tensor, rates: list[float], generators: list[torch.Generator], conv: bool, k: int,
+    widths: list[int] | None = None,
 ) -> torch.Tensor:
     """Each member's mask from its own generator, drawn as `nn.Dropout` draws it (same shape,
-    same memory order, same arithmetic), so a member equals its sequential twin bit for bit."""
+    same memory order, same arithmetic), so a member equals its sequential twin bit for bit.
+    `widths`: each member's real feature count in a padded stack (its mask is drawn at that
+    width, as alone, and padded with zeros)."""
     if not any(p > 0 for p in rates):
         return h
     if conv:  # (B, K*C, H, W): member k owns channels k*C..(k+1)*C
@@ -236,12 +260,14 @@ def _member_dropout(
     else:  # (K, B, F...)
         shape = tuple(h.shape[1:])
     masks = []
-    for p, gen in zip(rates, generators, strict=True):
+    for row, (p, gen) in enumerate(zip(rates, generators, strict=True)):
+        own = shape if widths is None else (*shape[:-1], widths[row])
         if p > 0:
-            noise = torch.empty(shape, dtype=h.dtype, device=h.device).bernoulli_(1 - p, generator=gen)
-            masks.append(noise.div_(1 - p))
+            noise = torch.empty(own, dtype=h.dtype, device=h.device).bernoulli_(1 - p, generator=gen)
+            mask = noise.div_(1 - p)
         else:
-            masks.append(torch.ones(shape, dtype=h.dtype, device=h.device))
+            mask = torch.ones(own, dtype=h.dtype, device=h.device)
+        masks.append(mask if own == shape else F.pad(mask, (0, shape[-1] - own[-1])))
     return h * (torch.cat(masks, dim=1) if conv else torch.stack(masks))
 
 

@@ -8,7 +8,7 @@ as the torch optimizer's `state_dict()`, so `fit` can resume that member alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -126,17 +126,19 @@ class BatchedOptimizer:
         param.sub_(update * self.lr32)
 
     def torch_state_dict(self, row: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                         offsets: Sequence[int]) -> dict:
-        """Member `row`'s state as `optimizer.state_dict()` of its own torch optimizer."""
+                         piece: Callable[[torch.Tensor, int, int], torch.Tensor]) -> dict:
+        """Member `row`'s state as `optimizer.state_dict()` of its own torch optimizer;
+        `piece(buffer, row, index)` cuts the member's parameter `index` out of a (K, P) buffer
+        (`StackedNet.piece`: a padded member's real block)."""
         optimizer.state.clear()
-        for p, a, b in zip(model.parameters(), offsets, offsets[1:], strict=False):
+        for index, p in enumerate(model.parameters()):
             if self.kind == "sgd":
                 if self.step_count and float(self.hyper["momentum"][row]) != 0:
-                    optimizer.state[p] = {"momentum_buffer": self.state["momentum_buffer"][row, a:b].view_as(p).clone()}
+                    optimizer.state[p] = {"momentum_buffer": piece(self.state["momentum_buffer"], row, index).clone()}
             elif self.step_count:
                 optimizer.state[p] = {
                     "step": torch.tensor(float(self.step_count), dtype=torch.float32, device=p.device),
-                    "exp_avg": self.state["exp_avg"][row, a:b].view_as(p).clone(),
-                    "exp_avg_sq": self.state["exp_avg_sq"][row, a:b].view_as(p).clone(),
+                    "exp_avg": piece(self.state["exp_avg"], row, index).clone(),
+                    "exp_avg_sq": piece(self.state["exp_avg_sq"], row, index).clone(),
                 }
         return optimizer.state_dict()

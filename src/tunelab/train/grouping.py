@@ -10,6 +10,7 @@ refused; `can_vectorize` ends with `vectorize_error`, so a rule is written once.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 from torch import nn
@@ -20,6 +21,8 @@ from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.train.batched_model import layer_signature, stackable, unsupported_module
 from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS
+from tunelab.train.losses import model_output_dim
+from tunelab.train.padding import pad_error
 
 # Train keys that may differ between members of one group (the rest must be equal).
 PER_MEMBER_TRAIN_KEYS = frozenset({
@@ -68,12 +71,14 @@ def frozen_head(exp: Experiment, data: Dataset) -> bool:
 
 def group_key(exp: Experiment, data: Dataset) -> str | None:
     """Members with equal keys can train as one group (`can_vectorize` agrees); None: this
-    member trains alone."""
+    member trains alone. The key ends with the network's input and output widths, which
+    `padding.pad_stacks` reads to weigh padding keys of different hidden widths together."""
     if can_vectorize([(exp, data)]) is not None:
         return None
     model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
     train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-    return json.dumps([data.name, data.data_hash, len(data.train), model, train], sort_keys=True, default=str)
+    io = [math.prod(data.input_shape), model_output_dim(exp.train.loss, data.task, data.output_dim)]
+    return json.dumps([data.name, data.data_hash, len(data.train), model, train, io], sort_keys=True, default=str)
 
 
 def has_progress(layout: TrialLayout | None) -> bool:
@@ -113,7 +118,6 @@ def vectorize_error(cfgs: Sequence[TrainSection], models: Sequence[nn.Module] = 
     if reason:
         return reason
     sig = layer_signature(stackable(models[0]))
-    for i, model in enumerate(models[1:], start=1):
-        if layer_signature(stackable(model)) != sig:
-            return f"member {i}: different layers or parameter shapes"
+    if any(layer_signature(stackable(model)) != sig for model in models[1:]):  # different widths may pad
+        return pad_error([stackable(model) for model in models])
     return None

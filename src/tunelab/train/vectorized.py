@@ -10,6 +10,10 @@ member alone to float rounding; with dropout this needs each member's RNG state 
 was built (`rng_states`, as `build_member` returns it), else the masks come from one stream
 shared by the group (statistically alike, not equal).
 
+Members of one depth but different hidden widths (mlp without LayerNorm) train in one stack of
+zero-padded layers with masked units (train/padding.py), each still exact; their checkpoints,
+records and written-back weights hold only the member's own widths.
+
 A member that finishes early (diverged, early-stopped, pruned) is written back to its module
 and dropped from the stack at the end of that epoch, so it stops costing compute. Members'
 arithmetic never mixes (batched matmuls and grouped convolutions keep them apart; the
@@ -49,13 +53,14 @@ from tunelab.train.batched_model import (
 )
 from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.epoch_end import FitResult, TrialBook
-from tunelab.train.group_resume import dropout_stream, load_states, restore_optimizer
+from tunelab.train.group_resume import ResumeRefused, dropout_stream, load_states, restore_optimizer
 from tunelab.train.grouping import vectorize_error
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer
+from tunelab.train.padding import pad_error, pad_models
 
 
 @dataclass
@@ -97,6 +102,10 @@ def fit_group(
     identities = list(identities) if identities else [{} for _ in range(k)]
     member_hooks = list(hooks) if hooks else [() for _ in range(k)]
     start, saved = load_states(layouts)  # ResumeRefused: resume these members with fit
+    stacks = [stackable(model) for model in models]
+    padded = pad_models(stacks) if pad_error(stacks) is None and _widths_differ(stacks) else None
+    if padded is not None and saved:
+        raise ResumeRefused("members of different widths resume one by one (a padded group does not resume)")
     for model, state in zip(models, saved, strict=False):
         model.load_state_dict(state["model"])
     if saved:
@@ -131,7 +140,7 @@ def fit_group(
             book.resume(saved[i])
         book.start()
 
-    net = StackedNet([stackable(model) for model in models], device, rng_states)
+    net = StackedNet(padded.models if padded else stacks, device, rng_states, padded)
     opt = BatchedOptimizer(cfgs, net.flat)
     if saved:
         restore_optimizer(opt, saved, net.offsets)
@@ -227,13 +236,18 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
 
     def trainer_state() -> dict[str, Any]:
-        return {"optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.offsets),  # type: ignore[arg-type]
+        return {"optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.piece),  # type: ignore[arg-type]
                 "scheduler": {}, "rng": _rng(m, net, row)}
 
     if m.book.end_epoch(record, grad_norms, epoch_time, trainer_state):
         m.result = m.book.finish(peak_memory_mb(net.device))
         return True
     return False
+
+
+def _widths_differ(stacks: Sequence[nn.Module]) -> bool:
+    shapes = [[tuple(p.shape) for p in model.parameters()] for model in stacks]
+    return any(s != shapes[0] for s in shapes[1:])
 
 
 def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:

@@ -1,0 +1,35 @@
+"""A TPE round of MLPs that differ in hidden width trains as one padded stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import tunelab
+from tunelab.config.load import load_experiment
+from tunelab.runs.records import read_json, read_jsonl
+
+
+def test_a_round_of_mixed_widths_trains_as_one_padded_stack(tmp_path: Path) -> None:
+    exp = load_experiment(None, raw={
+        "name": "widths",
+        "data": {"name": "diabetes"},
+        "model": {"family": "mlp", "num_layers": 1},
+        "train": {"epochs": 2, "batch_size": 32, "loss": "huber"},
+        "final": {"enabled": False},
+        "search": {"strategy": "tpe", "n_trials": 6, "batch_size": 6, "n_jobs": 1, "sampler_seed": 1,
+                   "space": {"model.hidden_dim": [32, 48, 64], "train.lr": {"low": 1e-4, "high": 1e-2, "log": True}}},
+    })
+    result = tunelab.tune(exp, out=tmp_path, write_outputs=False)
+    assert result.n_complete == 6
+    times, widths = set(), set()
+    for folder in (tmp_path / "trials").iterdir():
+        times.add(tuple(r["epoch_time_s"] for r in read_jsonl(folder / "metrics.jsonl")))  # one group's shared time
+        width = read_json(folder / "params.json")["params"]["model.hidden_dim"]
+        widths.add(width)
+        best = torch.load(folder / "checkpoints" / "best.pt", weights_only=False)["model"]
+        assert [tuple(v.shape) for v in best.values()] == [(width, 10), (width,), (1, width), (1,)]
+    assert len(times) == 1 and len(widths) >= 2
+    assert (tmp_path / "rounds.log").read_text(encoding="utf-8") == (
+        f"round 1: 6 trials; vectorized groups of 6 (padded: {len(widths)} widths); 0 alone\n")
