@@ -1,6 +1,6 @@
 """A round of mixed hidden widths: one padded stack against one vectorized stack per width.
 
-    python benchmarks/padding.py [--epochs 1] [--repeats 3] [--per-width 4]
+    python benchmarks/padding.py [--epochs 1] [--repeats 5] [--per-width 4]
 
 Seed 000's shape (MLP 8-w-w-1 on California housing, Adam, Huber, batch 32, one torch thread,
 no trial folders); a round holds `--per-width` trials of each width (lr, weight decay and seed
@@ -15,6 +15,7 @@ padded and the same member in its own width's stack (exactness).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -60,15 +61,15 @@ def compare(data: Dataset, shapes: list[list[int]], per_width: int, epochs: int,
     diff = max(abs(a - b) for a, b in zip(results["separate"][0], results["padded"][0], strict=True))
     ratio = padding_ratio([(per_width, [8, *w, 1]) for w in shapes])
     work = len(widths) * epochs
-    return [f"{len(widths)} ({len(shapes)} widths)", f"{ratio:.2f}", f"{work / min(times['separate']):.2f}",
-            f"{work / min(times['padded']):.2f}", f"{median_ratio(times['separate'], times['padded']):.2f}x",
+    return [f"{len(widths)} ({len(shapes)} widths)", f"{ratio:.2f}", f"{work / statistics.median(times['separate']):.2f}",
+            f"{work / statistics.median(times['padded']):.2f}", f"{median_ratio(times['separate'], times['padded']):.2f}x",
             f"{diff:.1e}"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--per-width", type=int, default=4)
     parser.add_argument("--data-dir", default=None, help="folder holding california_housing")
     args = parser.parse_args(argv)
