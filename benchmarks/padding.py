@@ -61,9 +61,9 @@ def compare(data: Dataset, shapes: list[list[int]], per_width: int, epochs: int,
     diff = max(abs(a - b) for a, b in zip(results["separate"][0], results["padded"][0], strict=True))
     ratio = padding_ratio([(per_width, [8, *w, 1]) for w in shapes])
     work = len(widths) * epochs
-    return [f"{len(widths)} ({len(shapes)} widths)", f"{ratio:.2f}", f"{work / statistics.median(times['separate']):.2f}",
-            f"{work / statistics.median(times['padded']):.2f}", f"{median_ratio(times['separate'], times['padded']):.2f}x",
-            f"{diff:.1e}"]
+    rate = {name: work / statistics.median(seconds) for name, seconds in times.items()}
+    return [f"{len(widths)} ({len(shapes)} widths)", f"{ratio:.2f}", f"{rate['separate']:.2f}", f"{rate['padded']:.2f}",
+            f"{median_ratio(times['separate'], times['padded']):.2f}x", f"{diff:.1e}"]
 
 
 def main(argv: list[str] | None = None) -> int:

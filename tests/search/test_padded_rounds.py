@@ -33,3 +33,20 @@ def test_a_round_of_mixed_widths_trains_as_one_padded_stack(tmp_path: Path) -> N
     assert len(times) == 1 and len(widths) >= 2
     assert (tmp_path / "rounds.log").read_text(encoding="utf-8") == (
         f"round 1: 6 trials; vectorized groups of 6 (padded: {len(widths)} widths); 0 alone\n")
+
+
+def test_a_grid_of_widths_queues_and_trains_as_one_padded_group(tmp_path: Path) -> None:
+    exp = load_experiment(None, raw={
+        "name": "grid_widths",
+        "data": {"name": "diabetes"},
+        "model": {"family": "mlp", "num_layers": 1},
+        "train": {"epochs": 2, "batch_size": 32, "loss": "huber"},
+        "final": {"enabled": False},
+        "search": {"strategy": "grid", "n_jobs": 1,
+                   "space": {"model.hidden_dim": [32, 48, 64], "train.lr": [1e-3, 3e-3]}},
+    })
+    result = tunelab.tune(exp, out=tmp_path, write_outputs=False)
+    assert result.n_complete == 6
+    times = {tuple(r["epoch_time_s"] for r in read_jsonl(folder / "metrics.jsonl"))
+             for folder in (tmp_path / "trials").iterdir()}
+    assert len(times) == 1  # one group's epoch time, shared by its six members

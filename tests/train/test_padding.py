@@ -83,6 +83,18 @@ def test_padded_members_equal_each_member_alone(optimizer: str, model: dict) -> 
             torch.testing.assert_close(p2, p1, rtol=RTOL, atol=ATOL, msg=name)
 
 
+def test_a_member_that_stops_early_leaves_the_padded_stack_and_the_others_stay_exact() -> None:
+    members = [{**m, "optimizer": "adam"} for m in MEMBERS]
+    members[1] = {**members[1], "lr": 0.05, "early_stopping": {"patience": 1, "min_delta": 10.0}}  # the widest
+    exps = _exps(members, dropout=0.1)
+    alone, group = _alone(exps), _group(exps)
+    assert group[1][1].epochs_run == alone[1][1].epochs_run == 2
+    for (m1, r1), (m2, r2) in zip(alone, group, strict=True):
+        assert r2.last_record["val_loss"] == pytest.approx(r1.last_record["val_loss"], rel=RTOL, abs=ATOL)
+        for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+            torch.testing.assert_close(p2, p1, rtol=RTOL, atol=ATOL)
+
+
 def test_masked_units_stay_zero_in_weights_gradients_and_adam_state() -> None:
     exps = _exps([{**m, "optimizer": "adamw"} for m in MEMBERS], activation="sigmoid", dropout=0.1)
     data = _data(exps[0])
