@@ -41,7 +41,7 @@ def test_plots_drawn_during_the_final_retrain_are_the_report_s(tmp_path: Path, m
     }
     out = tmp_path / "run"
     result = tunelab.tune(load_experiment(None, raw=raw), out=out)
-    assert (out / "final").is_dir() and (out / "report.html").exists()
+    assert result.report == out / "report.html" and result.report.exists() and (out / "final").is_dir()
     assert ahead == [out]
     assert drawn_at_report == []  # the final model and its tables changed nothing a plot reads
     assert not multiprocessing.active_children()  # the renderers ended with the command

@@ -130,6 +130,8 @@ def tune(
                 with observer.phase("summary tables with the final model"):
                     run.write_outputs()
             with observer.phase("diagnosis and report"):
+                if plots is not None and not final_ran:  # they draw while the diagnosis rules run
+                    plots.draw_ahead(layout.root)
                 write_evidence(layout.root, plots.render if plots is not None else None)
             result = with_outputs(result, layout, final_ran=final_ran)
         run.close()

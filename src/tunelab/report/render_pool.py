@@ -55,7 +55,13 @@ def folder_digest(run_dir: str | Path) -> str:
 def _warm(parent: int) -> None:
     """Renderer start-up: die with `tune`, and import what the slowest plots need now, off the critical path."""
     die_with_parent(signal.SIGKILL, parent)
-    import optuna.importance  # noqa: F401  (sklearn, scipy)
+    try:
+        import optuna.importance  # noqa: F401  (sklearn, scipy)
+        from optuna.storages import RDBStorage
+
+        RDBStorage("sqlite://")  # sqlalchemy and alembic, which reading study.db needs (~1 s more)
+    except Exception:  # a warm-up only: the plot that needs them says what is wrong
+        log.debug("renderer warm-up failed", exc_info=True)
 
 
 def _draw(run_dir: str, name: str) -> Drawn:
