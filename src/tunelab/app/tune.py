@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +83,7 @@ def tune(
             key="search.strategy",
         )
     check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
-    # Plot renderers forked now, before the data loads and the study opens: their imports run while
-    # the study trains, and the report at the end only draws (report/render_pool.py).
-    pool = PlotPool() if write_outputs and exp.search.strategy != "staged" else nullcontext(None)
-    with pool as plots:
+    with ExitStack() as stack:
         prepared = prepare(exp, data_dir=data_dir)
         base = prepared.experiment
         _check_objective(base)
@@ -102,6 +99,9 @@ def tune(
             check_space_sizes(base, space, prepared.dataset)
         check_storage(storage or base.search.storage)  # nor does a bad storage URL
         hold(layout.root)  # one writer per run folder (runs/lock.py)
+        # Plot renderers forked before the study opens: their imports run while the study trains, and
+        # the report at the end only draws (report/render_pool.py). A refused command starts none.
+        plots = stack.enter_context(PlotPool()) if write_outputs else None
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
         ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (

@@ -1,11 +1,12 @@
 """Plots drawn ahead of the report by a warm pool of forked renderers, kept by what they were drawn from.
 
-`tunelab tune` starts the pool before the data loads: the renderers' own imports (sklearn and scipy
-for the fANOVA importance, ~2 s) run while the study trains instead of after it. It asks the pool to
-draw every plot while the final model retrains (no plot reads `final/`). The report takes each figure
-drawn from the folder as it still is (`folder_digest`) and draws the rest, so a trial that changed
-after drawing is drawn again. Figures come back to the report process, which alone writes `plots/`:
-a crash or Ctrl-C leaves no half-written plot, and the renderers die with their parent.
+`tunelab tune` starts the pool once it holds the run folder, before the study opens: the renderers'
+own imports (sklearn, scipy, sqlalchemy for the fANOVA importance, ~2-3 s) run while the study trains
+instead of after it. It asks the pool to draw every plot while the final model retrains (no plot
+reads `final/`), or else while the diagnosis rules run. The report takes each figure drawn from the
+folder as it still is (`folder_digest`) and draws the rest, so a trial that changed after drawing is
+drawn again. Figures come back to the report process, which alone writes `plots/`: a crash or Ctrl-C
+leaves no half-written plot, and the renderers die with their parent.
 """
 
 from __future__ import annotations
