@@ -91,7 +91,9 @@ def test_digest_ignores_what_no_plot_reads(grid_run: Path, tmp_path: Path) -> No
 @pytest.mark.parametrize("abort", [False, True])
 def test_closing_the_pool_leaves_no_renderer(abort: bool) -> None:
     pool = PlotPool(workers=2)
-    procs = list(pool._pool._processes.values()) if pool._pool is not None else []  # type: ignore[union-attr]
+    started = pool._start()
+    assert started is not None and started.submit(int).result() == 0
+    procs = list(started._processes.values())  # type: ignore[attr-defined]
     assert procs
     pool.close(abort=abort)
     for proc in procs:

@@ -99,8 +99,8 @@ def tune(
             check_space_sizes(base, space, prepared.dataset)
         check_storage(storage or base.search.storage)  # nor does a bad storage URL
         hold(layout.root)  # one writer per run folder (runs/lock.py)
-        # Plot renderers forked before the study opens: their imports run while the study trains, and
-        # the report at the end only draws (report/render_pool.py). A refused command starts none.
+        # The plots drawn ahead while the final model retrains (report/render_pool.py); closed, with
+        # its renderers, however this call ends.
         plots = stack.enter_context(PlotPool()) if write_outputs else None
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)

@@ -1,12 +1,11 @@
-"""Plots drawn ahead of the report by a warm pool of forked renderers, kept by what they were drawn from.
+"""Plots drawn ahead of the report by forked renderers, kept by what they were drawn from.
 
-`tunelab tune` starts the pool once it holds the run folder, before the study opens: the renderers'
-own imports (sklearn, scipy, sqlalchemy for the fANOVA importance, ~2-3 s) run while the study trains
-instead of after it. It asks the pool to draw every plot while the final model retrains (no plot
-reads `final/`), or else while the diagnosis rules run. The report takes each figure drawn from the
-folder as it still is (`folder_digest`) and draws the rest, so a trial that changed after drawing is
-drawn again. Figures come back to the report process, which alone writes `plots/`: a crash or Ctrl-C
-leaves no half-written plot, and the renderers die with their parent.
+`tunelab tune` asks for every plot as soon as the last trial's results are written: while the final
+model retrains (no plot reads `final/`), or else while the diagnosis rules run. The report takes
+each figure drawn from the folder as it still is (`folder_digest`) and draws the rest, so a trial
+that changed after drawing is drawn again. The renderers are forked when first needed, from a
+process that has imported everything a plot needs; figures come back to the report process, which
+alone writes `plots/`: a crash or Ctrl-C leaves no half-written plot, and the renderers die with it.
 """
 
 from __future__ import annotations
@@ -53,44 +52,44 @@ def folder_digest(run_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _warm(parent: int) -> None:
-    """Renderer start-up: die with `tune`, and import what the slowest plots need now, off the critical path."""
-    die_with_parent(signal.SIGKILL, parent)
-    try:
-        import optuna.importance  # noqa: F401  (sklearn, scipy)
-        from optuna.storages import RDBStorage
-
-        RDBStorage("sqlite://")  # sqlalchemy and alembic, which reading study.db needs (~1 s more)
-    except Exception:  # a warm-up only: the plot that needs them says what is wrong
-        log.debug("renderer warm-up failed", exc_info=True)
+_LAST_RUN: dict[tuple[str, str], ReportRun] = {}  # a renderer's folder, read once per digest (records are cached)
 
 
 def _draw(run_dir: str, name: str) -> Drawn:
     """In a renderer: the digest, then the named plot drawn from the folder as it is."""
     digest = folder_digest(run_dir)
-    for draft_name, title, draw in page_drafts(ReportRun(run_dir)):
+    run = _LAST_RUN.get((run_dir, digest))
+    if run is None:
+        _LAST_RUN.clear()
+        run = _LAST_RUN[(run_dir, digest)] = ReportRun(run_dir)
+    for draft_name, title, draw in page_drafts(run):
         if draft_name == name:
             return digest, title, render_one(name, draw)
     return digest, "", ("skip", None)
 
 
 class PlotPool:
-    """Forked renderers started now and kept warm; `draw_ahead` then `render` (the report's renderer)."""
+    """Forked renderers for one run folder's plots: `draw_ahead`, then `render` (the report's renderer)."""
 
     def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or min(os.cpu_count() or 1, 4)
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[str, Future[Drawn]] = {}
-        workers = workers or min(os.cpu_count() or 1, 4)
-        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            return  # one core: drawing in this process is as fast
+        self._started = False
+
+    def _start(self) -> ProcessPoolExecutor | None:
+        """The renderers, forked on first use (one core or no fork: None, the report draws in-process)."""
+        if self._started:
+            return self._pool
+        self._started = True
+        if self._workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return None
         try:
-            context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm, initargs=(os.getpid(),))
-            for _ in range(workers):  # start them (and their imports) now, not at the first plot
-                self._pool.submit(int)
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=die_with_parent, initargs=(signal.SIGKILL, os.getpid()))
         except OSError as exc:
             log.debug("plot renderers unavailable (%s); drawing in this process", exc)
-            self._pool = None
+        return self._pool
 
     def __enter__(self) -> PlotPool:
         return self
@@ -100,11 +99,12 @@ class PlotPool:
 
     def draw_ahead(self, run_dir: Path) -> None:
         """Start drawing every plot of the folder as it is now; `render` reuses what still matches."""
-        if self._pool is None:
+        pool = self._start()
+        if pool is None:
             return
         try:
             for name, _, _ in page_drafts(ReportRun(run_dir)):
-                self._ahead[name] = self._pool.submit(_draw, str(run_dir), name)
+                self._ahead[name] = pool.submit(_draw, str(run_dir), name)
         except (BrokenProcessPool, RuntimeError) as exc:
             log.debug("drawing ahead failed: %s", exc)
 
@@ -129,10 +129,11 @@ class PlotPool:
         return out
 
     def _submit(self, run_dir: Path, name: str) -> Future[Drawn] | None:
-        if self._pool is None:
+        pool = self._start()
+        if pool is None:
             return None
         try:
-            return self._pool.submit(_draw, str(run_dir), name)
+            return pool.submit(_draw, str(run_dir), name)
         except (BrokenProcessPool, RuntimeError):
             return None
 
