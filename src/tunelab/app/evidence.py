@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def write_evidence(run_dir: Path, renderer: Renderer | None = None) -> None:
     """decisions.md + evidence.json, then report.html; a diagnosis or report problem never fails a finished study.
-    `renderer`: who draws the plots (`tune`'s warm `PlotPool`, with figures drawn ahead)."""
+    `renderer`: who draws the plots (`tune`'s `PlotPool`, with figures drawn ahead)."""
     try:
         view = RunView(run_dir)
         try:
