@@ -1,11 +1,13 @@
-"""How much of a 27-trial grid's wall time tunelab spends outside training.
+"""How much of a study's wall time tunelab spends outside training: seed 000's grid and a TPE study.
 
-    python benchmarks/search_overhead.py [--quick] [--epochs 15]
+    python benchmarks/search_overhead.py [--quick] [--epochs 15] [--tpe-trials 40]
 
 Runs seed 000's grid (California housing, lr x hidden x dropout, batch 64, Huber, Adam, 15
 epochs, final retrain off) with `tunelab.tune` in this process, one trial process (n_jobs 1)
 so every second is attributed here, twice: trials vectorized (the default) and one at a time
-(`vectorize: off`). Timers wrap the library's own functions:
+(`vectorize: off`). Then a 40-trial TPE study of the same MLP (bayes.py's space: lr, width, depth,
+dropout, weight decay; `search.batch_size: auto`, n_jobs 1). `--quick`: 3 epochs, 16 TPE trials.
+Timers wrap the library's own functions:
 
   training     time inside `fit` / `fit_group` minus the file and study writes made from inside
                them (checkpoints, epoch records, learning-curve reports)
@@ -33,6 +35,7 @@ from typing import Any
 
 import torch
 from _common import machine, table
+from bayes import SPACE as TPE_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES: dict[str, float] = defaultdict(float)
@@ -82,30 +85,37 @@ def install_timers() -> None:
     tune_module.write_evidence = timer("report", tune_module.write_evidence)
 
 
-def experiment(epochs: int, vectorize: str) -> Any:
+def experiment(epochs: int, vectorize: str, search: dict[str, Any] | None = None) -> Any:
+    """Seed 000's grid; `search` replaces its search section."""
     from tunelab.config.schema import Experiment
 
     return Experiment.model_validate({
-        "name": f"overhead_{vectorize}",
+        "name": f"overhead_{vectorize}",  # tpe: the TPE study
         "data": {"name": "california_housing", "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 42},
         "model": {"family": "mlp", "hidden_dim": 64, "num_layers": 2, "activation": "relu"},
         "train": {"epochs": epochs, "batch_size": 64, "optimizer": "adam", "lr": 1e-4, "loss": "huber",
                   "metrics": ["r2"], "seed": 0},
-        "search": {"strategy": "grid", "n_jobs": 1, "vectorize": vectorize, "space": {
+        "search": search or {"strategy": "grid", "n_jobs": 1, "vectorize": vectorize, "space": {
             "train.lr": [0.01, 0.001, 0.0001], "model.hidden_dim": [32, 64, 128], "model.dropout": [0.0, 0.3, 0.6],
         }},
         "final": {"enabled": False},
     })
 
 
-def measure(epochs: int, vectorize: str, data_dir: str, tmp: Path) -> dict[str, float]:
+def tpe_experiment(epochs: int, trials: int) -> Any:
+    """The grid's MLP searched by TPE in rounds (`batch_size: auto`)."""
+    return experiment(epochs, "tpe", {"strategy": "tpe", "sampler_seed": 0, "n_trials": trials, "batch_size": "auto",
+                                      "n_jobs": 1, "space": TPE_SPACE})
+
+
+def measure(exp: Any, trials: int, data_dir: str, out: Path) -> dict[str, float]:
     from tunelab.app.tune import tune
 
     TIMES.clear()
     t0 = time.perf_counter()
-    result = tune(experiment(epochs, vectorize), out=tmp / vectorize, data_dir=data_dir)
+    result = tune(exp, out=out, data_dir=data_dir)
     wall = time.perf_counter() - t0
-    assert result.n_complete == 27, result
+    assert result.n_complete == trials, result
     parts = dict(TIMES)
     inside = parts.get("checkpoints", 0.0) + parts.get("records", 0.0) + parts.get("study_in_fit", 0.0)
     parts["training"] = parts.pop("fit", 0.0) - inside
@@ -115,33 +125,45 @@ def measure(epochs: int, vectorize: str, data_dir: str, tmp: Path) -> dict[str, 
     return parts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 epochs")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--data-dir", default=os.environ.get("TUNELAB_DATA_DIR", str(ROOT.parent / "shared" / "data")))
-    args = parser.parse_args()
-    epochs = args.epochs or (3 if args.quick else 15)
-    torch.set_num_threads(1)
-    install_timers()
-    info = machine()
-    print(f"# search_overhead.py  seed 000 grid: 27 trials, batch 64, {epochs} epochs, n_jobs 1")
-    print(f"# {info['cpu']}, nproc={info['nproc']}, torch {info['torch']}, python {info['python']}, {info['date']}")
-    print()
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = {v: measure(epochs, v, args.data_dir, Path(tmp)) for v in ("auto", "off")}
-    labels = ["training", "checkpoints", "records", "study", "outputs", "report", "other"]
+def print_table(runs: dict[str, dict[str, float]]) -> None:
+    labels = ["training", "checkpoints", "records", "study", "outputs", "report", "other", "wall"]
     rows = []
-    for label in [*labels, "wall"]:
+    for label in labels:
         row = [label]
         for parts in runs.values():
             row += [f"{parts.get(label, 0.0):.2f}", f"{100 * parts.get(label, 0.0) / parts['wall']:.1f}%"]
         rows.append(row)
-    print(table(["part", "vectorized s", "share", "one at a time s", "share"], rows))
+    print(table(["part", *(h for name in runs for h in (f"{name} s", "share"))], rows))
     print()
-    for name, parts in (("vectorized (default)", runs["auto"]), ("one at a time", runs["off"])):
+    for name, parts in runs.items():
         share = 100 * (parts["wall"] - parts["training"]) / parts["wall"]
         print(f"{name}: {share:.1f}% of the wall outside training (target < 5%)")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3 epochs, 16 TPE trials")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--tpe-trials", type=int, default=None, help="trials of the TPE study (40; --quick 16)")
+    parser.add_argument("--data-dir", default=os.environ.get("TUNELAB_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    args = parser.parse_args()
+    epochs = args.epochs or (3 if args.quick else 15)
+    tpe_trials = args.tpe_trials or (16 if args.quick else 40)
+    torch.set_num_threads(1)
+    install_timers()
+    info = machine()
+    print(f"# search_overhead.py  seed 000 grid: 27 trials, batch 64, {epochs} epochs, n_jobs 1; "
+          f"TPE: {tpe_trials} trials, batch_size auto")
+    print(f"# {info['cpu']}, nproc={info['nproc']}, torch {info['torch']}, python {info['python']}, {info['date']}")
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = {name: measure(experiment(epochs, v), 27, args.data_dir, Path(tmp) / v)
+                for name, v in (("vectorized", "auto"), ("one at a time", "off"))}
+        tpe = {f"tpe {tpe_trials}": measure(tpe_experiment(epochs, tpe_trials), tpe_trials, args.data_dir,
+                                            Path(tmp) / "tpe")}
+    print_table(grid)
+    print_table(tpe)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def test_long_titles_are_wrapped_inside_the_figure() -> None:
 
 def test_every_plot_of_a_wide_run_keeps_its_titles_inside(wide_run: Path) -> None:
     run = ReportRun(wide_run)
-    drafts = list(plots._drafts(run))
+    drafts = list(plots.page_drafts(run))
     assert any(name.startswith("overlay_") for name, _, _ in drafts)
     with style():
         for name, _, draw in drafts:

@@ -15,13 +15,15 @@ from tunelab.diagnose.evidence import Evidence, write_evidence_files
 from tunelab.diagnose.finding import Finding
 from tunelab.errors import TunelabError
 from tunelab.report.html import write_report
+from tunelab.report.plots import Renderer
 from tunelab.runs.view import RunView
 
 log = logging.getLogger(__name__)
 
 
-def write_evidence(run_dir: Path) -> None:
-    """decisions.md + evidence.json, then report.html; a diagnosis or report problem never fails a finished study."""
+def write_evidence(run_dir: Path, renderer: Renderer | None = None) -> None:
+    """decisions.md + evidence.json, then report.html; a diagnosis or report problem never fails a finished study.
+    `renderer`: who draws the plots (`tune`'s `PlotPool`, with figures drawn ahead)."""
     try:
         view = RunView(run_dir)
         try:
@@ -32,7 +34,7 @@ def write_evidence(run_dir: Path) -> None:
             evidence = f"diagnosis failed: {exc}"
         else:
             write_evidence_files(view.layout, evidence)
-        write_report(run_dir, evidence)
+        write_report(run_dir, evidence, renderer)
     except (TunelabError, OSError) as exc:
         log.warning("report not written: %s", exc)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
 from tunelab.data.folds import check_cv
 from tunelab.errors import ConfigError
+from tunelab.report.render_pool import PlotPool
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
@@ -81,51 +83,59 @@ def tune(
             key="search.strategy",
         )
     check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
-    prepared = prepare(exp, data_dir=data_dir)
-    base = prepared.experiment
-    _check_objective(base)
-    check_combine(base)
-    check_cv(base)
-    observer = observer or StudyObserver()
-    if base.search.strategy == "staged":
-        return _tune_staged(base, out, data_dir, observer, run_final)
-    layout = RunLayout(Path(out) if out is not None else default_out(base))
-    space = parse_space(base)
-    STRATEGIES[base.search.strategy](base, space)  # a bad or oversized space writes nothing
-    if not prepared.dataset.is_text:  # nor does a space holding a model past the memory limit
-        check_space_sizes(base, space, prepared.dataset)
-    check_storage(storage or base.search.storage)  # nor does a bad storage URL
-    hold(layout.root)  # one writer per run folder (runs/lock.py)
-    run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
-                      data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
-    ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
-        n_trials is not None and run.plan.points is not None))
-    result = run.result(ran)
-    if write_outputs:
-        with observer.phase("summary tables"):
-            run.write_outputs()
-            if base.search.strategy == "lr_sweep":
-                from tunelab.search.lr_sweep import format_sweep, sweep_rows
-
-                write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
-        if base.search.combine_winners and result.finished:  # seed 002's last step, checked with seeds
-            with observer.phase("combined winners against the default"):
-                combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
+    with ExitStack() as stack:
+        prepared = prepare(exp, data_dir=data_dir)
+        base = prepared.experiment
+        _check_objective(base)
+        check_combine(base)
+        check_cv(base)
+        observer = observer or StudyObserver()
+        if base.search.strategy == "staged":
+            return _tune_staged(base, out, data_dir, observer, run_final)
+        layout = RunLayout(Path(out) if out is not None else default_out(base))
+        space = parse_space(base)
+        STRATEGIES[base.search.strategy](base, space)  # a bad or oversized space writes nothing
+        if not prepared.dataset.is_text:  # nor does a space holding a model past the memory limit
+            check_space_sizes(base, space, prepared.dataset)
+        check_storage(storage or base.search.storage)  # nor does a bad storage URL
+        hold(layout.root)  # one writer per run folder (runs/lock.py)
+        # The plots drawn ahead while the final model retrains (report/render_pool.py); closed, with
+        # its renderers, however this call ends.
+        plots = stack.enter_context(PlotPool()) if write_outputs else None
+        run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
+                          data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
+        ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
+            n_trials is not None and run.plan.points is not None))
+        result = run.result(ran)
+        if write_outputs:
+            with observer.phase("summary tables"):
                 run.write_outputs()
-        do_final = base.final.enabled if run_final is None else run_final
-        final_ran = bool(do_final and result.finished and result.best_value is not None)
-        if final_ran:
-            from tunelab.app.final import run_final as final_model
+                if base.search.strategy == "lr_sweep":
+                    from tunelab.search.lr_sweep import format_sweep, sweep_rows
 
-            with observer.phase("final retrain and test"):
-                final_model(layout.root, data_dir=data_dir, study=run.study)
-            with observer.phase("summary tables with the final model"):
-                run.write_outputs()
-        with observer.phase("diagnosis and report"):
-            write_evidence(layout.root)
-        result = with_outputs(result, layout, final_ran=final_ran)
-    run.close()
-    return result
+                    write_text_atomic(layout.lr_sweep_txt, format_sweep(*sweep_rows(layout.root)))
+            if base.search.combine_winners and result.finished:  # seed 002's last step, checked with seeds
+                with observer.phase("combined winners against the default"):
+                    combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
+                    run.write_outputs()
+            do_final = base.final.enabled if run_final is None else run_final
+            final_ran = bool(do_final and result.finished and result.best_value is not None)
+            if final_ran:
+                from tunelab.app.final import run_final as final_model
+
+                if plots is not None:  # no plot reads the final model: they draw while it retrains
+                    plots.draw_ahead(layout.root)
+                with observer.phase("final retrain and test"):
+                    final_model(layout.root, data_dir=data_dir, study=run.study)
+                with observer.phase("summary tables with the final model"):
+                    run.write_outputs()
+            with observer.phase("diagnosis and report"):
+                if plots is not None and not final_ran:  # they draw while the diagnosis rules run
+                    plots.draw_ahead(layout.root)
+                write_evidence(layout.root, plots.render if plots is not None else None)
+            result = with_outputs(result, layout, final_ran=final_ran)
+        run.close()
+        return result
 
 
 def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) -> int:

@@ -12,7 +12,7 @@ from tunelab.diagnose.evidence import Evidence
 from tunelab.report import assets, diagnosis, tables
 from tunelab.report.ablation_tables import ablation_html
 from tunelab.report.cost_cells import COST_NOTE
-from tunelab.report.plots import Plot, make_plots
+from tunelab.report.plots import Plot, Renderer, make_plots
 from tunelab.report.runinfo import ReportRun
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
@@ -161,12 +161,13 @@ def render_report(run_dir: str | Path, plots: list[Plot], evidence: Evidence | s
 
 
 @writer
-def write_report(run_dir: str | Path, evidence: Evidence | str | None = None) -> Path:
-    """Draw the plots, then write report.html atomically; returns its path. `evidence` as in `render_report`."""
+def write_report(run_dir: str | Path, evidence: Evidence | str | None = None, renderer: Renderer | None = None) -> Path:
+    """Draw the plots, then write report.html atomically; returns its path. `evidence` as in `render_report`,
+    `renderer` as in `make_plots`."""
     run_dir = Path(run_dir)
     run = ReportRun(run_dir)  # fails first, with one line, on a folder that is not a run folder
     hold(run_dir)  # one writer per run folder (runs/lock.py)
-    plots = make_plots(run_dir)
+    plots = make_plots(run_dir, renderer)
     path = run.view.layout.report_html
     write_text_atomic(path, render_report(run_dir, plots, evidence))
     return path

@@ -43,7 +43,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _drafts(run: ReportRun) -> Iterator[tuple[str, str, Callable[[], Drawing]]]:
+def page_drafts(run: ReportRun) -> Iterator[tuple[str, str, Callable[[], Drawing]]]:
     """(file stem, title, draw) for every plot this folder supports, in page order."""
     trials, best = run.trials, run.best()
     focus = best or (trials[0] if trials else None)
@@ -80,13 +80,15 @@ def _drafts(run: ReportRun) -> Iterator[tuple[str, str, Callable[[], Drawing]]]:
     yield "seed_spread", "Seed spread", lambda: study_plots.seed_spread(run)
 
 
-def make_plots(run_dir: str | Path) -> list[Plot]:
-    """Draw and write every plot; a plot that cannot be drawn becomes a note, never a crash of the report."""
+def make_plots(run_dir: str | Path, renderer: Renderer | None = None) -> list[Plot]:
+    """Draw and write every plot; a plot that cannot be drawn becomes a note, never a crash of the report.
+    `renderer`: who draws them (`render_pool.PlotPool.render`: figures drawn ahead are reused)."""
     run = ReportRun(run_dir)
     folder = run.view.layout.plots
-    drafts = list(_drafts(run))
+    drafts = list(page_drafts(run))
+    rendered = renderer(run.root, drafts) if renderer is not None else _render_all(drafts)
     plots: list[Plot] = []
-    for (name, title, _), (kind, payload) in zip(drafts, _render_all(drafts), strict=True):
+    for (name, title, _), (kind, payload) in zip(drafts, rendered, strict=True):
         if kind == "skip":
             continue
         if kind == "note":
@@ -101,12 +103,18 @@ def make_plots(run_dir: str | Path) -> list[Plot]:
 
 Draft = tuple[str, str, Callable[[], Drawing]]
 Rendered = tuple[str, bytes | str | None]  # ("png", bytes) | ("note", text) | ("skip", None)
+Renderer = Callable[[Path, list[Draft]], list[Rendered]]
 _DRAFTS: list[Draft] = []  # what forked renderers draw from (closures cannot be pickled)
 PARALLEL_FROM = 4  # plots; fewer are not worth a process pool
 
 
 def _render(index: int) -> Rendered:
     name, _, draw = _DRAFTS[index]
+    return render_one(name, draw)
+
+
+def render_one(name: str, draw: Callable[[], Drawing]) -> Rendered:
+    """One draft as PNG bytes, a note, or a skip; a failure becomes a note."""
     with style():
         try:
             drawing = draw()

@@ -1,0 +1,159 @@
+"""Plots drawn ahead of the report by forked renderers, kept by what they were drawn from.
+
+`tunelab tune` asks for every plot as soon as the last trial's results are written: while the final
+model retrains (no plot reads `final/`), or else while the diagnosis rules run. The report takes
+each figure drawn from the folder as it still is (`folder_digest`) and draws the rest, so a trial
+that changed after drawing is drawn again. The renderers are forked when first needed, from a
+process that has imported everything a plot needs; figures come back to the report process, which
+alone writes `plots/`: a crash or Ctrl-C leaves no half-written plot, and the renderers die with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from tunelab.lifetime import die_with_parent
+from tunelab.report.plots import Draft, Rendered, page_drafts, render_one
+from tunelab.report.runinfo import ReportRun
+
+log = logging.getLogger(__name__)
+# What no plot reads: the report's own outputs, the final model, the tables and the Optuna database
+# (the trials the importance plot reads from it are in optimization_history.json too).
+NOT_READ = frozenset({"plots", "final", "report.html", "decisions.md", "evidence.json", "summary.csv", "summary.md",
+                      "ablation_tables.md", "checkpoints"})
+Drawn = tuple[str, str, Rendered]  # (folder digest before drawing, title, rendering)
+
+
+def folder_digest(run_dir: str | Path) -> str:
+    """A hash of the contents of every file the plots read (trial records, params, results, history,
+    experiment.yaml): equal digests, equal figures. Hidden files (locks, temp files) are skipped."""
+    root = Path(run_dir)
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in NOT_READ and not d.startswith("."))
+        for name in sorted(files):
+            if name in NOT_READ or name.startswith((".", "study.db")):
+                continue
+            path = Path(folder, name)
+            try:
+                data = path.read_bytes()
+            except OSError:  # removed between listing and reading
+                continue
+            digest.update(f"{path.relative_to(root)}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
+
+
+_LAST_RUN: dict[tuple[str, str], ReportRun] = {}  # a renderer's folder, read once per digest (records are cached)
+
+
+def _draw(run_dir: str, name: str) -> Drawn:
+    """In a renderer: the digest, then the named plot drawn from the folder as it is."""
+    digest = folder_digest(run_dir)
+    run = _LAST_RUN.get((run_dir, digest))
+    if run is None:
+        _LAST_RUN.clear()
+        run = _LAST_RUN[(run_dir, digest)] = ReportRun(run_dir)
+    for draft_name, title, draw in page_drafts(run):
+        if draft_name == name:
+            return digest, title, render_one(name, draw)
+    return digest, "", ("skip", None)
+
+
+class PlotPool:
+    """Forked renderers for one run folder's plots: `draw_ahead`, then `render` (the report's renderer)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or min(os.cpu_count() or 1, 4)
+        self._pool: ProcessPoolExecutor | None = None
+        self._ahead: dict[str, Future[Drawn]] = {}
+        self._started = False
+
+    def _start(self) -> ProcessPoolExecutor | None:
+        """The renderers, forked on first use (one core or no fork: None, the report draws in-process)."""
+        if self._started:
+            return self._pool
+        self._started = True
+        if self._workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        try:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=die_with_parent, initargs=(signal.SIGKILL, os.getpid()))
+        except OSError as exc:
+            log.debug("plot renderers unavailable (%s); drawing in this process", exc)
+        return self._pool
+
+    def __enter__(self) -> PlotPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        self.close(abort=kind is not None)
+
+    def draw_ahead(self, run_dir: Path) -> None:
+        """Start drawing every plot of the folder as it is now; `render` reuses what still matches."""
+        pool = self._start()
+        if pool is None:
+            return
+        try:
+            for name, _, _ in page_drafts(ReportRun(run_dir)):
+                self._ahead[name] = pool.submit(_draw, str(run_dir), name)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            log.debug("drawing ahead failed: %s", exc)
+
+    def render(self, run_dir: Path, drafts: list[Draft]) -> list[Rendered]:
+        """Every draft, in order: a figure drawn ahead from this same folder content, else drawn now."""
+        digest = folder_digest(run_dir)
+        ahead = {name: self._ahead.pop(name) for name, _, _ in drafts if name in self._ahead}
+        self._ahead.clear()
+        jobs = {name: self._submit(run_dir, name) for name, _, _ in drafts if name not in ahead}  # misses start first
+        kept: dict[str, Rendered] = {}
+        for name, title, _ in drafts:
+            if name in ahead:
+                drawn = self._result(ahead[name])
+                if drawn is not None and drawn[:2] == (digest, title):
+                    kept[name] = drawn[2]
+                else:  # drawn from a folder that has changed since
+                    jobs[name] = self._submit(run_dir, name)
+        out: list[Rendered] = []
+        for name, _, draw in drafts:
+            drawn = None if name in kept else self._result(jobs.get(name))
+            out.append(kept[name] if name in kept else drawn[2] if drawn is not None else render_one(name, draw))
+        return out
+
+    def _submit(self, run_dir: Path, name: str) -> Future[Drawn] | None:
+        pool = self._start()
+        if pool is None:
+            return None
+        try:
+            return pool.submit(_draw, str(run_dir), name)
+        except (BrokenProcessPool, RuntimeError):
+            return None
+
+    def _result(self, job: Future[Drawn] | None) -> Drawn | None:
+        if job is None:
+            return None
+        try:
+            return job.result()
+        except BrokenProcessPool as exc:  # a renderer died (out of memory, killed): this process draws
+            log.debug("plot renderer lost: %s", exc)
+            self._pool = None
+            return None
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the renderers; `abort` (an error or Ctrl-C in `tune`) kills them without waiting."""
+        pool, self._pool = self._pool, None
+        self._ahead.clear()
+        if pool is None:
+            return
+        if abort:
+            for proc in (getattr(pool, "_processes", None) or {}).values():
+                proc.kill()
+        pool.shutdown(wait=not abort, cancel_futures=True)

@@ -1,0 +1,101 @@
+"""Plots drawn ahead by the warm renderer pool: the same files as drawn at the end, redrawn when a trial changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import wait
+from pathlib import Path
+
+import pytest
+
+from tunelab.report.plots import make_plots
+from tunelab.report.render_pool import PlotPool, folder_digest
+
+
+def _copy(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to)
+    shutil.rmtree(to / "plots")
+    return to
+
+
+def _pngs(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((run / "plots").glob("*.png"))}
+
+
+def _counting(pool: PlotPool) -> list[str]:
+    """Names the pool draws at report time (a figure drawn ahead and still valid is not among them)."""
+    drawn: list[str] = []
+    submit = pool._submit
+
+    def counted(run_dir: Path, name: str):  # type: ignore[no-untyped-def]
+        drawn.append(name)
+        return submit(run_dir, name)
+
+    pool._submit = counted  # type: ignore[method-assign]
+    return drawn
+
+
+def _drawn_ahead(pool: PlotPool, run: Path) -> None:
+    pool.draw_ahead(run)
+    assert pool._ahead, "two renderers were asked for; the pool must have started"
+    wait(list(pool._ahead.values()), timeout=120)
+
+
+def test_drawn_ahead_report_is_the_same_files_as_drawn_at_the_end(grid_run: Path, tmp_path: Path) -> None:
+    at_end = _copy(grid_run, tmp_path / "end")
+    ahead = _copy(grid_run, tmp_path / "ahead")
+    make_plots(at_end)
+    with PlotPool(workers=2) as pool:
+        _drawn_ahead(pool, ahead)
+        drawn_now = _counting(pool)
+        plots = make_plots(ahead, pool.render)
+    assert drawn_now == []  # every figure came from the drawing ahead
+    assert len(plots) >= 8
+    assert _pngs(ahead) == _pngs(at_end)  # same names, same bytes
+    assert not list((ahead / "plots").glob(".*"))  # no temp files left behind
+
+
+def test_a_trial_changed_after_drawing_is_redrawn(grid_run: Path, tmp_path: Path) -> None:
+    run = _copy(grid_run, tmp_path / "run")
+    with PlotPool(workers=2) as pool:
+        _drawn_ahead(pool, run)
+        before = folder_digest(run)
+        metrics = sorted(run.glob("trials/*/metrics.jsonl"))[0]
+        records = [json.loads(line) for line in metrics.read_text().splitlines()]
+        for record in records:
+            record["val_loss"] = record["val_loss"] * 3 + 1
+        metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+        assert folder_digest(run) != before
+        drawn_now = _counting(pool)
+        make_plots(run, pool.render)
+    assert "learning_curves" in drawn_now and "overlay_lr" in drawn_now
+    redrawn = _pngs(run)
+    fresh = _copy(run, tmp_path / "fresh")
+    make_plots(fresh)
+    assert redrawn == _pngs(fresh)  # the report shows the changed trial, as drawn at the end
+
+
+def test_digest_ignores_what_no_plot_reads(grid_run: Path, tmp_path: Path) -> None:
+    run = _copy(grid_run, tmp_path / "run")
+    before = folder_digest(run)
+    (run / "final").mkdir(exist_ok=True)
+    (run / "final" / "test_metrics.json").write_text("{}")
+    (run / "report.html").write_text("<p>old</p>")
+    (run / ".tunelab.lock").write_text("123")
+    assert folder_digest(run) == before
+    (run / "experiment.yaml").write_text((run / "experiment.yaml").read_text() + "\n# edited\n")
+    assert folder_digest(run) != before
+
+
+@pytest.mark.parametrize("abort", [False, True])
+def test_closing_the_pool_leaves_no_renderer(abort: bool) -> None:
+    pool = PlotPool(workers=2)
+    started = pool._start()
+    assert started is not None and started.submit(int).result() == 0
+    procs = list(started._processes.values())  # type: ignore[attr-defined]
+    assert procs
+    pool.close(abort=abort)
+    for proc in procs:
+        proc.join(timeout=30)
+        assert not proc.is_alive()
