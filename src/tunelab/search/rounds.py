@@ -1,8 +1,8 @@
 """Batched asks for model-based samplers (tpe, gp, cmaes): how many trials a round holds and
 which trials go together.
 
-A study asks a round of B trials at once; every trial process pops its share of the round and
-trains it in vectorized groups. The round is asked by one party, under a lock, once the previous
+A study asks a round of B trials at once; every trial process pops its share of each same-shape
+group and trains it as one vectorized group, and the lone trials one at a time, longest first. The round is asked by one party, under a lock, once the previous
 round has finished: a fresh sampler seeded from (sampler seed, round index) looks at a private
 in-memory copy of the finished trials and asks B trials there, leaving each one RUNNING so the
 next ask sees it pending (TPE's constant liar, GP's pending points, CMA-ES one population). The
@@ -95,7 +95,8 @@ class Rounds:
     `make_sampler(seed)` builds the study's sampler with that seed; `shape_of(params)` names a
     configuration's vectorized shape ("" when it trains alone); `lock_path` is a file every local
     process locks while it checks for and queues the next round; `log_path` gets one line per
-    round saying how it was packed.
+    round saying how it was packed; `steps_of(params)` estimates a trial's optimizer steps, so
+    the lone trials of a round are queued longest first.
     """
 
     exp: Experiment
