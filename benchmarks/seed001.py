@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=None, help="TPE trials (default 40, --quick 8)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each competitor, interleaved")
     parser.add_argument("--quick", action="store_true", help="the file's quick block (600 rows), 8 trials")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp folder)")
     args = parser.parse_args(argv)
     trials = args.trials or (8 if args.quick else 40)
     if trials < 1 or args.repeats < 1:
@@ -97,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# embedding cache warm ({warm_s:.1f} s, untimed): {cache}")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in COMPETITORS}
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
         for rep in range(args.repeats):
             for name in COMPETITORS:
-                runs[name].append(run_once(name, trials, args.quick, Path(tmp) / f"{name}_{rep}"))
+                runs[name].append(run_once(name, trials, args.quick, root / f"{name}_{rep}"))
                 print(f"#   {name} run {rep + 1}: {runs[name][-1]['wall']:.1f} s", flush=True)
     rows = [[name, i + 1, f"{r['wall']:.1f}", f"{r['complete']}/{r['pruned']}", f"{r['best']:.5f}",
              f"{r['test_mse']:.5f}" if r["test_mse"] is not None else "-"]
