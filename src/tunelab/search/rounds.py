@@ -2,13 +2,14 @@
 which trials go together.
 
 A study asks a round of B trials at once; every trial process pops its share of each same-shape
-group and trains it as one vectorized group, and the lone trials one at a time, longest first. The round is asked by one party, under a lock, once the previous
-round has finished: a fresh sampler seeded from (sampler seed, round index) looks at a private
-in-memory copy of the finished trials and asks B trials there, leaving each one RUNNING so the
-next ask sees it pending (TPE's constant liar, GP's pending points, CMA-ES one population). The
-round's parameters are then queued in the real study in a fixed order (same shapes next to each
-other). Who asks a round, and who finishes first, therefore never changes which trials a study
-runs: the same experiment and B give the same trials by number with any number of processes.
+group and trains it as one vectorized group, and the lone trials one at a time, longest first.
+The round is asked by one party, under a lock, once the previous round has finished: a fresh
+sampler seeded from (sampler seed, round index) looks at a private in-memory copy of the finished
+trials and asks B trials there, leaving each one RUNNING so the next ask sees it pending (TPE's
+constant liar, GP's pending points, CMA-ES one population). The round's parameters are then
+queued in the real study in a fixed order (same shapes next to each other). Who asks a round,
+and who finishes first, therefore never changes which trials a study runs: the same experiment
+and B give the same trials by number with any number of processes.
 """
 
 from __future__ import annotations
