@@ -13,6 +13,7 @@ from tunelab.data import load_dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
 from tunelab.train import checkpoint as ckpt
+from tunelab.train.batched_model import StackedNet
 from tunelab.train.grouping import can_vectorize, has_progress
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.trial import model_for
@@ -168,6 +169,26 @@ def test_early_stopping_of_one_member() -> None:
     assert "early stopping" in grp[0][1].reason
     for s, g in zip(seq, grp, strict=True):
         _assert_same(s, g)
+
+
+def test_an_early_stopped_member_leaves_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its compute stops: after its last epoch every training step runs on the others only."""
+    members = [dict(m) for m in MEMBERS[:3]]
+    members[0] = {**members[0], "lr": 0.05, "early_stopping": {"patience": 1, "min_delta": 10.0}}
+    exps = _exps(DIABETES, members)
+    stacked: list[int] = []
+    forward = StackedNet.forward
+
+    def counting(self: StackedNet, h: torch.Tensor, *, train: bool) -> torch.Tensor:
+        if train:
+            stacked.append(self.k)
+        return forward(self, h, train=train)
+
+    monkeypatch.setattr(StackedNet, "forward", counting)
+    grp = _group(exps)
+    steps = -(-len(_data(exps[0]).train) // 32)
+    assert grp[0][1].epochs_run == 2
+    assert stacked == [3] * 2 * steps + [2] * 2 * steps  # 4 epochs: two with three members, two with two
 
 
 def test_cnn_members_on_digits_equal_sequential() -> None:

@@ -1,19 +1,21 @@
 """Batched asks for model-based samplers (tpe, gp, cmaes): how many trials a round holds and
 which trials go together.
 
-A study asks a round of B trials at once; every trial process pops its share of the round and
-trains it in vectorized groups. The round is asked by one party, under a lock, once the previous
-round has finished: a fresh sampler seeded from (sampler seed, round index) looks at a private
-in-memory copy of the finished trials and asks B trials there, leaving each one RUNNING so the
-next ask sees it pending (TPE's constant liar, GP's pending points, CMA-ES one population). The
-round's parameters are then queued in the real study in a fixed order (same shapes next to each
-other). Who asks a round, and who finishes first, therefore never changes which trials a study
-runs: the same experiment and B give the same trials by number with any number of processes.
+A study asks a round of B trials at once; every trial process pops its share of each same-shape
+group and trains it as one vectorized group, and the lone trials one at a time, longest first.
+The round is asked by one party, under a lock, once the previous round has finished: a fresh
+sampler seeded from (sampler seed, round index) looks at a private in-memory copy of the finished
+trials and asks B trials there, leaving each one RUNNING so the next ask sees it pending (TPE's
+constant liar, GP's pending points, CMA-ES one population). The round's parameters are then
+queued in the real study in a fixed order (same shapes next to each other). Who asks a round,
+and who finishes first, therefore never changes which trials a study runs: the same experiment
+and B give the same trials by number with any number of processes.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -34,13 +36,14 @@ from tunelab.runs.layout import RunLayout
 from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import pad_stacks
+from tunelab.train.trial import batch_rows
 
 log = logging.getLogger(__name__)
 BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
 AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto` (as in the runner)
 MIN_ROUNDS = 4  # `auto` keeps at least this many rounds, so the sampler learns between them
 PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
-ROUND_ATTR, SLOT_ATTR = "round", "slot"
+ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR = "round", "slot", "shape"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ROUND_POLL_S = 0.1  # wait for the rest of a round: short, every process waits at each round's end
 Item = tuple[optuna.trial.Trial, dict[str, Any]]
@@ -93,7 +96,8 @@ class Rounds:
     `make_sampler(seed)` builds the study's sampler with that seed; `shape_of(params)` names a
     configuration's vectorized shape ("" when it trains alone); `lock_path` is a file every local
     process locks while it checks for and queues the next round; `log_path` gets one line per
-    round saying how it was packed.
+    round saying how it was packed; `steps_of(params)` estimates a trial's optimizer steps, so
+    the lone trials of a round are queued longest first.
     """
 
     exp: Experiment
@@ -104,6 +108,7 @@ class Rounds:
     shape_of: Callable[[dict[str, Any]], str]
     lock_path: Path
     log_path: Path
+    steps_of: Callable[[dict[str, Any]], float] = lambda params: 0.0
 
     def ask(self, study: optuna.Study, counted: int) -> list[Item] | None:
         """This process's share of the current round ([] while others finish it: wait and ask
@@ -126,13 +131,19 @@ class Rounds:
         return self._pop_share(study)
 
     def _pop_share(self, study: optuna.Study) -> list[Item]:
-        """Pop up to a fair share of the queued round (its size over the processes sharing it)."""
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        """Pop this process's next piece of the queued round: all of it in a lone process; else a
+        fair share (its count over the processes) of the same-shape group at the head of the
+        queue, or the single next trial when that one trains alone. Lone trials are handed out one
+        at a time, so a process that finishes early takes the next instead of idling while the
+        other works through a costlier share."""
+        waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
         if not waiting:
             return []
         processes = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1)))
-        # The first process to arrive takes its share of the whole round, not of what is left.
-        share = len(waiting) if processes == 1 else math.ceil(_round_length(study, waiting) / processes)
+        shape = waiting[0].user_attrs.get(SHAPE_ATTR, "")
+        share = len(waiting) if processes == 1 else 1
+        if processes > 1 and shape:  # the first process to arrive takes its share of the whole group
+            share = math.ceil(_shape_count(study, waiting[0], shape) / processes)
         items: list[Item] = []
         while len(items) < share:
             trial_id = study._pop_waiting_trial_id()  # atomic: RUNNING only if still WAITING
@@ -140,6 +151,8 @@ class Rounds:
                 break
             trial = optuna.trial.Trial(study, trial_id)
             items.append((trial, suggest(trial, self.knobs, self.exp)))  # the queued (fixed) values
+            if processes > 1 and study._storage.get_trial_user_attrs(trial_id).get(SHAPE_ATTR, "") != shape:
+                break  # another process took the rest of the group meanwhile
         return items
 
     def _queue_round(self, study: optuna.Study, trials: Sequence[FrozenTrial], size: int) -> bool:
@@ -168,14 +181,20 @@ class Rounds:
         shapes = [self.shape_of(params) for _, _, params in asked]
         stack_of = pad_stacks(Counter(shape for shape in shapes if shape))  # a padded stack's trials together
         stacks = [stack_of.get(shape, "") for shape in shapes]
+        sizes = Counter(stacks)
+        stacks = [stack if stack and sizes[stack] > 1 else "" for stack in stacks]  # a group of one trains alone
+        steps = [self.steps_of(params) for _, _, params in asked]
         first = {stack: i for i, stack in reversed(list(enumerate(stacks)))}
-        order = sorted(range(len(asked)), key=lambda i: (first[stacks[i]] if stacks[i] else len(asked), i))
+        # Groups first; then the lone trials, longest first (fewest idle seconds at the round's end).
+        order = sorted(range(len(asked)), key=lambda i: (first[stacks[i]], 0, i) if stacks[i] else
+                       (len(asked), -steps[i], i))
         for slot, i in enumerate(order):
             encoded, system_attrs, _ = asked[i]
+            shape = {SHAPE_ATTR: hashlib.sha256(stacks[i].encode()).hexdigest()[:16]} if stacks[i] else {}
             study.add_trial(create_trial(
                 state=TrialState.WAITING,
                 system_attrs={**system_attrs, "fixed_params": encoded},
-                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot},
+                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot, **shape},
             ))
         line = packing_line(index, shapes)
         log.info("%s", line)
@@ -199,12 +218,11 @@ def packing_line(index: int, shapes: Sequence[str]) -> str:
     return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
 
 
-def _round_length(study: optuna.Study, waiting: Sequence[FrozenTrial]) -> int:
-    """How many trials the newest queued round has in all (popped or not)."""
-    newest = max((int(t.user_attrs.get(ROUND_ATTR, 0)) for t in waiting), default=0)
-    if not newest:
-        return len(waiting)
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ROUND_ATTR) == newest)
+def _shape_count(study: optuna.Study, head: FrozenTrial, shape: str) -> int:
+    """How many trials of `head`'s round have its shape (popped or not)."""
+    index = head.user_attrs.get(ROUND_ATTR)
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get(ROUND_ATTR) == index and t.user_attrs.get(SHAPE_ATTR) == shape)
 
 
 def _copy(trial: FrozenTrial) -> FrozenTrial:
@@ -261,8 +279,16 @@ def rounds_for(
         except Exception:  # a configuration that cannot load fails later, in its own trial
             return ""
 
+    def steps_of(params: dict[str, Any]) -> float:
+        try:
+            exp = apply_params(base, dict(params))
+            rows = len(datasets.get(exp).train)
+            return float(exp.train.epochs * math.ceil(rows / batch_rows(exp.train, rows)))
+        except Exception:  # as above: its own trial says what is wrong
+            return 0.0
+
     study.sampler = optuna.samplers.RandomSampler(seed=0)
-    return Rounds(base, knobs, budget, size, make_sampler, shape_of, run.rounds_lock, run.rounds_log)
+    return Rounds(base, knobs, budget, size, make_sampler, shape_of, run.rounds_lock, run.rounds_log, steps_of)
 
 
 def share_processes(study: optuna.Study, processes: int) -> None:
