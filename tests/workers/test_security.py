@@ -21,7 +21,7 @@ def _with_password(url: str) -> str:
 
 def test_storage_password_is_never_written_to_the_run_folder(tmp_path, pg_url, study_name):
     url = _with_password(pg_url)
-    exp = load_experiment(SWEEP, [f"name={study_name}", f"search.storage={url}"], quick=True)
+    exp = load_experiment(SWEEP, [f"name={study_name}", f"search.storage={url}"])
     tune(exp, out=tmp_path / "run", run_final=False)
     for path in (tmp_path / "run").rglob("*"):
         if path.is_file():
@@ -29,7 +29,7 @@ def test_storage_password_is_never_written_to_the_run_folder(tmp_path, pg_url, s
 
 
 def test_a_worker_whose_data_differ_from_the_study_refuses(tmp_path, pg_url, study_name):
-    exp = load_experiment(SWEEP, [f"name={study_name}"], quick=True)
+    exp = load_experiment(SWEEP, [f"name={study_name}"])
     tune(exp, out=tmp_path / "run", storage=pg_url, run_final=False)
     other = tmp_path / "other.yaml"
     other.write_text(SWEEP.read_text().replace("name: seed004_lr_sweep", f"name: {study_name}")
