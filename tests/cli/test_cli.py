@@ -52,7 +52,8 @@ def metric_lines(trial_dir: Path) -> int:
 
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)
-def test_init_writes_a_template_that_train_runs_as_is(template, tmp_path, cli):
+def test_init_writes_the_shipped_template_under_the_files_name(template, tmp_path, cli):
+    """Byte for byte the shipped file but its name line, so the next test's training covers it too."""
     path = tmp_path / f"{template}.yaml"
 
     result = cli("init", path, "--template", template)
@@ -64,8 +65,6 @@ def test_init_writes_a_template_that_train_runs_as_is(template, tmp_path, cli):
     assert [line for line in written.splitlines() if not line.startswith("name:")] == [
         line for line in shipped.splitlines() if not line.startswith("name:")
     ]
-    out = train_json(cli, path, "--out", tmp_path / "run", "--set", "train.epochs=2")
-    assert out["state"] == "complete"
 
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)

@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from tunelab.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed004_lr_sweep.yaml"
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
+    """One finished sweep the tests only copy: run in this process, with the example's quick budget."""
     out = tmp_path_factory.mktemp("sweep") / "run"
-    subprocess.run(
-        [sys.executable, "-m", "tunelab", "tune", str(EXAMPLE), "--out", str(out), "--quiet"],
-        check=True, capture_output=True, timeout=300,
-    )
+    result = CliRunner().invoke(app, ["tune", str(EXAMPLE), "--quick", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
     return out
 
 
@@ -30,7 +32,7 @@ def test_a_corrupted_study_db_copy_is_one_line_and_exit_2(sweep, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy)
     (copy / "study.db").write_bytes((sweep / "study.db").read_bytes()[:5000])
-    for args in (("tune", str(EXAMPLE), "--out", str(copy), "--quiet"), ("final", str(copy))):
+    for args in (("tune", str(EXAMPLE), "--quick", "--out", str(copy), "--quiet"), ("final", str(copy))):
         res = _tunelab(*args)
         assert res.returncode == 2
         lines = res.stderr.strip().splitlines()
