@@ -77,7 +77,11 @@ def test_a_second_writer_is_refused_and_sigterm_leaves_no_trial_running(tmp_path
     stopped = [t for t in trials if t.user_attrs.get("outcome") == "interrupted"]
     assert len(stopped) == 1 and stopped[0].state == TrialState.FAIL
     waiting = [t.user_attrs.get("retry_of") for t in trials if t.state == TrialState.WAITING]
-    assert sorted(waiting, key=str) == [stopped[0].number, None]  # its retry, and the point never started
+    done = [t for t in trials if t.user_attrs.get("outcome") == "complete"]
+    # the stopped trial's retry waits, and so does every point never started (on a loaded machine
+    # the first trial may finish before the refused commands are done: then the second is stopped)
+    assert waiting.count(stopped[0].number) == 1 and set(waiting) <= {stopped[0].number, None}
+    assert len(done) + len(waiting) == 2
 
     again = subprocess.run(_cmd("tune", str(exp), "--out", str(out), "--quiet", "--timeout", "0.001"),
                            capture_output=True, text=True, timeout=300)
