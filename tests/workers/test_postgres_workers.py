@@ -25,6 +25,7 @@ GRID = {
         "space": {
             "train.lr": [0.0003, 0.001, 0.003, 0.01],
             "model.hidden_dims": [[8], [16], [32]],
+            "model.activation": ["relu", "tanh"],  # 24 points: the victim is still training when caught
         },
     },
     "final": {"enabled": False},
@@ -59,7 +60,7 @@ def _wait_for_the_queued_grid(name: str, url: str, n_points: int, first: subproc
     raise AssertionError("the first worker never queued the grid")
 
 
-def test_four_workers_complete_a_12_point_grid_and_retry_the_killed_trial(tmp_path, pg_url, study_name):
+def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_path, pg_url, study_name):
     exp = tmp_path / "grid.yaml"
     exp.write_text(yaml.safe_dump({"name": study_name, **GRID}))
     out = tmp_path / "shared"
@@ -96,7 +97,7 @@ def test_four_workers_complete_a_12_point_grid_and_retry_the_killed_trial(tmp_pa
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.user_attrs.get("outcome") == "complete"]
     keys = [t.user_attrs["config_key"] for t in done]
-    assert len(keys) == 12 and len(set(keys)) == 12, "every grid point completed exactly once"
+    assert len(keys) == 24 and len(set(keys)) == 24, "every grid point completed exactly once"
     dead = next(t for t in trials if t.number == killed)
     assert dead.state == optuna.trial.TrialState.FAIL and dead.user_attrs["outcome"] == "crashed"
     retries = [t for t in done if t.user_attrs.get("retry_of") == killed]
