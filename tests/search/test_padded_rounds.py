@@ -11,16 +11,21 @@ from tunelab.config.load import load_experiment
 from tunelab.runs.records import read_json, read_jsonl
 
 
-def test_a_round_of_mixed_widths_trains_as_one_padded_stack(tmp_path: Path) -> None:
-    exp = load_experiment(None, raw={
-        "name": "widths",
+def _one_layer_mlps(name: str, search: dict) -> object:
+    """A diabetes study of one-hidden-layer MLPs whose width is searched."""
+    return load_experiment(None, raw={
+        "name": name,
         "data": {"name": "diabetes"},
         "model": {"family": "mlp", "num_layers": 1},
         "train": {"epochs": 2, "batch_size": 32, "loss": "huber"},
         "final": {"enabled": False},
-        "search": {"strategy": "tpe", "n_trials": 6, "batch_size": 6, "n_jobs": 1, "sampler_seed": 1,
-                   "space": {"model.hidden_dim": [32, 48, 64], "train.lr": {"low": 1e-4, "high": 1e-2, "log": True}}},
+        "search": search,
     })
+
+
+def test_a_round_of_mixed_widths_trains_as_one_padded_stack(tmp_path: Path) -> None:
+    exp = _one_layer_mlps("widths", {"strategy": "tpe", "n_trials": 6, "batch_size": 6, "n_jobs": 1, "sampler_seed": 1,
+                   "space": {"model.hidden_dim": [32, 48, 64], "train.lr": {"low": 1e-4, "high": 1e-2, "log": True}}})
     result = tunelab.tune(exp, out=tmp_path, write_outputs=False)
     assert result.n_complete == 6
     times, widths = set(), set()
@@ -36,15 +41,8 @@ def test_a_round_of_mixed_widths_trains_as_one_padded_stack(tmp_path: Path) -> N
 
 
 def test_a_grid_of_widths_queues_and_trains_as_one_padded_group(tmp_path: Path) -> None:
-    exp = load_experiment(None, raw={
-        "name": "grid_widths",
-        "data": {"name": "diabetes"},
-        "model": {"family": "mlp", "num_layers": 1},
-        "train": {"epochs": 2, "batch_size": 32, "loss": "huber"},
-        "final": {"enabled": False},
-        "search": {"strategy": "grid", "n_jobs": 1,
-                   "space": {"model.hidden_dim": [32, 48, 64], "train.lr": [1e-3, 3e-3]}},
-    })
+    exp = _one_layer_mlps("grid_widths", {"strategy": "grid", "n_jobs": 1,
+                                          "space": {"model.hidden_dim": [32, 48, 64], "train.lr": [1e-3, 3e-3]}})
     result = tunelab.tune(exp, out=tmp_path, write_outputs=False)
     assert result.n_complete == 6
     times = {tuple(r["epoch_time_s"] for r in read_jsonl(folder / "metrics.jsonl"))
