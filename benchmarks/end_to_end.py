@@ -252,7 +252,7 @@ def run_tunelab(epochs: int, data_dir: str | None, tmp: Path) -> dict[str, Any]:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     result = json.loads(out.stdout)
     best = result["best_params"]
-    return {"best": {"lr": best["lr"], "hidden": best["hidden_dim"], "dropout": best["dropout"]},
+    return {"best": {"lr": best["train.lr"], "hidden": best["model.hidden_dim"], "dropout": best["model.dropout"]},
             "value": result["best_value"], "trials": result["n_complete"]}
 
 
