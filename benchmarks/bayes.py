@@ -13,7 +13,8 @@ best validation Huber loss over the epochs, on the same standardized tensors for
   tunelab batched      `tunelab tune` with search.batch_size auto (rounds trained in vectorized
                        groups across the trial processes)
 
-(A Ray Tune competitor is not included: `ray` is not installed in this environment.)
+  ray tune (2 trials)  what a Ray Tune user runs: OptunaSearch with the same TPE seed, two concurrent
+                       trials of the same hand-written loop (`--skip-ray` leaves it out)
 
 Per sampler seed: wall time, best value, and the wall time each needed to reach the one-at-a-time
 run's final best (from each trial's completion time; "-" when it never did). Mean +- std over the
@@ -80,12 +81,46 @@ def _curve(study: Any, t0: float) -> list[tuple[float, float]]:
     return sorted((t.datetime_complete.timestamp() - t0, float(t.value)) for t in done)
 
 
+def hand_trial(data: Any, p: dict[str, Any], epochs: int, report: Any = None) -> float:
+    """Seed 000's hand-written DataLoader loop for one configuration: the best validation Huber loss."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    width_in = data.train.x.shape[1]
+    for _ in range(p["num_layers"]):
+        layers += [nn.Linear(width_in, p["hidden_dim"]), nn.ReLU(), nn.Dropout(p["dropout"])]
+        width_in = p["hidden_dim"]
+    model = nn.Sequential(*layers, nn.Linear(width_in, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+    loss_fn = nn.HuberLoss()
+    train = DataLoader(TensorDataset(data.train.x, data.train.y), batch_size=BATCH, shuffle=True)
+    val = DataLoader(TensorDataset(data.val.x, data.val.y), batch_size=BATCH)
+    best = float("inf")
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in train:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for xb, yb in val:
+                total += loss_fn(model(xb), yb).item() * len(xb)
+        best = min(best, total / len(data.val.y))
+        if report is not None:
+            report(best)
+    return best
+
+
 def optuna_worker(journal: str, name: str, trials: int, epochs: int, seed: int) -> None:
     """Child mode: one of the Optuna user's two processes."""
     import optuna
     import torch
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
 
     from tunelab.config.schema import DataSection, TaskSection
     from tunelab.data import load_dataset
@@ -97,37 +132,13 @@ def optuna_worker(journal: str, name: str, trials: int, epochs: int, seed: int) 
     study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed))
 
     def objective(trial: optuna.Trial) -> float:
-        lr = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
-        width = trial.suggest_categorical("hidden_dim", [32, 64, 128])
-        depth = trial.suggest_int("num_layers", 1, 3)
-        dropout = trial.suggest_float("dropout", 0.0, 0.5)
-        decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
-        torch.manual_seed(0)
-        layers: list[nn.Module] = []
-        width_in = data.train.x.shape[1]
-        for _ in range(depth):
-            layers += [nn.Linear(width_in, width), nn.ReLU(), nn.Dropout(dropout)]
-            width_in = width
-        model = nn.Sequential(*layers, nn.Linear(width_in, 1))
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=decay)
-        loss_fn = nn.HuberLoss()
-        train = DataLoader(TensorDataset(data.train.x, data.train.y), batch_size=BATCH, shuffle=True)
-        val = DataLoader(TensorDataset(data.val.x, data.val.y), batch_size=BATCH)
-        best = float("inf")
-        for _ in range(epochs):
-            model.train()
-            for xb, yb in train:
-                optimizer.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                optimizer.step()
-            model.eval()
-            total = 0.0
-            with torch.no_grad():
-                for xb, yb in val:
-                    total += loss_fn(model(xb), yb).item() * len(xb)
-            best = min(best, total / len(data.val.y))
-        return best
+        return hand_trial(data, {
+            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            "hidden_dim": trial.suggest_categorical("hidden_dim", [32, 64, 128]),
+            "num_layers": trial.suggest_int("num_layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        }, epochs)
 
     study.optimize(objective, n_trials=trials)
 
@@ -150,6 +161,46 @@ def run_optuna(trials: int, epochs: int, seed: int, root: Path) -> dict[str, Any
     return {"wall": wall, "curve": _curve(optuna.load_study(study_name=name, storage=storage), t0)}
 
 
+def run_ray(trials: int, epochs: int, seed: int, root: Path) -> dict[str, Any]:
+    """What a Ray Tune user runs: OptunaSearch (TPE, same seed) and two concurrent trials of the hand loop."""
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    def trainable(config: dict[str, Any]) -> None:
+        import torch
+
+        from tunelab.config.schema import DataSection, TaskSection
+        from tunelab.data import load_dataset
+
+        torch.set_num_threads(1)
+        data = load_dataset(DataSection(**DATA), TaskSection())
+        hand_trial(data, config, epochs, report=lambda best: tune.report({"val_loss": best}))
+
+    space = {"lr": tune.loguniform(1e-4, 1e-2), "hidden_dim": tune.choice([32, 64, 128]),
+             "num_layers": tune.randint(1, 4), "dropout": tune.uniform(0.0, 0.5),
+             "weight_decay": tune.loguniform(1e-6, 1e-2)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        t0 = time.time()
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric="val_loss", mode="min", num_samples=trials, max_concurrent_trials=2,
+                search_alg=OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed))),
+            run_config=tune.RunConfig(storage_path=str(root / f"ray_{seed}"), verbose=0),
+        )
+        results = tuner.fit()
+        wall = time.time() - t0
+        curve = sorted((float(r.metrics["timestamp"]) - t0, float(r.metrics_dataframe["val_loss"].min()))
+                       for r in results if r.metrics and "val_loss" in r.metrics)
+        return {"wall": wall, "curve": curve}
+    finally:
+        ray.shutdown()
+
+
 def _reach(curve: list[tuple[float, float]], target: float) -> float | None:
     return next((t for t, v in curve if v <= target + 1e-12), None)
 
@@ -167,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds (mean +- std over them)")
     parser.add_argument("--quick", action="store_true", help="16 trials of 3 epochs, one seed")
+    parser.add_argument("--skip-ray", action="store_true", help="leave out the Ray Tune competitor")
     parser.add_argument("--optuna-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.optuna_worker:
@@ -182,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         for seed in range(seeds):
             runs.setdefault("optuna (2 procs)", []).append(run_optuna(trials, epochs, seed, root))
+            if not args.skip_ray:
+                runs.setdefault("ray tune (2 trials)", []).append(run_ray(trials, epochs, seed, root))
             runs.setdefault("tunelab 1-at-a-time", []).append(run_tunelab(trials, epochs, seed, 1, root))
             runs.setdefault("tunelab batched", []).append(run_tunelab(trials, epochs, seed, "auto", root))
     rows = []
