@@ -92,6 +92,8 @@ def print_tune_summary(console: Console, res: Any) -> None:
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
         _line(console, "final      ", f"{tests or record.get('note', '')} ({layout.final})")
+        if record.get("choice"):  # search.combine_winners: which configuration it retrained, and why
+            _line(console, "final model", f" {record['choice']}")
     touches = read_touches(layout)["count"]
     if touches:
         _line(console, "test split ", f"scored {touches} time(s) in this run folder ({layout.test_touches.name})")

@@ -151,7 +151,8 @@ def final(
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
     where = run_dir / "final" / (f"trial-{trial}" if trial is not None else "")
-    console.print(f"final model of trial #{record['trial_number']} in {where}; test split scored "
+    which = "the combined winners" if record["trial_number"] is None else f"trial #{record['trial_number']}"
+    console.print(f"final model of {which} in {where}; test split scored "
                   f"{record.get('times_test_scored', 0)} time(s) in this run folder", markup=False)
     for key, value in record.items():
         if key.startswith("test_"):
