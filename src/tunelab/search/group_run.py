@@ -213,10 +213,10 @@ def _train_group(
         raise CannotVectorize(refusal)
     folds = bool(base.data.cv_folds)
     parts = _parts(datas, folds=folds)  # folds: one fit_group per fold size
-    refusal = next((e for p in parts if folds and (e := member_data_error(datas[p[0]], [datas[i] for i in p], len(p)))),
-                   None)
-    if refusal:
-        raise CannotVectorize(refusal)
+    for part in parts if folds else ():
+        refusal = member_data_error(datas[part[0]], [datas[i] for i in part], len(part))
+        if refusal:
+            raise CannotVectorize(refusal)
     results: list[Any] = [None] * len(models)
     for part in parts:
         pick = [models[i] for i in part]
