@@ -141,7 +141,7 @@ def test_combine_winners_outside_an_ablation_is_a_one_line_error(tmp_path, cli):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_final_model_retrains_the_better_of_the_study_winner_and_the_combination(tmp_path):
+def test_the_final_model_retrains_the_better_of_the_study_winner_and_the_combination(tmp_path, cli):
     from tunelab.app.final import load_run_experiment, load_study, run_final
     from tunelab.config.space import decode_params
     from tunelab.search.selection import best_trial
@@ -174,3 +174,6 @@ def test_the_final_model_retrains_the_better_of_the_study_winner_and_the_combina
         assert f"Final model: {final['choice']}." in (out / "summary.md").read_text(encoding="utf-8")
     touches = json.loads((out / "test_touches.json").read_text(encoding="utf-8"))
     assert touches["count"] == 2 and [e["trial"] for e in touches["events"]] == [None, winner.number]
+    assert cli("report", out).exit_code == 0  # the report's final table says which and why
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "study winner" in html and f"the final model retrains trial #{winner.number}" in html
