@@ -159,6 +159,23 @@ def test_train_json_reports_a_complete_run_and_writes_the_run_folder(toy_file, t
     assert (out_dir / "experiment.yaml").is_file()
     assert metric_lines(trial) == 2
     assert [json.loads(line)["epoch"] for line in (trial / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    cost = out["cost"]  # the same cost columns a study's row has, written beside the trial
+    assert cost == json.loads((trial / "cost.json").read_text())
+    params = sum(v.numel() for k, v in torch.load(trial / "checkpoints" / "best.pt", weights_only=True)[
+        "model"].items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    assert cost["n_params"] == params
+    assert cost["train_time_kind"] == "measured" and cost["train_time_alone_s"] == pytest.approx(
+        out["train_time_s"], abs=1e-3)
+    assert cost["config_mem_mb"] > 0 and cost["latency_ms_b1"] > 0
+
+
+def test_train_summary_prints_the_cost_line(toy_file, tmp_path, cli):
+    result = cli("train", toy_file, "--out", tmp_path / "run", "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("cost"))
+    cost = json.loads(next((tmp_path / "run" / "trials").iterdir()).joinpath("cost.json").read_text())
+    assert f"{cost['n_params']:,} parameters" in line and "time alone" in line and "ms/sample at batch 1" in line
 
 
 def test_rerunning_a_finished_train_command_does_not_retrain(toy_file, tmp_path, cli):

@@ -54,6 +54,8 @@ def test_continue_equals_training_at_once_and_leaves_the_parent_alone(tmp_path: 
     child = Path(json.loads(result.stdout)["trial_dir"])
     assert child == run / "continued" / "0-base-to6ep"
     assert _digest(parent) == before
+    cost = json.loads(result.stdout)["cost"]  # the continued trial has its cost columns too
+    assert cost == json.loads((child / "cost.json").read_text()) and cost["n_params"] > 0
     records = _records(child)
     assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5, 6]
     assert records[:3] == _records(parent)
@@ -144,3 +146,24 @@ def test_continue_a_trial_of_several_seeds_continues_each_seed(tmp_path: Path, c
         assert [r["epoch"] for r in records] == [1, 2, 3, 4]
         assert records[:3] == _records(parent / seed)
         assert records[3]["continued_from"]["trial"] == str((parent / seed).resolve())
+
+
+def test_continue_json_prints_one_object_per_continued_trial(tmp_path: Path, cli) -> None:
+    exp = _experiment(tmp_path, strategy="grid", space={"train.lr": [0.01, 0.003, 0.001]}, seeds=2,
+                      objective={"metric": "val_accuracy"})
+    run = tmp_path / "study"
+    assert cli("tune", exp, "--out", run, "--quiet", "--no-final").exit_code == 0
+
+    result = cli("continue", run, "--best", "2", "--epochs", "1", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and rows[0]["value_before"] >= rows[1]["value_before"]  # best first
+    for row in rows:
+        child = Path(row["trial_dir"])
+        assert child.parent == run / "continued" and child.name.endswith("-to4ep")
+        assert row["epochs_run"] == [4, 4] and row["metric"] == "val_accuracy"
+        for i, seed in enumerate(("seed-0", "seed-1")):
+            best = max(r["val_accuracy"] for r in _records(child / seed))
+            assert row["values"][i] == pytest.approx(best)
+        assert Path(row["parent_dir"]) == run / "trials" / child.name.removesuffix("-to4ep")

@@ -51,7 +51,7 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all()) if a.shape == b.shape else False
 
 
-def test_objective_is_the_mean_of_the_fold_metrics_and_folds_train_one_after_another(tmp_path):
+def test_objective_is_the_mean_of_the_fold_metrics(tmp_path):
     raw = {
         "name": "cv", "data": {"name": "wine", "cv_folds": 3},
         "model": {"family": "mlp", "hidden_dims": [8]},
@@ -60,7 +60,7 @@ def test_objective_is_the_mean_of_the_fold_metrics_and_folds_train_one_after_ano
         "final": {"enabled": False},
     }
     exp = load_experiment(None, raw=raw)
-    assert group_limits(exp) == (1, 1)
+    assert group_limits(exp) == (10, 32)  # 3 folds a trial: 10 trials (30 members) a round
     out = tmp_path / "run"
 
     tune(exp, out=out, run_final=False)
@@ -77,6 +77,28 @@ def test_objective_is_the_mean_of_the_fold_metrics_and_folds_train_one_after_ano
     std = f"{statistics.fmean(fold_values):.4f} ± {statistics.stdev(fold_values):.4f}"
     text = (out / "summary.md").read_text(encoding="utf-8")
     assert std in text and "mean ± std over 3 cross-validation folds" in text  # the fold mean and its std
+
+
+def test_folds_train_as_vectorized_members_and_equal_the_folds_trained_one_after_another(tmp_path):
+    raw = {
+        "name": "cv", "data": {"name": "wine", "cv_folds": 3},  # 142 rows: folds of 48, 47, 47
+        "model": {"family": "mlp", "hidden_dims": [8], "dropout": 0.1},
+        "train": {"epochs": 3, "batch_size": 16, "loss": "cross_entropy", "metrics": ["accuracy"]},
+        "search": {"strategy": "grid", "space": {"train.lr": [0.01, 0.003]}},
+        "final": {"enabled": False},
+    }
+    histories, kinds = {}, {}
+    for setting in ("off", "auto"):
+        out = tmp_path / setting
+        tune(load_experiment(None, raw={**raw, "search": {**raw["search"], "vectorize": setting}}), out=out)
+        history = json.loads((out / "optimization_history.json").read_text(encoding="utf-8"))["trials"]
+        histories[setting] = {json.dumps(t["params"], sort_keys=True): t["seed_values"] for t in history}
+        kinds[setting] = {json.loads((out / t["trial_dir"] / "cost.json").read_text())["train_time_kind"]
+                          for t in history}
+    assert histories["off"].keys() == histories["auto"].keys() and len(histories["off"]) == 2
+    for key, values in histories["off"].items():
+        assert len(values) == 3 and histories["auto"][key] == pytest.approx(values, rel=1e-5, abs=1e-6)
+    assert kinds == {"off": {"measured"}, "auto": {"estimated"}}  # auto: the folds trained in groups
 
 
 @pytest.mark.parametrize(("data", "search", "message"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,41 @@ def test_combine_winners_outside_an_ablation_is_a_one_line_error(tmp_path, cli):
     assert "combine_winners needs strategy ablation, got grid" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_the_final_model_retrains_the_better_of_the_study_winner_and_the_combination(tmp_path, cli):
+    from tunelab.app.final import load_run_experiment, load_study, run_final
+    from tunelab.config.space import decode_params
+    from tunelab.search.selection import best_trial
+
+    out = tmp_path / "run"
+    run(out, seeds=2, combine_winners=True)
+    record = tables(out)
+    combine = record["combine"]
+    assert combine["trained"] and len(combine["combination"]["best_epochs"]) == 2
+    exp = load_run_experiment(out)
+    winner = best_trial(load_study(out, exp))
+    winner_params = json.loads(json.dumps(decode_params(parse_space(exp), winner.params)))
+
+    for mean, source in ((1.0, "combination"), (0.0, "study winner")):  # val_accuracy: higher is better
+        combine["combination"]["mean"] = mean
+        (out / "ablation_tables.json").write_text(json.dumps(record), encoding="utf-8")
+        shutil.rmtree(out / "final", ignore_errors=True)  # else the second retrain resumes the first's folder
+
+        final = run_final(out)
+
+        assert final["source"] == source
+        params = json.loads((out / "final" / "params.json").read_text(encoding="utf-8"))["params"]
+        if source == "combination":
+            assert final["trial_number"] is None and params == combine["combination"]["params"]
+            assert final["epochs"] == max(1, round(sum(combine["combination"]["best_epochs"]) / 2))
+            assert "beat the study's winner" in final["choice"]
+        else:
+            assert final["trial_number"] == winner.number and params == winner_params
+            assert f"retrains trial #{winner.number}" in final["choice"]
+        assert f"Final model: {final['choice']}." in (out / "summary.md").read_text(encoding="utf-8")
+    touches = json.loads((out / "test_touches.json").read_text(encoding="utf-8"))
+    assert touches["count"] == 2 and [e["trial"] for e in touches["events"]] == [None, winner.number]
+    assert cli("report", out).exit_code == 0  # the report's final table says which and why
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "study winner" in html and f"the final model retrains trial #{winner.number}" in html

@@ -80,7 +80,7 @@ def combine_winners(
     changed = {k: v for k, v in combination.items() if not values_equal(v, default[k])}
     default_values = _row_values(_matching_row(rows, default))
     known = _matching_row(rows, combination)
-    state: dict[str, str] = {}
+    state: dict[str, Any] = {}
     if known is not None:  # the default itself, or one knob moved: the ablation already trained it
         combo_values = _row_values(known)
     else:
@@ -100,7 +100,7 @@ def combine_winners(
 
 def _train(
     layout: RunLayout, exp: Experiment, combination: dict[str, Any], datasets: DatasetCache, exp_id: str
-) -> tuple[list[float], dict[str, str]]:
+) -> tuple[list[float], dict[str, Any]]:
     """The combination's seeds, one after another; as in the study, a diverged or failed seed makes
     the configuration diverged (no mean), so a lucky seed cannot stand for an unstable setting."""
     configured = apply_params(exp, combination)  # a data.* winner loads its own copy of the data
@@ -111,7 +111,8 @@ def _train(
         if fits[-1].state in STOPPED_EARLY:
             break
     outcome = reduce_seeds(fits, exp.search.objective.metric)
-    return outcome.seed_values if outcome.value is not None else [], {"state": outcome.state, "reason": outcome.reason}
+    state = {"state": outcome.state, "reason": outcome.reason, "best_epochs": [r.best_epoch for r in fits]}
+    return outcome.seed_values if outcome.value is not None else [], state
 
 
 def _beats(record: dict[str, Any], maximize: bool) -> bool | None:
@@ -151,3 +152,36 @@ def _text(record: dict[str, Any]) -> str:
     return (f"Winners combined ({changes}): {metric} {_fmt(record['combination'])} vs the default "
             f"{_fmt(record['default'])} over {seeds} {unit}(s); the combination "
             f"{verdict[record['beat_default']]}{margin}.")
+
+
+def final_choice(layout: RunLayout, winner: optuna.trial.FrozenTrial, maximize: bool) -> dict[str, Any] | None:
+    """Which configuration the final model retrains after a combine_winners check, and why.
+
+    The better validation mean of the study's winner (every ablation row, the default included) and
+    the combination, when the combination was trained outside the study; a tie keeps the study's
+    winner. None when there is no trained combination to weigh (no check, or the combination was
+    an ablation row already). The returned record has `source` ("combination" or "study winner"),
+    `why` (one sentence), and for the combination its `params` and `best_epochs`.
+    """
+    try:
+        combine = read_json(layout.ablation_tables).get("combine") if layout.ablation_tables.exists() else None
+    except (OSError, ValueError):
+        return None
+    if not combine or not combine.get("trained"):
+        return None
+    combo, value = combine["combination"], winner.value
+    unit = combine.get("unit", "seed")
+    metric = combine["metric"]
+    if combo["mean"] is None:
+        return {"source": "study winner",
+                "why": f"the combined winners gave no value ({combo.get('state', 'failed')}): the final model "
+                       f"retrains the study's winner, trial #{winner.number}"}
+    better = value is None or (combo["mean"] > value if maximize else combo["mean"] < value)
+    told = f"{metric} {_fmt(combo)} over {combine['seeds']} {unit}(s) vs trial #{winner.number}'s {value:.4f}"
+    if better:
+        return {"source": "combination", "params": combo["params"], "best_epochs": combo.get("best_epochs") or [],
+                "why": f"the combined winners beat the study's winner ({told}): the final model retrains "
+                       "the combination"}
+    return {"source": "study winner",
+            "why": f"the study's winner was at least as good as the combined winners ({told}): the final "
+                   f"model retrains trial #{winner.number}"}

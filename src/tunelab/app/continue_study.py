@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -37,6 +38,15 @@ class Continued:
     parent: Path
     trial_dir: Path
     results: list[FitResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `tunelab continue --json` prints for this trial: the parent's value, each seed's
+        new best value and epoch, and where it went."""
+        return {"trial": self.number, "metric": self.metric, "value_before": self.value,
+                "values": [r.best_record.get(self.metric) for r in self.results],
+                "best_epochs": [r.best_epoch for r in self.results],
+                "epochs_run": [r.epochs_run for r in self.results], "states": [r.state for r in self.results],
+                "parent_dir": str(self.parent), "trial_dir": str(self.trial_dir)}
 
     def line(self) -> str:
         """`trial 3 val_accuracy 0.944 -> 0.951 (best epoch 27 of 30) in RUN/continued/3-...-to30ep`"""

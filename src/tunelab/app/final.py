@@ -2,6 +2,10 @@
 
 Rule for the epoch count: the best epoch the configuration reached on validation (the mean over
 its seeds, rounded), since there is no validation split left to stop on.
+
+After an ablation with `search.combine_winners`, the configuration is the better (on validation)
+of the study's winner and the combined per-knob winners (app/combine_winners.py `final_choice`);
+test_metrics.json says which under `source` and why under `choice`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import optuna
 import torch
 import yaml
 
+from tunelab.app.combine_winners import final_choice
 from tunelab.config.load import validate_experiment
 from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params, decode_params, parse_space
@@ -90,8 +95,12 @@ def run_final(
     out = layout.final_of(trial)
     knobs = parse_space(base)
     params = decode_params(knobs, best.params)
-    exp = apply_params(base, params)
     best_epochs = [e for e in best.user_attrs.get("best_epochs", []) if e]
+    maximize = base.search.objective.resolved_direction() == "maximize"
+    choice = final_choice(layout, best, maximize) if trial is None else None  # search.combine_winners
+    if choice is not None and choice["source"] == "combination":
+        params, best_epochs = dict(choice["params"]), [e for e in choice["best_epochs"] if e]
+    exp = apply_params(base, params)
     epochs = max(1, round(statistics.fmean(best_epochs))) if best_epochs else exp.train.epochs
     train_cfg = exp.train.model_copy(
         update={"epochs": epochs, "early_stopping": exp.train.early_stopping.model_copy(update={"patience": None})}
@@ -111,7 +120,8 @@ def run_final(
             first_model = model
     metrics = _reduce(per_seed)
     record = {
-        "trial_number": best.number,
+        "trial_number": None if choice and choice["source"] == "combination" else best.number,
+        **({"source": choice["source"], "choice": choice["why"]} if choice else {}),
         "params": params,
         "epochs": epochs,
         "rule": "epochs = the best validation epoch of the chosen configuration (mean over its seeds)",
@@ -125,7 +135,8 @@ def run_final(
     write_json_atomic(out.params, {"params": params, "config": exp.model_dump(mode="json")})
     if data.test is not None:
         write_text_atomic(out.predictions, _predictions_csv(first_model, data, exp))
-        record["times_test_scored"] = add_touch(layout, trial=best.number, folder=str(out.root.relative_to(run_dir)))
+        record["times_test_scored"] = add_touch(layout, trial=record["trial_number"],
+                                                folder=str(out.root.relative_to(run_dir)))
     write_json_atomic(out.test_metrics, record)
     write_outputs(layout, study, base, knobs)  # summary.md shows the new test scores and the touch count
     return record

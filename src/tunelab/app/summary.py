@@ -21,6 +21,21 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def cost_line(cost: dict[str, Any]) -> str:
+    """cost.json in one line: `~` marks an estimate (docs/cost.md says how each is taken)."""
+    def mark(kind: str) -> str:
+        return "~" if cost.get(kind) == "estimated" else ""
+
+    parts = [f"{cost['n_params']:,} parameters"]
+    if isinstance(cost.get("train_time_alone_s"), int | float):
+        parts.append(f"time alone {mark('train_time_kind')}{cost['train_time_alone_s']:.2f}s")
+    if isinstance(cost.get("config_mem_mb"), int | float):
+        parts.append(f"memory {mark('config_mem_kind')}{cost['config_mem_mb']:.2f} MB")
+    latency = [f"{cost[k]:.4g} ms/sample at batch {k.removeprefix('latency_ms_b')}"
+               for k in cost if k.startswith("latency_ms_b") and isinstance(cost[k], int | float)]
+    return "; ".join(parts + latency)
+
+
 def print_train_summary(console: Console, res: Any) -> None:
     """State, best epoch, and the best and last epochs' numbers side by side."""
     r = res.result
@@ -36,6 +51,9 @@ def print_train_summary(console: Console, res: Any) -> None:
         console, "epochs       ", f"{r.epochs_run}, best {r.best_epoch} by {r.monitor}; "
         f"train time {r.train_time_s:.2f}s; peak memory {r.peak_mem_mb:.0f} MB"
     )
+    cost = getattr(res, "cost", None) or {}
+    if cost.get("n_params") is not None:
+        _line(console, "cost         ", cost_line(cost))
     keys = [k for k in r.last_record if k not in ("epoch", "is_best")]
     table = Table(show_header=True)
     table.add_column("metric")
@@ -74,6 +92,8 @@ def print_tune_summary(console: Console, res: Any) -> None:
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))
         _line(console, "final      ", f"{tests or record.get('note', '')} ({layout.final})")
+        if record.get("choice"):  # search.combine_winners: which configuration it retrained, and why
+            _line(console, "final model", f" {record['choice']}")
     touches = read_touches(layout)["count"]
     if touches:
         _line(console, "test split ", f"scored {touches} time(s) in this run folder ({layout.test_touches.name})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,14 @@ from tunelab.config.load import parse_override
 from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
 from tunelab.runs.claim import claim_run_folder, record_split
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.records import read_json
+from tunelab.text.features import model_inputs
 from tunelab.train.data_checks import write_data_checks
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
 from tunelab.train.trial import run_trial, short_name
+from tunelab.train.trial_cost import solo_models, trial_cost
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class TrainResult:
     trial_dir: Path
     result: FitResult
     experiment: Experiment
+    cost: dict[str, Any] = field(default_factory=dict)  # cost.json: parameters, time, memory, latency
 
 
 def train(
@@ -80,8 +83,9 @@ def train(
     result = run_trial(
         prepared.experiment, prepared.dataset, trial, params=params, exp_id=prepared.exp_id, hooks=hooks
     )
+    cost = _cost(prepared, trial, result)
     write_evidence(layout.root)
-    return TrainResult(layout.root, trial.root, result, prepared.experiment)
+    return TrainResult(layout.root, trial.root, result, prepared.experiment, cost)
 
 
 def _continue(prepared: Prepared, layout: RunLayout, overrides: Sequence[str], hooks: Sequence[Hook]) -> TrainResult:
@@ -98,7 +102,14 @@ def _continue(prepared: Prepared, layout: RunLayout, overrides: Sequence[str], h
     params = read_json(parent.params_json).get("params", {}) if parent.params_json.exists() else {}
     result = continue_trial(exp, prepared.dataset, prepared.exp_id, parent, child,
                             params={**params, "train.epochs": exp.train.epochs}, hooks=hooks)
-    return TrainResult(layout.root, child.root, result, exp)
+    return TrainResult(layout.root, child.root, result, exp, _cost(prepared, child, result))
+
+
+def _cost(prepared: Prepared, trial: TrialLayout, result: FitResult) -> dict[str, Any]:
+    """The trained configuration's cost columns (the same cost.json a study's trial gets)."""
+    exp = prepared.experiment
+    data = model_inputs(exp, prepared.dataset)
+    return trial_cost(solo_models([exp], data, [trial]), data, exp, [result], trial, alone=True)
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:

@@ -40,7 +40,8 @@ def train(
     res = guarded(run, experiment, set_)
     if as_json:
         sys.stdout.write(
-            json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict()}) + "\n"
+            json.dumps({"run_dir": str(res.run_dir), "trial_dir": str(res.trial_dir), **res.result.to_dict(),
+                        "cost": res.cost}) + "\n"
         )
         return
     from tunelab.app.summary import print_train_summary
@@ -150,7 +151,8 @@ def final(
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
     where = run_dir / "final" / (f"trial-{trial}" if trial is not None else "")
-    console.print(f"final model of trial #{record['trial_number']} in {where}; test split scored "
+    which = "the combined winners" if record["trial_number"] is None else f"trial #{record['trial_number']}"
+    console.print(f"final model of {which} in {where}; test split scored "
                   f"{record.get('times_test_scored', 0)} time(s) in this run folder", markup=False)
     for key, value in record.items():
         if key.startswith("test_"):
@@ -163,9 +165,15 @@ def continue_study(
     best: int = typer.Option(1, "--best", min=1, help="Continue this many of the best trials."),
     epochs: int = typer.Option(..., "--epochs", min=1, help="Epochs to train each of them further."),
     data_dir: str | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per continued trial, a line each."),
 ) -> None:
     from tunelab.app.continue_study import continue_best
-    console.print(guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir)), markup=False)
+
+    done = guarded(lambda: continue_best(run_dir, best=best, epochs=epochs, data_dir=data_dir))
+    if as_json:
+        sys.stdout.write("".join(json.dumps(c.to_dict(), default=str) + "\n" for c in done))
+        return
+    console.print(done, markup=False)
 
 
 @app.command()

@@ -109,7 +109,8 @@ class SearchSection(Section):
         False,
         description="ablation: afterwards train every knob's best value together with `seeds` seeds and "
         "report it against the default (mean ± std, and whether it beat the default): one-at-a-time "
-        "changes can interact.",
+        "changes can interact. The final model then retrains the better (on validation) of the study's "
+        "winner and the combination; final/test_metrics.json says which (`source`) and why (`choice`).",
     )
 
     @field_validator("vectorize", mode="before")

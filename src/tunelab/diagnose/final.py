@@ -15,6 +15,8 @@ from tunelab.runs.view import RunView, TrialView
 
 def _chosen(run: RunView) -> TrialView | None:
     number = run.final.get("trial_number") if isinstance(run.final, Mapping) else None
+    if isinstance(run.final, Mapping) and run.final.get("source") == "combination":
+        return None  # the combined winners are no study trial: no validation row to compare with
     for trial in run.trials:
         if trial.number == number:
             return trial

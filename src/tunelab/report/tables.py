@@ -120,7 +120,7 @@ def final_table(run: ReportRun) -> Table | None:
     if not final:
         return None
     rows = [[(k, None), (fmt(v), None)] for k, v in final.items() if k.startswith("test_")]
-    for key in ("trial_number", "epochs", "seeds", "rows_trained", "rows_tested", "rule"):
+    for key in ("trial_number", "source", "choice", "epochs", "seeds", "rows_trained", "rows_tested", "rule"):
         if key in final:
             rows.append([(key, None), (fmt(final[key]), None)])
     params = final.get("params") or {}

@@ -25,8 +25,9 @@ def read_touches(layout: RunLayout) -> dict[str, Any]:
     return data if isinstance(data, dict) and isinstance(data.get("count"), int) else {"count": 0, "events": []}
 
 
-def add_touch(layout: RunLayout, *, trial: int, folder: str) -> int:
-    """Count one scoring on test (the caller holds the run folder's writer lock); returns the new count."""
+def add_touch(layout: RunLayout, *, trial: int | None, folder: str) -> int:
+    """Count one scoring on test (the caller holds the run folder's writer lock); returns the new count.
+    `trial` is None for a final model that is no study trial (the combined winners)."""
     data = read_touches(layout)
     events = list(data.get("events", []))
     events.append({"trial": trial, "folder": folder, "at": datetime.now(UTC).isoformat(timespec="seconds")})

@@ -179,7 +179,7 @@ def write_knob_tables(
     tables = knob_tables(rows, exp, knobs, layout.root, train_key, counts)
     write_json_atomic(layout.ablation_tables, {**record, "note": TABLES_NOTE, "knobs": tables,
                                                "param_counts": counts})
-    return knob_tables_markdown(tables) + combine_markdown(record.get("combine"))
+    return knob_tables_markdown(tables) + combine_markdown(record.get("combine"), _final_choice(layout))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -189,8 +189,18 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
 
 
-def combine_markdown(combine: dict[str, Any] | None) -> str:
-    """The combine_winners section: default vs the per-knob winners together, mean ± std over seeds."""
+def combine_markdown(combine: dict[str, Any] | None, final_choice: str | None = None) -> str:
+    """The combine_winners section: default vs the per-knob winners together, mean ± std over seeds,
+    and which of the two the final model retrained (when it ran)."""
     if not combine:
         return ""
-    return "\n".join(["", "## Per-knob winners combined", "", combine["text"], ""])
+    lines = ["", "## Per-knob winners combined", "", combine["text"]]
+    if final_choice:
+        lines += ["", f"Final model: {final_choice}."]
+    return "\n".join([*lines, ""])
+
+
+def _final_choice(layout: RunLayout) -> str | None:
+    """final/test_metrics.json's `choice`: which configuration the final model retrained, and why."""
+    record = _read(layout.test_metrics)
+    return record.get("choice") if isinstance(record.get("choice"), str) else None

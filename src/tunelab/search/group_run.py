@@ -3,9 +3,13 @@ every other trial alone with `fit`. Trials whose shapes differ only in hidden wi
 padded stack when the padding costs little (train/padding.py).
 
 A member of a group equals the same seed trained alone (see `train/vectorized.py`), so grouping
-changes the wall time, not the results. A trial trains alone when its model or recipe is not
-vectorized, when one of its seed folders already holds progress (a retried or resumed trial
-continues from its checkpoint with `fit`), or when it would be a group of one.
+changes the wall time, not the results. With `data.cv_folds` a trial's folds take its seeds'
+place: each member brings its own fold's rows, and members whose folds have the same numbers of
+rows train in one `fit_group` (k folds of n rows come in at most two sizes).
+
+A trial trains alone when its model or recipe is not vectorized, when one of its seed folders
+already holds progress (a retried or resumed trial continues from its checkpoint with `fit`),
+or when it would be a group of one.
 
 Pruning: each trial in a group reports its own objective every epoch to its own Optuna trial
 (its first seed reports; its other seeds follow its verdict, as a trial has one value per epoch),
@@ -26,6 +30,7 @@ import torch
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob
 from tunelab.data.dataset import Dataset
+from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.search.heartbeat import Heartbeat
 from tunelab.search.trial_run import (
@@ -47,7 +52,7 @@ from tunelab.train.hooks import Hook
 from tunelab.train.padding import PAD_FLOPS_LIMIT, keys_ratio, pad_stacks
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
-from tunelab.train.vectorized import fit_group
+from tunelab.train.vectorized import fit_group, member_data_error
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]
@@ -164,8 +169,9 @@ def _start(
 ) -> _Started:
     exp, layout = start_trial(study, trial, params, knobs, base, run)
     seeds, keys = [], set()
-    for i, seed_layout in enumerate(trial_layouts(layout, base.search.seeds)):
-        seeded = seeded_experiment(exp, i)
+    folds = fold_experiments(exp)  # data.cv_folds: the folds take the seeds' place
+    for i, seed_layout in enumerate(trial_layouts(layout, repeats(base))):
+        seeded = folds[i] if folds else seeded_experiment(exp, i)
         data = datasets.get(seeded)
         if seeded.model.family == "encoder_head" and getattr(seeded.model, "freeze_encoder", False):
             data = model_inputs(seeded, data)  # its cached embeddings: the head trains as an MLP
@@ -184,15 +190,15 @@ def _train_group(
     """One `fit_group` over every seed of every trial in the chunk, then each trial's verdict."""
     metric = base.search.objective.metric
     prune = base.search.pruner != "none"
-    models, states, cfgs, layouts, identities, hooks = [], [], [], [], [], []
+    models, states, cfgs, layouts, identities, hooks, datas = [], [], [], [], [], [], []
     prunings: list[OptunaPruning] = []
-    data = chunk[0].seeds[0][1]
     for s in chunk:
         shared: dict[str, str] = {}
         pruning = OptunaPruning(s.trial, metric, prune=prune, group=shared)
         prunings.append(pruning)
         for i, (seeded, seed_data, seed_layout) in enumerate(s.seeds):
             models.append(model_for(seeded, seed_data))
+            datas.append(seed_data)
             states.append(torch.get_rng_state())  # dropout masks then follow this member's own stream
             identities.append(write_params(seeded, seed_data, seed_layout, params=s.params, exp_id=exp_id))
             cfgs.append(seeded.train)
@@ -205,15 +211,39 @@ def _train_group(
     refusal = vectorize_error(cfgs, models)
     if refusal:
         raise CannotVectorize(refusal)
-    results = fit_group(
-        models, data, cfgs, loss_name=exp0.train.loss, metrics=exp0.train.metrics or [],
-        layouts=layouts, identities=identities, hooks=hooks, rng_states=states,
-    )
+    folds = bool(base.data.cv_folds)
+    parts = _parts(datas, folds=folds)  # folds: one fit_group per fold size
+    for part in parts if folds else ():
+        refusal = member_data_error(datas[part[0]], [datas[i] for i in part], len(part))
+        if refusal:
+            raise CannotVectorize(refusal)
+    results: list[Any] = [None] * len(models)
+    for part in parts:
+        pick = [models[i] for i in part]
+        done = fit_group(
+            pick, datas[part[0]], [cfgs[i] for i in part], loss_name=exp0.train.loss,
+            metrics=exp0.train.metrics or [], layouts=[layouts[i] for i in part],
+            identities=[identities[i] for i in part], hooks=[hooks[i] for i in part],
+            rng_states=[states[i] for i in part], member_data=[datas[i] for i in part] if folds else (),
+        )
+        for i, result in zip(part, done, strict=True):
+            results[i] = result
     outcomes, at = [], 0
     for s, pruning in zip(chunk, prunings, strict=True):
         outcome = reduce_seeds(results[at : at + len(s.seeds)], metric)
-        cost = trial_cost(models[at : at + len(s.seeds)], data, s.exp, outcome.results, s.layout, alone=False)
+        cost = trial_cost(models[at : at + len(s.seeds)], datas[at], s.exp, outcome.results, s.layout, alone=False)
         at += len(s.seeds)
         record_outcome(s.trial.study, s.trial, outcome, pruning.curve, cost)
         outcomes.append(outcome)
     return outcomes
+
+
+def _parts(datas: Sequence[Dataset], *, folds: bool) -> list[list[int]]:
+    """Members that train in one `fit_group`: all of them, or with cross-validation folds those
+    whose folds have the same numbers of training and validation rows (stacked per member)."""
+    if not folds:
+        return [list(range(len(datas)))]
+    parts: dict[tuple[int, int], list[int]] = {}
+    for i, data in enumerate(datas):
+        parts.setdefault((len(data.train), len(data.val)), []).append(i)
+    return list(parts.values())

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
+from tunelab.data.folds import repeats
 from tunelab.search.results import counted
 from tunelab.search.rounds import batched
 from tunelab.search.strategies import Plan
@@ -40,8 +41,8 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
     train as one group). An integer K: groups of K members, K trials per round, whatever the
     sampler or pruner.
     """
-    setting, seeds = exp.search.vectorize, exp.search.seeds
-    if setting == "off" or exp.data.cv_folds:  # folds differ in data: they train one after another
+    setting, seeds = exp.search.vectorize, repeats(exp)  # with data.cv_folds: the folds
+    if setting == "off":
         return 1, 1
     members = AUTO_GROUP if setting == "auto" else int(setting)
     if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
@@ -102,7 +103,7 @@ def grouped_order(
     train/padding.py, count as one); how many units of work (groups, or points that train
     alone) they make; and each point's shape key by its config key ("" for
     a point that trains alone)."""
-    if base.search.vectorize == "off" or base.data.cv_folds:
+    if base.search.vectorize == "off":
         return list(points), len(points), {}
     longest_first = base.search.strategy in LONGEST_FIRST
     keys, costs, cost_of = [], [], {}
@@ -117,7 +118,7 @@ def grouped_order(
             cost_of[key] = cost(exp, data)
         keys.append(key)
         costs.append(cost_of.get(key, 0.0))
-    stack_of = pad_stacks({key: n * base.search.seeds for key, n in Counter(key for key in keys if key).items()})
+    stack_of = pad_stacks({key: n * repeats(base) for key, n in Counter(key for key in keys if key).items()})
     keys = [stack_of.get(key, "") for key in keys]  # shapes that pad well together queue as one
     first_seen: dict[str, int] = {}
     for key in keys:
@@ -133,7 +134,7 @@ def grouped_order(
         rank = first_seen
     order = sorted(range(len(points)), key=lambda i: rank[keys[i]])
     _, max_group = group_limits(base)
-    units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
+    units = keys.count("") + sum(-(-keys.count(k) * repeats(base) // max_group) for k in first_seen if k)
     shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
     return [points[i] for i in order], units, shape_of
 

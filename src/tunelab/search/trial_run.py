@@ -144,7 +144,7 @@ def train_alone(
     outcome = reduce_seeds(results, metric)
     seeds = [seeded_experiment(exp, i) for i in range(len(results))]
     data = model_inputs(exp, datasets.get(exp))
-    models = solo_models(seeds, data, trial_layouts(layout, base.search.seeds))
+    models = solo_models(seeds, data, trial_layouts(layout, repeats(base)))
     cost = trial_cost(models, data, exp, results, layout, alone=True)
     record_outcome(trial.study, trial, outcome, pruning.curve, cost)
     return outcome

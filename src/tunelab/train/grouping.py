@@ -71,14 +71,19 @@ def frozen_head(exp: Experiment, data: Dataset) -> bool:
 
 def group_key(exp: Experiment, data: Dataset) -> str | None:
     """Members with equal keys can train as one group (`can_vectorize` agrees); None: this
-    member trains alone. The key ends with the network's input and output widths, which
-    `padding.pad_stacks` reads to weigh padding keys of different hidden widths together."""
+    member trains alone. Cross-validation folds of one data section share a key (their rows
+    differ: they train as members with data of their own, in groups of one fold size). The key
+    ends with the network's input and output widths, which `padding.pad_stacks` reads to weigh
+    padding keys of different hidden widths together."""
     if can_vectorize([(exp, data)]) is not None:
         return None
     model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
     train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
     io = [math.prod(data.input_shape), model_output_dim(exp.train.loss, data.task, data.output_dim)]
-    return json.dumps([data.name, data.data_hash, len(data.train), model, train, io], sort_keys=True, default=str)
+    rows: list[object] = [data.data_hash, len(data.train)]
+    if exp.data.cv_folds:  # the folds of one data section: each member brings its own rows (fit_group member_data)
+        rows = [exp.data.model_dump(mode="json", exclude={"cv_fold"})]
+    return json.dumps([data.name, *rows, model, train, io], sort_keys=True, default=str)
 
 
 def has_progress(layout: TrialLayout | None) -> bool:

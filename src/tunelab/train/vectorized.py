@@ -10,6 +10,11 @@ member alone to float rounding; with dropout this needs each member's RNG state 
 was built (`rng_states`, as `build_member` returns it), else the masks come from one stream
 shared by the group (statistically alike, not equal).
 
+Members may also train on data of their own (`member_data`: one cross-validation fold each,
+data/folds.py): the same feature and target shapes and the same numbers of training and
+validation rows (folds of one size), stacked (K, n, ...) so each member draws its own batches
+from its own rows and is validated on its own rows with its own target scaler; still exact.
+
 Members of one depth but different hidden widths (mlp without LayerNorm) train in one stack of
 zero-padded layers with masked units (train/padding.py), each still exact; their checkpoints,
 records and written-back weights hold only the member's own widths.
@@ -86,14 +91,16 @@ def fit_group(
     identities: Sequence[dict[str, Any]],
     hooks: Sequence[Sequence[Hook]] = (),
     rng_states: Sequence[torch.Tensor | None] = (),
+    member_data: Sequence[Dataset] = (),
 ) -> list[FitResult]:
     """Train K members together; returns each member's `FitResult` (as `fit` would, in order).
 
     Each model's weights are updated in place to the member's final weights. `rng_states`: each
     member's global RNG state right after its model was built (`torch.get_rng_state()`); with
-    them, dropout masks equal `fit`'s, so members with dropout are exact too.
+    them, dropout masks equal `fit`'s, so members with dropout are exact too. `member_data`: each
+    member's own data set (cross-validation folds), in place of `data` for all.
     """
-    error = vectorize_error(cfgs, models)
+    error = vectorize_error(cfgs, models) or member_data_error(data, member_data, len(models))
     if error:
         raise ValueError(f"cannot vectorize: {error}")
     cfgs = [head_lr(model, cfg) for model, cfg in zip(models, cfgs, strict=True)]
@@ -118,6 +125,7 @@ def fit_group(
     loss_name = resolve_loss(loss_name, data.task)
     loss_fn = make_loss(loss_name, data.task, cfg0.huber_delta)
     train_loss = batched_loss(loss_name, data.task, cfg0.huber_delta)
+    own = _OwnData(member_data, device) if member_data else None  # per-member rows: (K, n, ...)
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     x_val, y_val = data.val.x.to(device), data.val.y.to(device)
     has_val = len(y_val) > 0
@@ -145,14 +153,17 @@ def fit_group(
     if saved:
         restore_optimizer(opt, saved, net.offsets)
     active = list(members)
-    ev = _Evaluator(loss_fn, loss_name, metrics, data)
+    active_rows = list(range(k))  # each active member's index in `models` (and `member_data`)
+    ev = _Evaluator(loss_fn, loss_name, metrics, data, own)
     for epoch in range(start + 1, cfg0.epochs + 1):
         kk = len(active)
         t0 = time.perf_counter()
         for m in active:
             m.book.ctx.epoch = epoch
         loss_sum = torch.zeros(kk, device=device)
-        if full_batch:
+        if own is not None:
+            xs, ys = own.batches(active_rows, [m.generator for m in active], None if full_batch else batch_size, net)
+        elif full_batch:
             xs, ys = [net.shared_input(x_train)], [y_train.unsqueeze(0).expand(kk, *y_train.shape)]
         else:
             orders = torch.stack([torch.randperm(n, generator=m.generator) for m in active]).to(device)
@@ -176,11 +187,11 @@ def fit_group(
 
         keys, per_member = ["train_loss"], [loss_sum / n]
         if has_val:
-            for key, values in ev(net, x_val, y_val).items():
+            for key, values in ev(net, *own.split("val", active_rows) if own else (x_val, y_val)).items():
                 keys.append(f"val_{key}")
                 per_member.append(values)
         if cfg0.eval_train:
-            for key, values in ev(net, x_train, y_train).items():
+            for key, values in ev(net, *own.split("train", active_rows) if own else (x_train, y_train)).items():
                 keys.append(f"train_eval_{key}")
                 per_member.append(values)
         synced = torch.cat([torch.stack(per_member).float(), norms.float()]).tolist()  # the epoch's one sync
@@ -193,6 +204,7 @@ def fit_group(
                 net.keep(index)
                 opt.keep(index)
             active = [active[r] for r in rows]
+            active_rows = [active_rows[r] for r in rows]
         if not active:
             break
     for r, m in enumerate(active):
@@ -204,22 +216,33 @@ def fit_group(
 class _Evaluator:
     """Every member's loss and metrics on one split, as `evaluate` computes them per model."""
 
-    def __init__(self, loss_fn: Any, loss_name: str, metrics: Sequence[str], data: Dataset) -> None:
+    def __init__(self, loss_fn: Any, loss_name: str, metrics: Sequence[str], data: Dataset,
+                 own: _OwnData | None = None) -> None:
         self.loss_fn, self.loss_name, self.metrics, self.scaler = loss_fn, loss_name, list(metrics), data.target_scaler
+        self.own = own
 
     @torch.no_grad()
-    def __call__(self, net: StackedNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        chunks = [net.forward(net.shared_input(x[i : i + EVAL_CHUNK_ROWS]), train=False)
-                  for i in range(0, len(x), EVAL_CHUNK_ROWS)]
+    def __call__(self, net: StackedNet, x: torch.Tensor, y: torch.Tensor,
+                 rows: Sequence[int] = ()) -> dict[str, torch.Tensor]:
+        """Shared rows `x` (B, ...), or with `rows` (the active members' data indices) each
+        member's own rows `x` (K, B, ...) and targets `y` (K, B, ...)."""
+        if rows:
+            chunks = [net.forward(net.input(x[:, i : i + EVAL_CHUNK_ROWS]), train=False)
+                      for i in range(0, x.shape[1], EVAL_CHUNK_ROWS)]
+        else:
+            chunks = [net.forward(net.shared_input(x[i : i + EVAL_CHUNK_ROWS]), train=False)
+                      for i in range(0, len(x), EVAL_CHUNK_ROWS)]
         outputs = torch.cat(chunks, dim=1).float()
-        target = self.scaler.inverse(y) if self.scaler is not None else y
         out: dict[str, list[torch.Tensor]] = {"loss": []}
         out.update({name: [] for name in self.metrics})
-        for row in outputs:
-            out["loss"].append(self.loss_fn(row, y))
+        for r, row in enumerate(outputs):
+            target_y = y[r] if rows else y
+            scaler = self.own.scalers[rows[r]] if rows and self.own is not None else self.scaler
+            target = scaler.inverse(target_y) if scaler is not None else target_y
+            out["loss"].append(self.loss_fn(row, target_y))
             pred = point_prediction(row, self.loss_name)
-            if self.scaler is not None:
-                pred = self.scaler.inverse(pred)
+            if scaler is not None:
+                pred = scaler.inverse(pred)
             for name in self.metrics:
                 out[name].append(METRICS[name](pred, target))
         return {key: torch.stack(values) for key, values in out.items()}
@@ -256,3 +279,48 @@ def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:
     if net.generators is not None:
         state["torch"] = net.generators[row].get_state()
     return state
+
+
+def member_data_error(data: Dataset, member_data: Sequence[Dataset], k: int) -> str | None:
+    """Why these per-member data sets cannot be stacked (None: they can)."""
+    if not member_data:
+        return None
+    if len(member_data) != k:
+        return f"need one data set per member, got {len(member_data)} for {k} members"
+    d0 = member_data[0]
+    for i, d in enumerate(member_data):
+        if d.is_image or d.is_text:
+            return f"member {i}: per-member data must be numeric tensors (no images or texts)"
+        if (d.task, tuple(d.input_shape), d.output_dim) != (data.task, tuple(data.input_shape), data.output_dim):
+            return f"member {i}: data of another task or shape"
+        sizes, sizes0 = (len(d.train), len(d.val)), (len(d0.train), len(d0.val))
+        if sizes != sizes0:
+            return f"member {i}: {sizes[0]} train / {sizes[1]} val rows, member 0 has {sizes0[0]} / {sizes0[1]}"
+    return None
+
+
+class _OwnData:
+    """Each member's own rows (cross-validation folds), stacked: (K, n, ...) per split."""
+
+    def __init__(self, member_data: Sequence[Dataset], device: torch.device) -> None:
+        self.x = {s: torch.stack([getattr(d, s).x for d in member_data]).to(device) for s in ("train", "val")}
+        self.y = {s: torch.stack([getattr(d, s).y for d in member_data]).to(device) for s in ("train", "val")}
+        self.scalers = [d.target_scaler for d in member_data]
+
+    def split(self, name: str, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """The active members' rows of one split, and their indices (for `_Evaluator`)."""
+        index = torch.tensor(list(rows), device=self.x[name].device)
+        return self.x[name].index_select(0, index), self.y[name].index_select(0, index), list(rows)
+
+    def batches(self, rows: Sequence[int], generators: Sequence[torch.Generator], batch_size: int | None,
+                net: StackedNet) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One epoch's batches: each member's own training rows in its own seeded order (`fit`'s
+        `randperm`), or all of them at once (`batch_size` None: full batch)."""
+        x, y, _ = self.split("train", rows)
+        if batch_size is None:
+            return [net.input(x)], [y]
+        n = x.shape[1]
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(x.device)
+        members = torch.arange(len(rows), device=x.device).unsqueeze(1)
+        xs = [net.input(xb) for xb in x[members, orders].split(batch_size, dim=1)]
+        return xs, list(y[members, orders].split(batch_size, dim=1))
