@@ -19,15 +19,13 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.search.results import counted
-from tunelab.search.rounds import batched
+from tunelab.search.rounds import AUTO_MEMBERS, batched
 from tunelab.search.strategies import Plan
 from tunelab.search.trial_run import DatasetCache, config_key
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import pad_stacks
 from tunelab.train.trial import model_for
 
-AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
-SEQUENTIAL_SAMPLERS = SEQUENTIAL_STRATEGIES  # learn from every result: asked one trial at a time
 LONGEST_FIRST = ("grid", "random", "qmc")  # order-free strategies: costliest groups start first
 
 
@@ -43,8 +41,8 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
     setting, seeds = exp.search.vectorize, exp.search.seeds
     if setting == "off" or exp.data.cv_folds:  # folds differ in data: they train one after another
         return 1, 1
-    members = AUTO_GROUP if setting == "auto" else int(setting)
-    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
+    members = AUTO_MEMBERS if setting == "auto" else int(setting)
+    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_STRATEGIES or exp.search.pruner != "none"):
         return 1, members
     return max(1, members // seeds), members
 
@@ -61,7 +59,7 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     setting = exp.search.n_jobs
     if setting != "auto":
         return min(int(setting), fit) if res.gpus_per_trial > 0 else int(setting)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS and not batched(exp):
+    if exp.search.strategy in SEQUENTIAL_STRATEGIES and not batched(exp):
         return 1
     return max(1, min(fit, units))
 

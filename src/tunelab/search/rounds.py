@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, apply_params, suggest
+from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
 from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
 from tunelab.train.grouping import group_key
@@ -39,8 +40,8 @@ from tunelab.train.padding import pad_stacks
 from tunelab.train.trial import batch_rows
 
 log = logging.getLogger(__name__)
-BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
-AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto` (as in the runner)
+# Rounds batch the SEQUENTIAL_STRATEGIES (model-based samplers); qmc and random already ask many at once.
+AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto` (planning.group_limits too)
 MIN_ROUNDS = 4  # `auto` keeps at least this many rounds, so the sampler learns between them
 PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
 ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR = "round", "slot", "shape"
@@ -69,7 +70,7 @@ def batch_size(exp: Experiment, budget: int) -> int:
     setting = exp.search.batch_size
     if setting != "auto":
         return int(setting)
-    if exp.search.strategy not in BATCHED_SAMPLERS or exp.search.pruner != "none":
+    if exp.search.strategy not in SEQUENTIAL_STRATEGIES or exp.search.pruner != "none":
         return 1
     vectorize = exp.search.vectorize
     members = 1 if vectorize == "off" else AUTO_MEMBERS if vectorize == "auto" else int(vectorize)
@@ -81,7 +82,7 @@ def batch_size(exp: Experiment, budget: int) -> int:
 def batched(exp: Experiment) -> bool:
     """Whether this study asks in rounds (a model-based sampler with a batch size above 1)."""
     budget = exp.search.n_trials or DEFAULT_N_TRIALS
-    return exp.search.strategy in BATCHED_SAMPLERS and batch_size(exp, budget) > 1
+    return exp.search.strategy in SEQUENTIAL_STRATEGIES and batch_size(exp, budget) > 1
 
 
 def round_seed(sampler_seed: int, index: int) -> int:
@@ -261,7 +262,7 @@ def rounds_for(
     The real study then only hands out queued trials, so its own sampler is replaced by a cheap
     one: a queued trial's values are fixed, and CMA-ES must not take a generation step there.
     """
-    if base.search.strategy not in BATCHED_SAMPLERS:
+    if base.search.strategy not in SEQUENTIAL_STRATEGIES:
         return None
     size = batch_size(base, budget)
     if size <= 1:
