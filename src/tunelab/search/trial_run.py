@@ -62,7 +62,7 @@ class OptunaPruning(Hook):
         if self.trial.should_prune():
             reason = f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})"
             self.group["pruned"] = reason
-            ctx.request_stop("pruned", reason)
+            ctx.request_stop(Outcome.PRUNED.value, reason)
 
 
 class FollowPruning(Hook):
@@ -76,7 +76,7 @@ class FollowPruning(Hook):
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         if "pruned" in self.group:
-            ctx.request_stop("pruned", self.group["pruned"])
+            ctx.request_stop(Outcome.PRUNED.value, self.group["pruned"])
 
 
 @dataclass
@@ -218,7 +218,7 @@ def record_outcome(
         **tie_attrs(r.best_record for r in results),
         **(cost or {}),  # the configuration alone (train/cost.py): time, memory, latency, parameters
     }
-    if outcome.state == "pruned" and results:
+    if outcome.state == Outcome.PRUNED and results:
         attrs["pruned_at_epoch"] = results[-1].epochs_run
     write_trial(study, trial, attrs, curve)
 
