@@ -47,6 +47,11 @@ def load_run_experiment(run_dir: Path) -> Experiment:
     return validate_experiment(data, source=str(path))
 
 
+def final_dir(run_dir: Path, trial: int | None = None) -> Path:
+    """Where `run_final` writes: `final/`, or `final/trial-<N>/` for a chosen trial."""
+    return RunLayout(run_dir).final_of(trial).root
+
+
 def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> optuna.Study:
     url = storage or exp.search.storage or f"sqlite:///{RunLayout(run_dir).study_db}"
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
