@@ -113,19 +113,31 @@ class DatasetCache:
         return self._cache[key]
 
 
+@dataclass
+class StudyTrials:
+    """What every trial of one study run shares: the study, its base experiment and knobs, the run
+    folder, the data sets, and the experiment id each trial's params.json records."""
+
+    study: optuna.Study
+    base: Experiment
+    knobs: list[Knob]
+    layout: RunLayout
+    datasets: DatasetCache
+    exp_id: str
+
+
 def train_alone(
+    trials: StudyTrials,
     trial: optuna.trial.Trial,
     exp: Experiment,
     layout: TrialLayout,
     params: Mapping[str, Any],
-    base: Experiment,
-    datasets: DatasetCache,
-    exp_id: str,
     *,
     epoch_hooks: Sequence[Hook] = (),
     on_seed_start: Callable[[int], None] | None = None,
 ) -> TrialOutcome:
     """One started trial's seeds, one `fit` after another (each resumes from its checkpoints)."""
+    base, datasets, exp_id = trials.base, trials.datasets, trials.exp_id
     metric = base.search.objective.metric
     pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none")
     results = []
@@ -156,17 +168,13 @@ def seeded_experiment(exp: Experiment, i: int) -> Experiment:
 
 
 def start_trial(
-    study: optuna.Study,
-    trial: optuna.trial.Trial,
-    params: Mapping[str, Any],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
+    trials: StudyTrials, trial: optuna.trial.Trial, params: Mapping[str, Any]
 ) -> tuple[Experiment, TrialLayout]:
     """The trial's experiment and folder; its folder, configuration and process go to the study
     at once (one write), so a dead worker's trial can be found and retried."""
-    exp = apply_params(base, dict(params))
-    by_name = {k.name: params[k.path] for k in knobs if k.path in params and k.kind != "fixed"}
+    study, run = trials.study, trials.layout
+    exp = apply_params(trials.base, dict(params))
+    by_name = {k.name: params[k.path] for k in trials.knobs if k.path in params and k.kind != "fixed"}
     layout = run.trial(trial.number, short_name(by_name))
     _adopt_retried_folder(trial, run, layout)
     write_trial(study, trial, {
