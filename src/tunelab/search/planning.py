@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import TrialState
@@ -29,7 +29,18 @@ from tunelab.train.trial import model_for
 LONGEST_FIRST = ("grid", "random", "qmc")  # order-free strategies: costliest groups start first
 
 
-def group_limits(exp: Experiment) -> tuple[int, int]:
+class GroupLimits(NamedTuple):
+    per_round: int  # trials asked per round
+    members: int  # members (trials x seeds) per vectorized group
+
+
+class GroupedOrder(NamedTuple):
+    points: list[dict[str, Any]]  # the explicit points, same shapes next to each other
+    units: int  # independent units of work: vectorized groups, or points that train alone
+    shape_of: dict[str, str]  # config key -> shape key ("" for a point that trains alone)
+
+
+def group_limits(exp: Experiment) -> GroupLimits:
     """(trials asked per round, members per vectorized group) for the experiment's settings.
 
     `off`: one trial at a time, never grouped. `auto`: groups of up to 32 members; explicit
@@ -40,11 +51,11 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
     """
     setting, seeds = exp.search.vectorize, exp.search.seeds
     if setting == "off" or exp.data.cv_folds:  # folds differ in data: they train one after another
-        return 1, 1
+        return GroupLimits(1, 1)
     members = AUTO_MEMBERS if setting == "auto" else int(setting)
     if setting == "auto" and (exp.search.strategy in SEQUENTIAL_STRATEGIES or exp.search.pruner != "none"):
-        return 1, members
-    return max(1, members // seeds), members
+        return GroupLimits(1, members)
+    return GroupLimits(max(1, members // seeds), members)
 
 
 def resolve_jobs(exp: Experiment, units: int) -> int:
@@ -94,14 +105,14 @@ def round_size(
 
 def grouped_order(
     points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
-) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
+) -> GroupedOrder:
     """The explicit points with same-shape configurations next to each other (a stable sort), so
     a round of asked trials forms few, large vectorized groups (shapes that pad well together,
     train/padding.py, count as one); how many units of work (groups, or points that train
     alone) they make; and each point's shape key by its config key ("" for
     a point that trains alone)."""
     if base.search.vectorize == "off" or base.data.cv_folds:
-        return list(points), len(points), {}
+        return GroupedOrder(list(points), len(points), {})
     longest_first = base.search.strategy in LONGEST_FIRST
     keys, costs, cost_of = [], [], {}
     for point in points:
@@ -130,10 +141,10 @@ def grouped_order(
     else:  # ablation and sweeps keep their order: the default or the sweep's order comes first
         rank = first_seen
     order = sorted(range(len(points)), key=lambda i: rank[keys[i]])
-    _, max_group = group_limits(base)
+    max_group = group_limits(base).members
     units = keys.count("") + sum(-(-keys.count(k) * base.search.seeds // max_group) for k in first_seen if k)
     shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
-    return [points[i] for i in order], units, shape_of
+    return GroupedOrder([points[i] for i in order], units, shape_of)
 
 
 def cost(exp: Experiment, data: Any) -> float:

@@ -28,7 +28,6 @@ from tunelab.runs.outcome import Outcome
 from tunelab.search import planning
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
-from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.point_queue import enqueue_missing
 from tunelab.search.results import (
     StudyObserver,
@@ -41,6 +40,7 @@ from tunelab.search.results import (
 )
 from tunelab.search.results import waiting as n_waiting
 from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
+from tunelab.search.shared_study import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
 from tunelab.search.trial_run import DatasetCache, StudyTrials, TrialOutcome, config_key, encoded_choices
@@ -196,7 +196,7 @@ def _params_of(
 
 
 def _ask(study: optuna.Study) -> optuna.trial.Trial:
-    with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeats.py)
+    with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeat.py)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         trial = study.ask()
     claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
