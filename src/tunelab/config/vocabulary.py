@@ -14,9 +14,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "r2", "mae", "rmse", "mse", "accuracy", "f1", "roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"
 )
 # The one definition of a metric's direction: every other module asks `higher_is_better`.
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision", "recall"}
-)
+SCORES: tuple[str, ...] = ("r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision", "recall")
+HIGHER_IS_BETTER: frozenset[str] = frozenset(SCORES)
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("r2", "mae", "rmse"),
     "classification": ("accuracy", "f1"),
