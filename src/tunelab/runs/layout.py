@@ -218,6 +218,14 @@ class RunLayout:
     def plots(self) -> Path:
         return self.root / "plots"
 
+    def plot(self, name: str) -> Path:
+        """`plots/<name>.png`."""
+        return self.plots / f"{name}.png"
+
+    def plot_files(self) -> list[Path]:
+        """The plots on disk ([] before the first report)."""
+        return sorted(self.plots.glob("*.png")) if self.plots.is_dir() else []
+
     @property
     def data_checks(self) -> Path:
         """Hygiene checks of the prepared data (`data/checks.py`), written once per run folder."""
