@@ -25,7 +25,6 @@ from tunelab.search.ablation_tables import write_knob_tables
 from tunelab.search.history_seed001 import seed001_history
 from tunelab.search.selection import choose, winner_line
 
-SHOWN = COUNTED
 # A configuration's own cost (train/cost.py), copied from the trial's attributes.
 COST_COLUMNS = ("n_params", "train_time_alone_s", "train_time_kind", "config_mem_mb", "config_mem_kind",
                 "latency_ms_b1", "latency_ms_b256")
@@ -97,7 +96,7 @@ def summary_rows(
     rows = []
     for t in study.get_trials(deepcopy=False):
         outcome = t.user_attrs.get("outcome")
-        if outcome not in SHOWN and t.state != TrialState.RUNNING:
+        if outcome not in COUNTED and t.state != TrialState.RUNNING:
             continue
         values = t.user_attrs.get("seed_values", [])
         mean = t.value if t.state == TrialState.COMPLETE else None
