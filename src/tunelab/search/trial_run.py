@@ -18,13 +18,14 @@ from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.naming import trial_name
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.search.selection import tie_attrs
 from tunelab.search.trial_writes import write_trial
 from tunelab.text.features import model_inputs
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
-from tunelab.train.trial import run_trial, short_name
+from tunelab.train.trial import run_trial
 from tunelab.train.trial_cost import solo_models, trial_cost
 
 
@@ -175,7 +176,7 @@ def start_trial(
     study, run = trials.study, trials.layout
     exp = apply_params(trials.base, dict(params))
     by_name = {k.name: params[k.path] for k in trials.knobs if k.path in params and k.kind != "fixed"}
-    layout = run.trial(trial.number, short_name(by_name))
+    layout = run.trial(trial.number, trial_name(by_name))
     _adopt_retried_folder(trial, run, layout)
     write_trial(study, trial, {
         "trial_dir": str(layout.root.relative_to(run.root)),
