@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from tunelab.config import schema
+from tunelab.config.model_sections import FAMILY_MODELS
 from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
 
 REGENERATE = "python -m tunelab.docs_reference > docs/experiment-reference.md"
@@ -180,9 +181,7 @@ def _doc(model: type[BaseModel]) -> str:
 
 def _model_families() -> list[type[BaseModel]]:
     """The members of the `model` tagged union, in the order of MODEL_FAMILY_NAMES."""
-    union = get_args(schema.ModelSection)[0]
-    members = {m.model_fields["family"].default: m for m in get_args(union)}
-    return [members[name] for name in MODEL_FAMILY_NAMES if name in members]
+    return [FAMILY_MODELS[name] for name in MODEL_FAMILY_NAMES if name in FAMILY_MODELS]
 
 
 def _render_model(model: type[BaseModel], title: str, prefix: str, level: int) -> Iterator[str]:

@@ -14,7 +14,8 @@ from tunelab.app.tune import tune
 from tunelab.config.schema import Experiment
 from tunelab.config.space import parse_space
 from tunelab.runs.layout import RunLayout
-from tunelab.search.rounds import ROUND_ATTR, batch_size, packing_line, round_seed, rounds_for, share_processes
+from tunelab.search.planning import batch_size
+from tunelab.search.rounds import ROUND_ATTR, packing_line, round_seed, rounds_for, share_processes
 from tunelab.search.study_run import MAX_DRY_ASKS
 
 BASE = {

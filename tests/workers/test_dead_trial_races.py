@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from tunelab.search.heartbeats import _mark_dead, stale_trial_callback
+from tunelab.search.shared_study import _mark_dead, stale_trial_callback
 from tunelab.search.storage import make_storage
 
 

@@ -16,10 +16,11 @@ import optuna
 from optuna.trial import TrialState
 
 from tunelab.app.continuation import continue_trial, parent_epoch
-from tunelab.app.final import load_run_experiment, load_study
+from tunelab.app.final import load_study
 from tunelab.app.prepare import prepare
 from tunelab.config.space import apply_params
 from tunelab.errors import ConfigError, RunFolderError
+from tunelab.runs.claim import load_run_experiment
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import read_json

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import ConfigError
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import RunView
 
 SKIPPED_KEYS = ("epoch", "is_best", "identity")
@@ -161,7 +162,7 @@ def export_mlflow(run_dir: str | Path, tracking_uri: str) -> ExportResult:
         client.log_batch(run_id, params=params, tags=[RunTag("tunelab.state", fit.state)])
         for start in range(0, len(metrics), MLFLOW_BATCH):
             client.log_batch(run_id, metrics=metrics[start : start + MLFLOW_BATCH])
-        status = RunStatus.FINISHED if fit.state in ("complete", "pruned") else RunStatus.FAILED
+        status = RunStatus.FINISHED if fit.state in (Outcome.COMPLETE, Outcome.PRUNED) else RunStatus.FAILED
         client.set_terminated(run_id, status=RunStatus.to_string(status))
         written.append(fit.name)
     return ExportResult(f"{tracking_uri} experiment {run.name!r}", written, skipped)

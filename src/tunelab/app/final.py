@@ -18,15 +18,14 @@ from typing import Any
 
 import optuna
 import torch
-import yaml
 
 from tunelab.app.combine_winners import final_choice
-from tunelab.config.load import validate_experiment
 from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params, decode_params, parse_space
 from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
+from tunelab.runs.claim import load_run_experiment
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -40,16 +39,9 @@ from tunelab.train.losses import make_loss, point_prediction
 from tunelab.train.trial import model_for
 
 
-def load_run_experiment(run_dir: Path) -> Experiment:
-    """The resolved experiment a run folder was made with."""
-    path = RunLayout(run_dir).experiment_yaml
-    if not path.exists():
-        raise RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RunFolderError(f"{path} is damaged: {str(exc).splitlines()[0]}") from None
-    return validate_experiment(data, source=str(path))
+def final_dir(run_dir: Path, trial: int | None = None) -> Path:
+    """Where `run_final` writes: `final/`, or `final/trial-<N>/` for a chosen trial."""
+    return RunLayout(run_dir).final_of(trial).root
 
 
 def load_study(run_dir: Path, exp: Experiment, storage: str | None = None) -> optuna.Study:

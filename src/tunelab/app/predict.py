@@ -24,16 +24,15 @@ from tunelab.train.losses import model_output_dim, point_prediction
 
 def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the final network from `final/params.json` and load its weights (weights_only)."""
-    layout = RunLayout(run_dir)
-    final = layout.final
-    if not layout.final_model.exists() or not layout.final_params.exists():
+    final = RunLayout(run_dir).final_of()
+    if not final.model.exists() or not final.params.exists():
         raise RunFolderError(f"{run_dir} has no final model; run tunelab final {run_dir}")
     try:
-        payload = torch.load(layout.final_model, map_location="cpu", weights_only=True)
-        config = read_json(layout.final_params)["config"]
+        payload = torch.load(final.model, map_location="cpu", weights_only=True)
+        config = read_json(final.params)["config"]
     except Exception as exc:
-        raise RunFolderError(f"{final} is damaged: {type(exc).__name__}") from None
-    exp = validate_experiment(config, source=str(layout.final_params))
+        raise RunFolderError(f"{final.root} is damaged: {type(exc).__name__}") from None
+    exp = validate_experiment(config, source=str(final.params))
     try:  # a model.pt with missing keys or shapes other than params.json describes
         out_dim = model_output_dim(exp.train.loss, payload["task"], payload["output_dim"])
         model = build_model(exp.model, tuple(payload["input_shape"]), out_dim, seed=0)
@@ -41,7 +40,7 @@ def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = " ".join(str(exc).split())[:160]
         raise RunFolderError(
-            f"{layout.final_model} does not fit its params.json: {type(exc).__name__}: {problem}"
+            f"{final.model} does not fit its params.json: {type(exc).__name__}: {problem}"
         ) from None
     model.eval()
     return model, {**payload, "loss": exp.train.loss, "model_config": exp.model, "data_name": exp.data.name}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -67,7 +67,22 @@ def eta_seconds(
     return by_budget
 
 
-class EpochProgress(Hook):
+class _Bars:
+    """A display that starts and stops the Rich bars it holds (none when disabled or not live)."""
+
+    _progress: Progress | None
+
+    def __enter__(self) -> Self:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+class EpochProgress(_Bars, Hook):
     """One bar over the current trial's epochs, showing the latest objective (or validation loss)."""
 
     name = "progress"
@@ -77,15 +92,6 @@ class EpochProgress(Hook):
         self._progress = _make_progress(console) if enabled else None
         self._task: Any = None
         self.metric: str | None = None
-
-    def __enter__(self) -> EpochProgress:
-        if self._progress is not None:
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
 
     def on_train_start(self, ctx: FitContext) -> None:
         if self._progress is None:
@@ -104,7 +110,7 @@ class EpochProgress(Hook):
         self._progress.update(self._task, completed=record["epoch"], status=status)
 
 
-class StudyProgress:
+class StudyProgress(_Bars):
     """`tunelab tune` / `worker`: the trials bar (best, in flight, ETA) and the epochs bar at a terminal,
     or a line per finished trial and per phase (`live=False`, for a pipe or file)."""
 
@@ -128,15 +134,6 @@ class StudyProgress:
         self._finished_here = 0
         self._best: float | None = None
         self.observer = _Observer(self)
-
-    def __enter__(self) -> StudyProgress:
-        if self._progress is not None:
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
 
     def print(self, line: str) -> None:
         """A whole line: above the bars at a terminal, as is in a file."""

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config.schema import Experiment
+from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.errors import ConfigError, TunelabError
 from tunelab.search import placement
 from tunelab.search.placement import workers_that_fit
-from tunelab.search.planning import SEQUENTIAL_SAMPLERS
 
 log = logging.getLogger(__name__)
 INSTALL = "pip install 'tunelab[ray]'"
@@ -137,7 +137,7 @@ def cluster_workers(exp: Experiment, units: int, cpus: float, gpus: float) -> in
     setting = exp.search.n_jobs
     if setting != "auto":
         return min(int(setting), fit)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS:
+    if exp.search.strategy in SEQUENTIAL_STRATEGIES:
         return 1
     return max(1, min(fit, units))
 

@@ -38,11 +38,14 @@ def cost_line(cost: dict[str, Any]) -> str:
 
 def print_train_summary(console: Console, res: Any) -> None:
     """State, best epoch, and the best and last epochs' numbers side by side."""
+    from tunelab.runs.layout import RunLayout
+
     r = res.result
     _line(console, "run folder   ", f"{res.run_dir}")
     _line(console, "trial folder ", f"{res.trial_dir}")
-    if (res.run_dir / "report.html").exists():
-        _line(console, "report       ", f"{res.run_dir / 'report.html'}")
+    report = RunLayout(res.run_dir).report_html
+    if report.exists():
+        _line(console, "report       ", f"{report}")
     state = r.state + (f" ({r.reason})" if r.reason else "")
     if r.resumed_from_epoch:
         state += f"; resumed from epoch {r.resumed_from_epoch}"
@@ -87,7 +90,7 @@ def print_tune_summary(console: Console, res: Any) -> None:
     sweep = layout.lr_sweep_txt
     if sweep.exists():
         console.print(sweep.read_text(encoding="utf-8"), markup=False, highlight=False, end="")
-    final = layout.test_metrics
+    final = layout.final_of().test_metrics
     if final.exists():
         record = read_json(final)
         tests = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("test_"))

@@ -15,12 +15,13 @@ from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
 from tunelab.runs.claim import claim_run_folder, record_split
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.naming import trial_name
 from tunelab.runs.records import read_json
 from tunelab.text.features import model_inputs
 from tunelab.train.data_checks import write_data_checks
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
-from tunelab.train.trial import run_trial, short_name
+from tunelab.train.trial import run_trial
 from tunelab.train.trial_cost import solo_models, trial_cost
 
 
@@ -76,7 +77,7 @@ def train(
     for item in overrides:  # the validated value, so `lr=1e-3` is recorded as the number 0.001
         path = parse_override(item)[0]
         params[".".join(path)] = _value_at(prepared.experiment.model_dump(mode="json"), path)
-    trial = layout.trial(0, short_name({k.split(".")[-1]: v for k, v in params.items()}))
+    trial = layout.trial(0, trial_name({k.split(".")[-1]: v for k, v in params.items()}))
     existing = layout.trial_dirs()
     if existing:  # a rerun of the same experiment continues the trial already there
         trial = existing[0]

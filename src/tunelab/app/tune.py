@@ -26,11 +26,11 @@ from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
-from tunelab.search.heartbeats import recover_dead_trials
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
 from tunelab.search.results import StudyObserver, TuneResult, with_outputs
+from tunelab.search.shared_study import recover_dead_trials
 from tunelab.search.space_sizes import check_space_sizes
 from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES

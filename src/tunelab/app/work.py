@@ -10,6 +10,7 @@ from tunelab.app.prepare import default_out, prepare
 from tunelab.config.load import load_experiment, validate_experiment
 from tunelab.config.schema import Experiment
 from tunelab.errors import ConfigError
+from tunelab.runs.claim import load_run_experiment
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import try_hold, writer
 from tunelab.search.results import StudyObserver, TuneResult
@@ -67,7 +68,5 @@ def _experiment(
             raise ConfigError(f"no study named {study_name!r} in this storage (studies: {names})", key="--study")
         return validate_experiment(match[0].user_attrs.get("experiment", {}), source=f"study {study_name}"), out
     if Path(source).is_dir():
-        from tunelab.app.final import load_run_experiment
-
         return load_run_experiment(Path(source)), out if out is not None else source
     return load_experiment(source), out

@@ -144,13 +144,13 @@ def final(
     trial: int | None = typer.Option(None, "--trial", help="Retrain and score this completed trial (final/trial-N/)."),
 ) -> None:
     """Retrain the best configuration on train+val and score it once on test (writes final/)."""
-    from tunelab.app.final import run_final
+    from tunelab.app.final import final_dir, run_final
 
     record = guarded(lambda: run_final(run_dir, data_dir=data_dir, storage=storage, trial=trial))
     if as_json:
         sys.stdout.write(json.dumps(record, default=str) + "\n")
         return
-    where = run_dir / "final" / (f"trial-{trial}" if trial is not None else "")
+    where = final_dir(run_dir, trial)
     which = "the combined winners" if record["trial_number"] is None else f"trial #{record['trial_number']}"
     console.print(f"final model of {which} in {where}; test split scored "
                   f"{record.get('times_test_scored', 0)} time(s) in this run folder", markup=False)

@@ -14,23 +14,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tunelab.config.model_sections import FAMILY_MODELS
 from tunelab.config.schema import Experiment
 from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
 from tunelab.config.yaml_file import read_yaml
 from tunelab.errors import ConfigError
-
-_FAMILY_MODELS: dict[str, type[BaseModel]] = {}
-
-
-def _family_models() -> dict[str, type[BaseModel]]:
-    if not _FAMILY_MODELS:
-        from tunelab.config.schema import CNNModel, EncoderHeadModel, MLPModel, PythonModel, ResNetModel
-
-        _FAMILY_MODELS.update(
-            {"mlp": MLPModel, "cnn": CNNModel, "resnet": ResNetModel, "python": PythonModel,
-             "encoder_head": EncoderHeadModel}
-        )
-    return _FAMILY_MODELS
 
 
 def load_experiment(
@@ -141,7 +129,7 @@ def _is_text_field(key: tuple[str, ...], data: Mapping[str, Any]) -> bool:
         if model is None:
             return False
         if part == "model" and depth == 0:
-            model = _family_models().get(str(_value_at(data, ("model", "family")) or "mlp"))
+            model = FAMILY_MODELS.get(str(_value_at(data, ("model", "family")) or "mlp"))
             continue
         field = model.model_fields.get(part)
         if field is None:
@@ -238,7 +226,7 @@ def _allowed_keys(key: tuple[str, ...], data: Mapping[str, Any]) -> list[str]:
             return []
         if part == "model" and depth == 0:
             family = _value_at(data, ("model", "family")) or "mlp"
-            model = _family_models().get(str(family))
+            model = FAMILY_MODELS.get(str(family))
             continue
         field = model.model_fields.get(part)
         if field is None:

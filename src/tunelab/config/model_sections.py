@@ -7,7 +7,7 @@ under `models/`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -153,3 +153,7 @@ class EncoderHeadModel(Section):
 ModelSection = Annotated[
     MLPModel | CNNModel | ResNetModel | PythonModel | EncoderHeadModel, Field(discriminator="family")
 ]
+# family name -> its section, read from the union above and each section's own `family` default
+FAMILY_MODELS: dict[str, type[Section]] = {
+    m.model_fields["family"].default: m for m in get_args(get_args(ModelSection)[0])
+}

@@ -31,7 +31,6 @@ from tunelab.config.search_section import SearchSection as SearchSection
 from tunelab.config.search_section import StageSpec as StageSpec
 from tunelab.config.search_section import StageStrategyName as StageStrategyName
 from tunelab.config.search_section import StrategyName as StrategyName
-from tunelab.config.train_section import REGRESSION_METRICS as REGRESSION_METRICS
 from tunelab.config.train_section import Beta as Beta
 from tunelab.config.train_section import Checkpoints as Checkpoints
 from tunelab.config.train_section import Divergence as Divergence

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from tunelab.config.model_sections import Section
-from tunelab.config.vocabulary import STAGE_STRATEGIES, STRATEGY_NAMES, direction_of
+from tunelab.config.vocabulary import SCORES, STAGE_STRATEGIES, STRATEGY_NAMES, direction_of
 
 # The section's choices, derived from config/vocabulary.py (a tuple inside Literal[] unpacks).
 StrategyName = Literal[STRATEGY_NAMES]  # type: ignore[valid-type]
@@ -24,7 +24,7 @@ class Objective(Section):
     metric: str = Field("val_loss", description="A record key: val_loss or val_<metric> of train.metrics.")
     direction: Literal["minimize", "maximize", "auto"] = Field(
         "auto",
-        description="`auto`: maximize r2, accuracy, f1, roc_auc, balanced_accuracy, precision and recall; "
+        description=f"`auto`: maximize {', '.join(SCORES[:-1])} and {SCORES[-1]}; "
         "minimize losses (log_loss too) and errors.",
     )
 

@@ -46,7 +46,7 @@ from tunelab.config.space_points import (
     grid_search_space,
     suggest,
 )
-from tunelab.config.vocabulary import MODEL_FAMILY_NAMES
+from tunelab.config.vocabulary import ENUMERATED_STRATEGIES, MODEL_FAMILY_NAMES, SEARCHING_STRATEGIES
 from tunelab.errors import ConfigError
 
 __all__ = [
@@ -67,9 +67,6 @@ __all__ = [
 ]
 
 SPEC_KEYS: tuple[str, ...] = ("high", "log", "low", "step", "values", "when")
-ENUMERATED_STRATEGIES: tuple[str, ...] = ("grid", "ablation")
-# Strategies that sample or enumerate the space and so need at least one searched knob.
-SEARCHING_STRATEGIES: tuple[str, ...] = ("grid", "random", "tpe", "gp", "cmaes", "qmc", "ablation")
 # PyYAML (YAML 1.1) reads `1e-4` as a string; a space full of learning rates means a number.
 _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _PRIMITIVE = (type(None), bool, int, float, str)

@@ -9,29 +9,37 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from tunelab.errors import ConfigError
 
 MAX_POINTS_ENV = "TUNELAB_MAX_POINTS"
+Limit = TypeVar("Limit", int, float)
 DEFAULT_MAX_POINTS = 100_000  # a day of one-second trials; past this a grid is a typo, not a plan
 
 
-def max_points() -> int:
-    """The limit in force: `$TUNELAB_MAX_POINTS` when set to a positive integer, else the default.
+def env_limit(name: str, default: Limit, parse: Callable[[str], Limit], what: str) -> Limit:
+    """A limit the user may raise: `$name` when set to a positive, finite `what`, else `default`.
 
     Raises:
         ConfigError: the variable is set to something else.
     """
-    text = os.environ.get(MAX_POINTS_ENV, "").strip()
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_MAX_POINTS
+        return default
     try:
-        value = int(text)
+        value: Limit | None = parse(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{MAX_POINTS_ENV} must be a positive integer, got {text!r}")
+        value = None
+    if value is None or not 0 < value < math.inf:  # NaN fails both comparisons
+        raise ConfigError(f"{name} must be {what}, got {text!r}")
     return value
+
+
+def max_points() -> int:
+    """The limit in force: `$TUNELAB_MAX_POINTS` when set to a positive integer, else the default."""
+    return env_limit(MAX_POINTS_ENV, DEFAULT_MAX_POINTS, int, "a positive integer")
 
 
 def range_count(low: float, high: float, step: float, *, integer: bool) -> int:

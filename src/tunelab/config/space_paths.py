@@ -15,23 +15,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from tunelab.config.load import validate_experiment
-from tunelab.config.schema import (
-    CNNModel,
-    DataSection,
-    EncoderHeadModel,
-    Experiment,
-    MLPModel,
-    PythonModel,
-    ResNetModel,
-    TaskSection,
-    TrainSection,
-)
+from tunelab.config.model_sections import FAMILY_MODELS
+from tunelab.config.schema import DataSection, Experiment, MLPModel, TaskSection, TrainSection
 
 # Only these sections describe one configuration; search/final/name steer the study itself.
 SEARCHABLE_SECTIONS: tuple[str, ...] = ("data", "task", "model", "train")
-FAMILY_MODELS: dict[str, type[BaseModel]] = {
-    "mlp": MLPModel, "cnn": CNNModel, "resnet": ResNetModel, "python": PythonModel, "encoder_head": EncoderHeadModel
-}
 _SECTIONS: dict[str, type[BaseModel]] = {"data": DataSection, "task": TaskSection, "train": TrainSection}
 
 

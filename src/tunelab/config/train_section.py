@@ -10,18 +10,11 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tunelab.config.model_sections import Section
-from tunelab.config.vocabulary import (
-    CLASSIFICATION_METRICS,
-    DEFAULT_METRICS,
-    EXTRA_METRICS,
-    LOSS_NAMES,
-    METRIC_NAMES,
-)
+from tunelab.config.vocabulary import CLASSIFICATION_METRICS, LOSS_NAMES, METRIC_NAMES, REGRESSION_METRICS
 
 # The section's choices, derived from config/vocabulary.py (a tuple inside Literal[] unpacks).
 Metric = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 LossName = Literal[("auto", *LOSS_NAMES)]  # type: ignore[valid-type]
-REGRESSION_METRICS: tuple[str, ...] = DEFAULT_METRICS["regression"] + EXTRA_METRICS["regression"]
 Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 

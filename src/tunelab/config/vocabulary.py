@@ -14,9 +14,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "r2", "mae", "rmse", "mse", "accuracy", "f1", "roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"
 )
 # The one definition of a metric's direction: every other module asks `higher_is_better`.
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision", "recall"}
-)
+SCORES: tuple[str, ...] = ("r2", "accuracy", "f1", "roc_auc", "balanced_accuracy", "precision", "recall")
+HIGHER_IS_BETTER: frozenset[str] = frozenset(SCORES)
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("r2", "mae", "rmse"),
     "classification": ("accuracy", "f1"),
@@ -25,8 +24,8 @@ EXTRA_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("mse",),
     "classification": ("roc_auc", "log_loss", "balanced_accuracy", "precision", "recall"),
 }
-OPTIONAL_METRICS = EXTRA_METRICS  # breadth's name for the same table
 CLASSIFICATION_METRICS: tuple[str, ...] = DEFAULT_METRICS["classification"] + EXTRA_METRICS["classification"]
+REGRESSION_METRICS: tuple[str, ...] = DEFAULT_METRICS["regression"] + EXTRA_METRICS["regression"]
 SPLIT_PREFIXES: tuple[str, ...] = ("train_eval_", "train_", "val_", "test_")
 
 
@@ -104,25 +103,30 @@ DROPOUT_FAMILIES: tuple[str, ...] = ("mlp", "cnn")  # families with a `dropout` 
 class StrategyInfo:
     """`sampled`: an Optuna sampler draws the trials (order and budget mean something), not an
     explicit list. `sequential`: a model-based sampler that learns from every result, so it asks
-    one trial at a time and runs in one process under `n_jobs: auto`."""
+    one trial at a time and runs in one process under `n_jobs: auto`. `enumerated`: the trials are
+    the space's points themselves, so every knob needs a finite list of values."""
 
     sampled: bool = False
     sequential: bool = False
+    enumerated: bool = False
 
 
 STRATEGY_INFO: dict[str, StrategyInfo] = {
     "none": StrategyInfo(),
-    "grid": StrategyInfo(),
+    "grid": StrategyInfo(enumerated=True),
     "random": StrategyInfo(sampled=True),
     "tpe": StrategyInfo(sampled=True, sequential=True),
     "gp": StrategyInfo(sampled=True, sequential=True),
     "cmaes": StrategyInfo(sampled=True, sequential=True),
     "qmc": StrategyInfo(sampled=True),
-    "ablation": StrategyInfo(),
+    "ablation": StrategyInfo(enumerated=True),
     "lr_sweep": StrategyInfo(),
     "staged": StrategyInfo(),
 }
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGY_INFO)
 SEQUENTIAL_STRATEGIES: tuple[str, ...] = tuple(name for name, s in STRATEGY_INFO.items() if s.sequential)
 SAMPLER_STRATEGIES: tuple[str, ...] = tuple(name for name, s in STRATEGY_INFO.items() if s.sampled)
+ENUMERATED_STRATEGIES: tuple[str, ...] = tuple(name for name, s in STRATEGY_INFO.items() if s.enumerated)
+# Strategies that sample or enumerate the space and so need at least one searched knob.
+SEARCHING_STRATEGIES: tuple[str, ...] = tuple(n for n, s in STRATEGY_INFO.items() if s.sampled or s.enumerated)
 STAGE_STRATEGIES: tuple[str, ...] = ("grid", "random", "tpe", "gp", "qmc")

@@ -7,9 +7,6 @@ and optionally `x_val`, `y_val`, `x_test`, `y_test`, `task`, `feature_names` (nu
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import numpy as np
 from tunelab.config.schema import DataSection
 from tunelab.data.raw import RawData
 from tunelab.errors import ConfigError
+from tunelab.importing import import_user_module
 
 KEY = "data.function"
 ALLOWED_KEYS = ("x", "y", "x_val", "y_val", "x_test", "y_test", "task", "feature_names")
@@ -29,13 +27,7 @@ def _fail(message: str) -> ConfigError:
 
 def _call(spec: str) -> Any:
     module_name, _, func_name = spec.partition(":")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any import-time failure is the user's module, reported in one line
-        raise _fail(f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    module = import_user_module(module_name, key=KEY)
     func = getattr(module, func_name, None)
     if not callable(func):
         raise _fail(f"module {module_name!r} has no function {func_name!r}")

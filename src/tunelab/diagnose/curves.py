@@ -21,6 +21,7 @@ from tunelab.diagnose.readings import (
     setting,
 )
 from tunelab.diagnose.thresholds import Thresholds
+from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
 
@@ -91,7 +92,7 @@ def loss_exploding(run: RunView, th: Thresholds) -> list[Finding]:
                 if not math.isfinite(value):
                     return found("error", f"{key}={value} at epoch {epoch}")
         state = seed.result.get("state") if seed.result else trial.state
-        if state == "diverged":
+        if state == Outcome.DIVERGED:
             reason = seed.result.get("reason") or trial.reason or "marked diverged"
             return found("error", f"trial diverged: {reason}")
         points = curve(seed, "train_loss")
@@ -179,7 +180,7 @@ def best_epoch_early(run: RunView, th: Thresholds) -> list[Finding]:
     """Validation improved, then worsened: the best epoch is far before the last one."""
 
     def check(trial: TrialView, seed: SeedRun) -> Finding | None:
-        if (seed.result.get("state") or trial.state) in ("diverged", "pruned"):
+        if (seed.result.get("state") or trial.state) in STOPPED_EARLY:
             return None
         if setting(run, trial, "train.early_stopping.patience") is not None:
             return None  # early stopping already ends the run soon after the best epoch

@@ -201,11 +201,6 @@ def build_evidence(
     return Evidence(run.name, tuple(cards), tuple(labelled))
 
 
-def decisions_markdown(run: RunView, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
-    """The text of decisions.md for one run folder."""
-    return build_evidence(run, thresholds).to_markdown()
-
-
 def write_decisions(run_dir: str | Path, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Path:
     """Write decisions.md (decision cards, then findings) and evidence.json into the run folder, atomically.
 

@@ -17,6 +17,7 @@ from tunelab.diagnose.advice import override_error, set_text, space_error
 from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.readings import describe, fmt, is_maximized, num, searched_knobs, setting
 from tunelab.diagnose.thresholds import Thresholds
+from tunelab.runs.outcome import COUNTED
 from tunelab.runs.view import RunView, TrialView
 
 Getter = Callable[[str], Any]
@@ -42,7 +43,7 @@ USED_WHEN: dict[str, tuple[Callable[[Getter], bool], str]] = {
 
 def dead_paths(run: RunView) -> dict[str, str]:
     """Searched key paths that no finished trial's configuration reads -> why not."""
-    trials = [t for t in run.trials if t.state in ("complete", "pruned", "diverged")]
+    trials = [t for t in run.trials if t.state in COUNTED]
     out = {}
     for knob in searched_knobs(run) if trials else []:
         rule = USED_WHEN.get(knob.path)
@@ -55,7 +56,7 @@ def dead_knob(run: RunView, th: Thresholds) -> list[Finding]:
     """A searched knob that no trial's configuration reads: fix it and spend the trials elsewhere."""
     findings = []
     dead = dead_paths(run)
-    trials = [t for t in run.trials if t.state in ("complete", "pruned", "diverged")]
+    trials = [t for t in run.trials if t.state in COUNTED]
     for knob in searched_knobs(run):
         if knob.path not in dead:
             continue

@@ -12,6 +12,7 @@ from typing import Any
 from tunelab.config.space_knob import Knob, short_names
 from tunelab.config.vocabulary import SAMPLER_STRATEGIES, higher_is_better
 from tunelab.diagnose.finding import Finding
+from tunelab.runs.records import read_number
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
 # re-exported for the rules: strategies an Optuna sampler draws, and the one short-name rule of knobs
@@ -20,16 +21,8 @@ __all__ = ["SAMPLER_STRATEGIES", "short_names"]
 
 def num(value: Any) -> float | None:
     """A logged number as float: NaN is written as null and infinities as strings; None when absent."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    number = read_number(value)
+    return None if number is None else float(number)
 
 
 def curve(run: SeedRun, key: str) -> list[tuple[int, float]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tunelab.diagnose import curves, data_checks, final, gradients, knobs, study, training
+from tunelab.diagnose import curves, data_checks, final_model, gradients, knobs, study, training
 from tunelab.diagnose.advice import reconcile
 from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -18,7 +18,7 @@ from tunelab.runs.view import RunView
 RuleFn = Callable[[RunView, Thresholds], list[Finding]]
 
 RULES: dict[str, RuleFn] = {
-    "val_test_disagree": final.val_test_disagree,
+    "val_test_disagree": final_model.val_test_disagree,
     "loss_exploding": curves.loss_exploding,
     "objective_ties": knobs.objective_ties,
     "under_trained": training.under_trained,

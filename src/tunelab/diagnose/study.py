@@ -23,10 +23,8 @@ from tunelab.diagnose.readings import (
     short_names,
 )
 from tunelab.diagnose.thresholds import Thresholds
-from tunelab.runs.outcome import COUNTED, outcome_of
+from tunelab.runs.outcome import COUNTED, Outcome, outcome_of
 from tunelab.runs.view import RunView
-
-FINISHED = COUNTED
 
 
 def _history_trials(run: RunView) -> list[dict[str, Any]]:
@@ -34,16 +32,12 @@ def _history_trials(run: RunView) -> list[dict[str, Any]]:
     return [t for t in trials if isinstance(t, Mapping) and isinstance(t.get("number"), int)]
 
 
-def _outcome(trial: Mapping[str, Any]) -> str:
-    return outcome_of(trial)
-
-
 def _completed(run: RunView) -> list[dict[str, Any]]:
     """Complete trials with a finite value, in trial-number order."""
     out = []
     for t in _history_trials(run):
         value = num(t.get("value"))
-        if _outcome(t) == "complete" and value is not None and math.isfinite(value):
+        if outcome_of(t) == Outcome.COMPLETE and value is not None and math.isfinite(value):
             out.append(t)
     return sorted(out, key=lambda t: t["number"])
 
@@ -204,14 +198,14 @@ def best_on_edge(run: RunView, th: Thresholds) -> list[Finding]:
 
 def failed_share(run: RunView, th: Thresholds) -> list[Finding]:
     """A large share of trials diverged or were pruned: narrow the range to where trials finish."""
-    finished = [t for t in _history_trials(run) if _outcome(t) in FINISHED]
-    diverged = [t for t in finished if _outcome(t) == "diverged"]
-    pruned = [t for t in finished if _outcome(t) == "pruned"]
+    finished = [t for t in _history_trials(run) if outcome_of(t) in COUNTED]
+    diverged = [t for t in finished if outcome_of(t) == Outcome.DIVERGED]
+    pruned = [t for t in finished if outcome_of(t) == Outcome.PRUNED]
     if not finished or (len(diverged) + len(pruned)) / len(finished) <= th.failed_share_max:
         return []
     bad = diverged + pruned
     share = len(bad) / len(finished)
-    complete = [t for t in finished if _outcome(t) == "complete"]
+    complete = [t for t in finished if outcome_of(t) == Outcome.COMPLETE]
     hints = []
     names = short_names([k.path for k in searched_knobs(run)])
     for knob in searched_knobs(run):

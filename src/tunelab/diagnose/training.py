@@ -12,6 +12,7 @@ from tunelab.diagnose.advice import set_text, valid_overrides
 from tunelab.diagnose.finding import Finding
 from tunelab.diagnose.readings import converged, curve, finite, fmt, num, per_trial, scaled, setting
 from tunelab.diagnose.thresholds import Thresholds
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import RunView, SeedRun, TrialView
 
 MAX_EPOCHS = 100_000  # the schema's bound on train.epochs
@@ -36,7 +37,7 @@ def _improving(seed: SeedRun, epochs: int, th: Thresholds) -> tuple[float, int] 
 def under_trained(run: RunView, th: Thresholds) -> list[Finding]:
     """The chosen configuration's val loss was still falling at its last epoch: raise train.epochs."""
     best = run.best_trial
-    if best is None or best.state != "complete" or not best.seeds:
+    if best is None or best.state != Outcome.COMPLETE or not best.seeds:
         return []
     epochs = int(num(setting(run, best, "train.epochs")) or 0)
     found = [_improving(seed, epochs, th) for seed in best.seeds]
@@ -49,7 +50,7 @@ def under_trained(run: RunView, th: Thresholds) -> list[Finding]:
         return []
     others = [
         t.number for t in run.trials
-        if t.number != best.number and t.state == "complete" and t.seeds and _improving(t.seeds[0], epochs, th)
+        if t.number != best.number and t.state == Outcome.COMPLETE and t.seeds and _improving(t.seeds[0], epochs, th)
     ]
     return [
         Finding(
@@ -73,7 +74,7 @@ def lowest_lr_still_learning(run: RunView, th: Thresholds) -> list[Finding]:
     short by the epoch budget (it favours high lrs), not settled."""
     if "train.lr" not in run.searched_space:
         return []
-    done = [t for t in run.trials if t.state == "complete" and t.seeds and num(t.params.get("train.lr"))]
+    done = [t for t in run.trials if t.state == Outcome.COMPLETE and t.seeds and num(t.params.get("train.lr"))]
     if len(done) < 2:
         return []
     low = min(done, key=lambda t: float(t.params["train.lr"]))
@@ -119,7 +120,7 @@ def loss_bouncing(run: RunView, th: Thresholds) -> list[Finding]:
     searched_lrs = sorted(v for v in lrs if v is not None)
 
     def check(trial: TrialView, seed: SeedRun) -> Finding | None:
-        if (seed.result.get("state") if isinstance(seed.result, Mapping) else None) == "diverged":
+        if (seed.result.get("state") if isinstance(seed.result, Mapping) else None) == Outcome.DIVERGED:
             return None  # loss_exploding already says it
         points = curve(seed, "train_loss")
         if len(points) < max(6, th.min_epochs) or not finite(points) or converged(points, th.converged_frac):

@@ -8,12 +8,12 @@ raise with `TUNELAB_MAX_MODEL_GB`.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 from torch import nn
 
+from tunelab.config.space_limits import env_limit
 from tunelab.errors import ConfigError
 
 MAX_MODEL_GB_ENV = "TUNELAB_MAX_MODEL_GB"
@@ -27,21 +27,8 @@ ESTIMATED_FAMILIES = ("mlp", "cnn", "resnet")
 
 
 def max_model_gb() -> float:
-    """The limit in force: `$TUNELAB_MAX_MODEL_GB` when set to a positive number, else the default.
-
-    Raises:
-        ConfigError: the variable is set to something else.
-    """
-    text = os.environ.get(MAX_MODEL_GB_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_MODEL_GB
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{MAX_MODEL_GB_ENV} must be a positive number of GB, got {text!r}")
-    return value
+    """The limit in force: `$TUNELAB_MAX_MODEL_GB` when set to a positive number, else the default."""
+    return env_limit(MAX_MODEL_GB_ENV, DEFAULT_MAX_MODEL_GB, float, "a positive number of GB")
 
 
 def estimate_bytes(

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from tunelab.report.figures import BAND, FIXED_LAYOUT, new_figure, robust_limits
 from tunelab.report.runinfo import ReportRun, finite
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import SeedRun, TrialView
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
@@ -91,8 +92,8 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     for ax, trial in zip(axes.flat, trials, strict=False):
         values += _draw_pair(ax, trial, key, run.train_key(key), lw=1.1)
         title = "\n".join(textwrap.wrap(f"#{trial.number} " + run.label(trial), 30)[:3])
-        color = "#d62728" if trial.state in ("diverged", "failed") else "black"
-        if trial.state != "complete":
+        color = "#d62728" if trial.state in (Outcome.DIVERGED, "failed") else "black"
+        if trial.state != Outcome.COMPLETE:
             title += f" ({trial.state})"
         ax.set_title(title, fontsize=7, color=color)
         ax.tick_params(labelsize=7)

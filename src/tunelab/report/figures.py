@@ -19,14 +19,16 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from tunelab.runs.outcome import Outcome
+
 SIZE = (7.0, 4.5)
 FIXED_LAYOUT = "fixed layout"  # a figure label: margins set by hand, never re-laid out
 MAX_RELAYOUT_AXES = 12  # a tight layout over more panels costs seconds; big grids keep their margins
 DPI = 110
 BAND = (1e-2, 10.0)  # healthy gradient-norm range (PRODUCT.md §4)
 STATE_STYLE = {
-    "diverged": {"marker": "x", "color": "#d62728", "label": "diverged"},
-    "pruned": {"marker": "v", "color": "#7f7f7f", "label": "pruned"},
+    Outcome.DIVERGED.value: {"marker": "x", "color": "#d62728", "label": "diverged"},
+    Outcome.PRUNED.value: {"marker": "v", "color": "#7f7f7f", "label": "pruned"},
     "failed": {"marker": "X", "color": "#8c564b", "label": "failed"},
 }
 # Fixed, bundled font and no hash salt randomness: the same folder always gives the same bytes.

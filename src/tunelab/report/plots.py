@@ -21,6 +21,7 @@ from tunelab.report.figures import png_bytes, style
 from tunelab.report.importance import importance_plot
 from tunelab.report.overlay import overlay_plot
 from tunelab.report.runinfo import ReportRun
+from tunelab.runs.layout import RunLayout
 from tunelab.runs.records import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def make_plots(run_dir: str | Path, renderer: Renderer | None = None) -> list[Pl
     """Draw and write every plot; a plot that cannot be drawn becomes a note, never a crash of the report.
     `renderer`: who draws them (`render_pool.PlotPool.render`: figures drawn ahead are reused)."""
     run = ReportRun(run_dir)
-    folder = run.view.layout.plots
+    layout = run.view.layout
     drafts = list(page_drafts(run))
     rendered = renderer(run.root, drafts) if renderer is not None else _render_all(drafts)
     plots: list[Plot] = []
@@ -94,10 +95,10 @@ def make_plots(run_dir: str | Path, renderer: Renderer | None = None) -> list[Pl
         if kind == "note":
             plots.append(Plot(name, title, None, str(payload)))
             continue
-        path = folder / f"{name}.png"
+        path = layout.plot(name)
         write_bytes_atomic(path, payload)  # type: ignore[arg-type]
         plots.append(Plot(name, title, path))
-    _remove_stale(folder, {p.path for p in plots if p.path})
+    _remove_stale(layout, {p.path for p in plots if p.path})
     return plots
 
 
@@ -147,11 +148,9 @@ def _render_all(drafts: list[Draft]) -> list[Rendered]:
         _DRAFTS.clear()
 
 
-def _remove_stale(folder: Path, kept: set[Path]) -> None:
+def _remove_stale(layout: RunLayout, kept: set[Path]) -> None:
     """Plots an earlier report wrote that this one did not (a knob no longer searched, say)."""
-    if not folder.is_dir():
-        return
-    for path in folder.glob("*.png"):
+    for path in layout.plot_files():
         if path not in kept and (path.stem in FIXED_NAMES or path.stem.startswith(("axis_", "overlay_"))):
             path.unlink(missing_ok=True)
 

@@ -23,12 +23,14 @@ from typing import Any
 from tunelab.lifetime import die_with_parent
 from tunelab.report.plots import Draft, Rendered, page_drafts, render_one
 from tunelab.report.runinfo import ReportRun
+from tunelab.runs.layout import RunLayout, TrialLayout
 
 log = logging.getLogger(__name__)
 # What no plot reads: the report's own outputs, the final model, the tables and the Optuna database
 # (the trials the importance plot reads from it are in optimization_history.json too).
-NOT_READ = frozenset({"plots", "final", "report.html", "decisions.md", "evidence.json", "summary.csv", "summary.md",
-                      "ablation_tables.md", "checkpoints"})
+_RUN, _TRIAL = RunLayout(Path()), TrialLayout(Path())
+NOT_READ = frozenset(path.name for path in (_RUN.plots, _RUN.final, _RUN.report_html, _RUN.decisions_md,
+                                            _RUN.evidence_json, _RUN.summary_csv, _RUN.summary_md, _TRIAL.checkpoints))
 Drawn = tuple[str, str, Rendered]  # (folder digest before drawing, title, rendering)
 
 
@@ -40,7 +42,7 @@ def folder_digest(run_dir: str | Path) -> str:
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in NOT_READ and not d.startswith("."))
         for name in sorted(files):
-            if name in NOT_READ or name.startswith((".", "study.db")):
+            if name in NOT_READ or name.startswith((".", _RUN.study_db.name)):
                 continue
             path = Path(folder, name)
             try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.runs.knobs import Knob, short_names
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import RunView, TrialView
 
 __all__ = ["Knob", "ReportRun", "finite", "fmt", "position", "short_names"]
@@ -107,7 +108,7 @@ class ReportRun:
         """The objective of a trial: Optuna's value, or (a `train` folder) the mean best value of its seeds."""
         if trial.value is not None:
             return float(trial.value) if finite(trial.value) else None
-        if trial.state != "complete":
+        if trial.state != Outcome.COMPLETE:
             return None
         found = [s.result.get("best_value") for s in trial.seeds if s.result.get("monitor") == self.metric]
         found = [v for v in found if finite(v)]

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from tunelab.report.cost_cells import cost_text
 from tunelab.report.figures import mark_states, new_figure, robust_limits
 from tunelab.report.runinfo import Knob, ReportRun, finite, fmt, position
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import TrialView
 
 BEST = {"marker": "*", "s": 220, "color": "#2ca02c", "edgecolor": "black", "zorder": 5}
@@ -72,8 +73,8 @@ def _sweep_points(run: ReportRun, knob: Knob) -> list[tuple[float, float | None,
         if not finite(lr) or not t.first:
             continue
         vals = [float(v) for _, v in t.first.series("val_loss") if finite(v)]
-        final = vals[-1] if vals and t.state == "complete" else None
-        points.append((float(lr), final, min(vals) if vals and t.state == "complete" else None, t))
+        final = vals[-1] if vals and t.state == Outcome.COMPLETE else None
+        points.append((float(lr), final, min(vals) if vals and t.state == Outcome.COMPLETE else None, t))
     return sorted(points, key=lambda p: p[0])
 
 

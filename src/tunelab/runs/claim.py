@@ -1,4 +1,5 @@
-"""Claiming a run folder: `experiment.yaml` is written once, and a rerun must hold the same experiment.
+"""Claiming a run folder: `experiment.yaml` is written once, a rerun must hold the same experiment, and
+`load_run_experiment` reads it back (validated) for `final`, `worker` and `continue`.
 
 The run folder belongs to `runs/`; the storage URL it records never carries a password.
 """
@@ -6,10 +7,12 @@ The run folder belongs to `runs/`; the storage URL it records never carries a pa
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tunelab.config.load import validate_experiment
 from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
 from tunelab.masking import mask_secrets
@@ -40,6 +43,18 @@ def experiment_yaml(exp: Experiment) -> str:
     """The resolved experiment as YAML, every default spelled out, no password."""
     header = "# Resolved by tunelab: every default filled in. Rerun with `tunelab train` or `tunelab tune`.\n"
     return header + yaml.safe_dump(public_dump(exp), sort_keys=False, allow_unicode=True)
+
+
+def load_run_experiment(run_dir: Path) -> Experiment:
+    """The resolved experiment a run folder was made with."""
+    path = RunLayout(run_dir).experiment_yaml
+    if not path.exists():
+        raise RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RunFolderError(f"{path} is damaged: {str(exc).splitlines()[0]}") from None
+    return validate_experiment(data, source=str(path))
 
 
 def claim_run_folder(layout: RunLayout, exp: Experiment) -> None:

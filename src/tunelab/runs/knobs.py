@@ -12,22 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tunelab.config.space_knob import Knob, short_names
+from tunelab.runs.records import read_number
 
 __all__ = ["Knob", "read_knobs", "short_names"]  # re-exported for the report, which reaches config only here
-
-
-def _bound(value: Any) -> float | int | None:
-    """A range bound: an int stays an int, a number or numeric string becomes a float, anything else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return value if isinstance(value, int) else float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
@@ -40,7 +27,7 @@ def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
         if isinstance(spec, Mapping) and "values" in spec:
             spec = spec["values"]
         if isinstance(spec, Mapping):
-            low, high = _bound(spec.get("low")), _bound(spec.get("high"))
+            low, high = read_number(spec.get("low")), read_number(spec.get("high"))
             if low is None or high is None:
                 continue
             integer = isinstance(low, int) and isinstance(high, int)

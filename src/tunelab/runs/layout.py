@@ -218,6 +218,14 @@ class RunLayout:
     def plots(self) -> Path:
         return self.root / "plots"
 
+    def plot(self, name: str) -> Path:
+        """`plots/<name>.png`."""
+        return self.plots / f"{name}.png"
+
+    def plot_files(self) -> list[Path]:
+        """The plots on disk ([] before the first report)."""
+        return sorted(self.plots.glob("*.png")) if self.plots.is_dir() else []
+
     @property
     def data_checks(self) -> Path:
         """Hygiene checks of the prepared data (`data/checks.py`), written once per run folder."""
@@ -235,18 +243,6 @@ class RunLayout:
     @property
     def final(self) -> Path:
         return self.root / "final"
-
-    @property
-    def final_model(self) -> Path:
-        return self.final / "model.pt"
-
-    @property
-    def final_params(self) -> Path:
-        return self.final / "params.json"
-
-    @property
-    def test_metrics(self) -> Path:
-        return self.final / "test_metrics.json"
 
     def final_of(self, trial: int | None = None) -> FinalLayout:
         """The final model's folder: `final/` for the winner, `final/trial-<N>/` for a chosen runner-up."""
@@ -266,10 +262,6 @@ class RunLayout:
         """How many times the test split was scored in this run folder (every `final`, winner or not)."""
         return self.root / "test_touches.json"
 
-    def final_train(self, seed: int, seeds: int) -> TrialLayout:
-        """The final retrain's own folder: `final/train/`, or `final/train-seed-<i>/` with several seeds."""
-        return TrialLayout(self.final / ("train" if seeds == 1 else f"train-seed-{seed}"))
-
     @property
     def lr_sweep_txt(self) -> Path:
         return self.root / "lr_sweep.txt"
@@ -280,7 +272,7 @@ class RunLayout:
 
     def stage(self, index: int, name: str) -> RunLayout:
         """A staged study's stage `index`: an ordinary run folder `stages/<index>-<name as a folder name>`."""
-        return RunLayout(self.root / "stages" / f"{index}-{folder_name(name)}")
+        return RunLayout(self.stages_dir / f"{index}-{folder_name(name)}")
 
     @property
     def stages_dir(self) -> Path:

@@ -35,7 +35,3 @@ STOPPED_EARLY: tuple[Outcome, ...] = (Outcome.DIVERGED, Outcome.PRUNED)  # a see
 def outcome_of(attrs: Mapping[str, Any], default: str = "unknown") -> str:
     """The trial's outcome from its study attributes (or history entry); `state` for a train folder."""
     return str(attrs.get("outcome") or attrs.get("state") or default)
-
-
-def is_counted(outcome: Any) -> bool:
-    return outcome in COUNTED

@@ -23,6 +23,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def read_number(value: Any) -> int | float | None:
+    """A number as `dumps` wrote it: an int stays an int, a float or numeric string (`"inf"`) becomes
+    a float; None for null (NaN), a bool, other text or anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return value if isinstance(value, int) else float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def dumps(record: Mapping[str, Any], *, indent: int | None = None) -> str:
     """JSON text with NaN written as null and infinities as strings, so any reader can parse it."""
     return json.dumps(_jsonable(record), indent=indent, allow_nan=False)

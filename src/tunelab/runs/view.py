@@ -122,7 +122,7 @@ class RunView:
 
     @cached_property
     def final(self) -> dict[str, Any]:
-        return _read_optional(self.layout.test_metrics)
+        return _read_optional(self.layout.final_of().test_metrics)
 
     @cached_property
     def trials(self) -> list[TrialView]:

@@ -28,15 +28,14 @@ import optuna
 import torch
 
 from tunelab.config.schema import Experiment
-from tunelab.config.space import Knob
 from tunelab.data.dataset import Dataset
 from tunelab.data.folds import fold_experiments, repeats
-from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.layout import TrialLayout
 from tunelab.search.heartbeat import Heartbeat
 from tunelab.search.trial_run import (
-    DatasetCache,
     FollowPruning,
     OptunaPruning,
+    StudyTrials,
     TrialOutcome,
     record_outcome,
     reduce_seeds,
@@ -77,13 +76,8 @@ class _Started:
 
 
 def run_trials(
-    study: optuna.Study,
+    trials: StudyTrials,
     items: Sequence[Item],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
-    datasets: DatasetCache,
-    exp_id: str,
     *,
     max_group: int,
     on_done: OnDone,
@@ -96,15 +90,14 @@ def run_trials(
     Every item is asked (RUNNING) from the start, so all of them send heartbeats until the end:
     a worker that dies with trials still waiting in its batch has them retried elsewhere too.
     """
-    with Heartbeat(study, [trial for trial, _ in items]):
-        started = [_start(study, i, trial, params, knobs, base, run, datasets)
-                   for i, (trial, params) in enumerate(items)]
+    with Heartbeat(trials.study, [trial for trial, _ in items]):
+        started = [_start(trials, i, trial, params) for i, (trial, params) in enumerate(items)]
         chunks, alone = _plan(started, max_group)
         for chunk in chunks:
             if on_start is not None:
                 on_start([s.index for s in chunk])
             try:
-                outcomes = _train_group(chunk, base, exp_id, epoch_hooks)
+                outcomes = _train_group(chunk, trials.base, trials.exp_id, epoch_hooks)
             except (CannotVectorize, ResumeRefused) as exc:  # refused before training anything: train alone
                 log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
                 alone.extend(chunk)
@@ -114,7 +107,7 @@ def run_trials(
         for s in sorted(alone, key=lambda s: s.index):
             if on_start is not None:
                 on_start([s.index])
-            outcome = train_alone(s.trial, s.exp, s.layout, s.params, base, datasets, exp_id, epoch_hooks=epoch_hooks)
+            outcome = train_alone(trials, s.trial, s.exp, s.layout, s.params, epoch_hooks=epoch_hooks)
             on_done(s.index, outcome)
 
 
@@ -157,22 +150,13 @@ def _within_limit(chunk: list[_Started]) -> list[list[_Started]]:
     return [[s for s in chunk if s.key == key] for key in members]
 
 
-def _start(
-    study: optuna.Study,
-    index: int,
-    trial: optuna.trial.Trial,
-    params: Mapping[str, Any],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
-    datasets: DatasetCache,
-) -> _Started:
-    exp, layout = start_trial(study, trial, params, knobs, base, run)
+def _start(trials: StudyTrials, index: int, trial: optuna.trial.Trial, params: Mapping[str, Any]) -> _Started:
+    exp, layout = start_trial(trials, trial, params)
     seeds, keys = [], set()
     folds = fold_experiments(exp)  # data.cv_folds: the folds take the seeds' place
-    for i, seed_layout in enumerate(trial_layouts(layout, repeats(base))):
+    for i, seed_layout in enumerate(trial_layouts(layout, repeats(trials.base))):
         seeded = folds[i] if folds else seeded_experiment(exp, i)
-        data = datasets.get(seeded)
+        data = trials.datasets.get(seeded)
         if seeded.model.family == "encoder_head" and getattr(seeded.model, "freeze_encoder", False):
             data = model_inputs(seeded, data)  # its cached embeddings: the head trains as an MLP
         seeds.append((seeded, data, seed_layout))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import RunView
 
 
@@ -74,7 +75,7 @@ def sweep_rows(run_dir: str | Path) -> tuple[list[SweepRow], str]:
 
 def best_lr(rows: list[SweepRow]) -> SweepRow | None:
     """The lr with the lowest best-epoch validation loss (selection never reads a test split)."""
-    done = [r for r in rows if r.best_val_loss is not None and r.state == "complete"]
+    done = [r for r in rows if r.best_val_loss is not None and r.state == Outcome.COMPLETE]
     return min(done, key=lambda r: r.best_val_loss) if done else None  # type: ignore[arg-type, return-value]
 
 
@@ -92,7 +93,7 @@ def format_sweep(rows: list[SweepRow], metric: str) -> str:
             parts.append(f"{short}={_f(r.val_metric, r.val_metric_std, r)}")
         if r.seeds > 1:
             parts.append(f"best_val_loss={_f(r.best_val_loss, r.best_val_loss_std, r)} ({r.seeds} seeds)")
-        if r.state != "complete":
+        if r.state != Outcome.COMPLETE:
             parts.append(f"({r.state})")
         lines.append(" ".join(parts))
     best = best_lr(rows)

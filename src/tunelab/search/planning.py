@@ -7,10 +7,11 @@ processes share the study, and which samplers must see every result before sugge
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import TrialState
@@ -20,19 +21,29 @@ from tunelab.config.space import apply_params
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.data.folds import repeats
 from tunelab.search.results import counted
-from tunelab.search.rounds import batched
-from tunelab.search.strategies import Plan
+from tunelab.search.strategies import DEFAULT_N_TRIALS, Plan
 from tunelab.search.trial_run import DatasetCache, config_key
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import pad_stacks
 from tunelab.train.trial import model_for
 
-AUTO_GROUP = 32  # members per vectorized group under `vectorize: auto`
-SEQUENTIAL_SAMPLERS = SEQUENTIAL_STRATEGIES  # learn from every result: asked one trial at a time
+AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto`
+MIN_ROUNDS = 4  # `auto` keeps at least this many rounds, so the sampler learns between them
 LONGEST_FIRST = ("grid", "random", "qmc")  # order-free strategies: costliest groups start first
 
 
-def group_limits(exp: Experiment) -> tuple[int, int]:
+class GroupLimits(NamedTuple):
+    per_round: int  # trials asked per round
+    members: int  # members (trials x seeds) per vectorized group
+
+
+class GroupedOrder(NamedTuple):
+    points: list[dict[str, Any]]  # the explicit points, same shapes next to each other
+    units: int  # independent units of work: vectorized groups, or points that train alone
+    shape_of: dict[str, str]  # config key -> shape key ("" for a point that trains alone)
+
+
+def group_limits(exp: Experiment) -> GroupLimits:
     """(trials asked per round, members per vectorized group) for the experiment's settings.
 
     `off`: one trial at a time, never grouped. `auto`: groups of up to 32 members; explicit
@@ -43,11 +54,46 @@ def group_limits(exp: Experiment) -> tuple[int, int]:
     """
     setting, seeds = exp.search.vectorize, repeats(exp)  # with data.cv_folds: the folds
     if setting == "off":
-        return 1, 1
-    members = AUTO_GROUP if setting == "auto" else int(setting)
-    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_SAMPLERS or exp.search.pruner != "none"):
-        return 1, members
-    return max(1, members // seeds), members
+        return GroupLimits(1, 1)
+    members = AUTO_MEMBERS if setting == "auto" else int(setting)
+    if setting == "auto" and (exp.search.strategy in SEQUENTIAL_STRATEGIES or exp.search.pruner != "none"):
+        return GroupLimits(1, members)
+    return GroupLimits(max(1, members // seeds), members)
+
+
+def machine_processes(exp: Experiment) -> int:
+    """The trial processes `auto` plans for: `search.n_jobs`, or one per core."""
+    setting = exp.search.n_jobs
+    return int(setting) if setting != "auto" else max(1, os.cpu_count() or 1)
+
+
+def batch_size(exp: Experiment, budget: int) -> int:
+    """Trials asked per round (`search.batch_size`); 1 means one at a time as before.
+
+    `auto`: with a model-based sampler and no pruner, enough trials to fill the machine (members
+    per vectorized group x processes), but no more than a quarter of the budget, so the sampler
+    still learns from three rounds of results. Any other strategy, or a pruner (which compares a
+    trial with those finished before it), keeps asking one at a time under `auto`: measured
+    (benchmarks/RESULTS.md, "Batched rounds with pruning"), ASHA in rounds of 8 trained 1.08x the
+    epochs of ASHA one at a time and took 1.28x the wall time (40 trials, 2-core CPU); a round's first
+    members meet few rivals at a rung, and the median pruner counts only finished trials.
+    """
+    setting = exp.search.batch_size
+    if setting != "auto":
+        return int(setting)
+    if exp.search.strategy not in SEQUENTIAL_STRATEGIES or exp.search.pruner != "none":
+        return 1
+    vectorize = exp.search.vectorize
+    members = 1 if vectorize == "off" else AUTO_MEMBERS if vectorize == "auto" else int(vectorize)
+    processes = machine_processes(exp)
+    per_group = max(1, members // repeats(exp))
+    return max(1, min(per_group * processes, max(processes, math.ceil(budget / MIN_ROUNDS))))
+
+
+def batched(exp: Experiment) -> bool:
+    """Whether this study asks in rounds (a model-based sampler with a batch size above 1)."""
+    budget = exp.search.n_trials or DEFAULT_N_TRIALS
+    return exp.search.strategy in SEQUENTIAL_STRATEGIES and batch_size(exp, budget) > 1
 
 
 def resolve_jobs(exp: Experiment, units: int) -> int:
@@ -62,7 +108,7 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
     setting = exp.search.n_jobs
     if setting != "auto":
         return min(int(setting), fit) if res.gpus_per_trial > 0 else int(setting)
-    if exp.search.strategy in SEQUENTIAL_SAMPLERS and not batched(exp):
+    if exp.search.strategy in SEQUENTIAL_STRATEGIES and not batched(exp):
         return 1
     return max(1, min(fit, units))
 
@@ -97,14 +143,14 @@ def round_size(
 
 def grouped_order(
     points: Sequence[dict[str, Any]], base: Experiment, datasets: DatasetCache
-) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
+) -> GroupedOrder:
     """The explicit points with same-shape configurations next to each other (a stable sort), so
     a round of asked trials forms few, large vectorized groups (shapes that pad well together,
     train/padding.py, count as one); how many units of work (groups, or points that train
     alone) they make; and each point's shape key by its config key ("" for
     a point that trains alone)."""
     if base.search.vectorize == "off":
-        return list(points), len(points), {}
+        return GroupedOrder(list(points), len(points), {})
     longest_first = base.search.strategy in LONGEST_FIRST
     keys, costs, cost_of = [], [], {}
     for point in points:
@@ -133,10 +179,10 @@ def grouped_order(
     else:  # ablation and sweeps keep their order: the default or the sweep's order comes first
         rank = first_seen
     order = sorted(range(len(points)), key=lambda i: rank[keys[i]])
-    _, max_group = group_limits(base)
+    max_group = group_limits(base).members
     units = keys.count("") + sum(-(-keys.count(k) * repeats(base) // max_group) for k in first_seen if k)
     shape_of = {config_key(point): key for point, key in zip(points, keys, strict=True)}
-    return [points[i] for i in order], units, shape_of
+    return GroupedOrder([points[i] for i in order], units, shape_of)
 
 
 def cost(exp: Experiment, data: Any) -> float:

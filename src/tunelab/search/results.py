@@ -53,8 +53,9 @@ def with_outputs(result: TuneResult, layout: RunLayout, *, final_ran: bool) -> T
     from tunelab.runs.records import read_json
 
     metrics = None
-    if final_ran and layout.test_metrics.exists():  # the scores; the file also says how the model was retrained
-        metrics = {k: v for k, v in read_json(layout.test_metrics).items() if k.startswith("test_")}
+    scores = layout.final_of().test_metrics  # the scores; the file also says how the model was retrained
+    if final_ran and scores.exists():
+        metrics = {k: v for k, v in read_json(scores).items() if k.startswith("test_")}
     report = layout.report_html if layout.report_html.exists() else None
     return replace(result, test_metrics=metrics, report=report)
 

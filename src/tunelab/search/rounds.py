@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,56 +31,20 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, apply_params, suggest
+from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
-from tunelab.search.strategies import DEFAULT_N_TRIALS, STRATEGIES
+from tunelab.search.planning import batch_size
+from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import pad_stacks
 from tunelab.train.trial import batch_rows
 
 log = logging.getLogger(__name__)
-BATCHED_SAMPLERS = ("tpe", "gp", "cmaes")  # qmc and random already ask many trials at once
-AUTO_MEMBERS = 32  # members per vectorized group under `vectorize: auto` (as in the runner)
-MIN_ROUNDS = 4  # `auto` keeps at least this many rounds, so the sampler learns between them
 PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
 ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR = "round", "slot", "shape"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ROUND_POLL_S = 0.1  # wait for the rest of a round: short, every process waits at each round's end
 Item = tuple[optuna.trial.Trial, dict[str, Any]]
-
-
-def machine_processes(exp: Experiment) -> int:
-    """The trial processes `auto` plans for: `search.n_jobs`, or one per core."""
-    setting = exp.search.n_jobs
-    return int(setting) if setting != "auto" else max(1, os.cpu_count() or 1)
-
-
-def batch_size(exp: Experiment, budget: int) -> int:
-    """Trials asked per round (`search.batch_size`); 1 means one at a time as before.
-
-    `auto`: with a model-based sampler and no pruner, enough trials to fill the machine (members
-    per vectorized group x processes), but no more than a quarter of the budget, so the sampler
-    still learns from three rounds of results. Any other strategy, or a pruner (which compares a
-    trial with those finished before it), keeps asking one at a time under `auto`: measured
-    (benchmarks/RESULTS.md, "Batched rounds with pruning"), ASHA in rounds of 8 trained 1.08x the
-    epochs of ASHA one at a time and took 1.28x the wall time (40 trials, 2-core CPU); a round's first
-    members meet few rivals at a rung, and the median pruner counts only finished trials.
-    """
-    setting = exp.search.batch_size
-    if setting != "auto":
-        return int(setting)
-    if exp.search.strategy not in BATCHED_SAMPLERS or exp.search.pruner != "none":
-        return 1
-    vectorize = exp.search.vectorize
-    members = 1 if vectorize == "off" else AUTO_MEMBERS if vectorize == "auto" else int(vectorize)
-    processes = machine_processes(exp)
-    per_group = max(1, members // exp.search.seeds)
-    return max(1, min(per_group * processes, max(processes, math.ceil(budget / MIN_ROUNDS))))
-
-
-def batched(exp: Experiment) -> bool:
-    """Whether this study asks in rounds (a model-based sampler with a batch size above 1)."""
-    budget = exp.search.n_trials or DEFAULT_N_TRIALS
-    return exp.search.strategy in BATCHED_SAMPLERS and batch_size(exp, budget) > 1
 
 
 def round_seed(sampler_seed: int, index: int) -> int:
@@ -261,7 +224,7 @@ def rounds_for(
     The real study then only hands out queued trials, so its own sampler is replaced by a cheap
     one: a queued trial's values are fixed, and CMA-ES must not take a generation step there.
     """
-    if base.search.strategy not in BATCHED_SAMPLERS:
+    if base.search.strategy not in SEQUENTIAL_STRATEGIES:
         return None
     size = batch_size(base, budget)
     if size <= 1:

@@ -20,6 +20,8 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from tunelab.runs.outcome import Outcome
+
 # Relative width under which two objective values are the same number (float noise of a mean).
 RESOLUTION = 1e-6
 TIE_BREAK = "validation loss at the chosen epoch, then the smaller model, then the parameters (sorted)"
@@ -90,7 +92,7 @@ def _eligible(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     for t in trials:
         if t.state != TrialState.COMPLETE or t.value is None or not math.isfinite(t.value):
             continue
-        if t.user_attrs.get("outcome", "complete") != "complete":
+        if t.user_attrs.get("outcome", Outcome.COMPLETE) != Outcome.COMPLETE:
             continue
         out.append(t)
     return out

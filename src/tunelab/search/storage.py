@@ -17,7 +17,7 @@ from tunelab.search.resilient_storage import ResilientRDBStorage
 from tunelab.search.strategies import make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# We drive trials with ask/tell and send heartbeats ourselves (search/heartbeats.py).
+# We drive trials with ask/tell and send heartbeats ourselves (search/heartbeat.py).
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
     keeps at most WORKER_CONNECTIONS (its ask/tell thread and its heartbeat thread share them): with
     SQLAlchemy's default of 15 a machine's workers ran PostgreSQL out of its 100 connections."""
     from tunelab.search.heartbeat import grace_s, interval_s
-    from tunelab.search.heartbeats import stale_trial_callback
+    from tunelab.search.shared_study import stale_trial_callback
 
     if url.startswith("grpc://"):
         return connect(url)

@@ -28,7 +28,6 @@ from tunelab.runs.outcome import Outcome
 from tunelab.search import planning
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
-from tunelab.search.heartbeats import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.point_queue import enqueue_missing
 from tunelab.search.results import (
     StudyObserver,
@@ -41,9 +40,10 @@ from tunelab.search.results import (
 )
 from tunelab.search.results import waiting as n_waiting
 from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
+from tunelab.search.shared_study import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
 from tunelab.search.storage import close_storage, open_study
 from tunelab.search.strategies import STRATEGIES, Plan
-from tunelab.search.trial_run import DatasetCache, TrialOutcome, config_key, encoded_choices
+from tunelab.search.trial_run import DatasetCache, StudyTrials, TrialOutcome, config_key, encoded_choices
 from tunelab.search.trial_writes import write_trial
 from tunelab.train.data_checks import write_data_checks
 
@@ -53,17 +53,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class StudyRun:
-    """Everything one study run needs, opened once and passed as one object."""
+class StudyRun(StudyTrials):
+    """Everything one study run needs, opened once and passed as one object: what its trials share
+    (`StudyTrials`: study, base experiment, knobs, run folder, data sets), plus the plan, storage,
+    observer and limits."""
 
-    study: optuna.Study
-    base: Experiment
-    knobs: list[Knob]
     plan: Plan
-    layout: RunLayout
     storage_url: str
-    datasets: DatasetCache
-    exp_id: str
     observer: StudyObserver
     n_trials: int | None = None
     timeout_s: float | None = None
@@ -117,8 +113,10 @@ def start_study(
     write_data_checks(layout, dataset)
     stamp_study(study, dataset.data_hash)
     record_split(layout, *_rows(dataset))
-    return StudyRun(study, base, knobs, plan, layout, storage_url, DatasetCache(data_dir, (base, dataset)), exp_id,
-                    observer or StudyObserver(), n_trials, timeout_s)
+    datasets = DatasetCache(data_dir, (base, dataset))
+    return StudyRun(study=study, base=base, knobs=knobs, layout=layout, datasets=datasets, exp_id=exp_id, plan=plan,
+                    storage_url=storage_url, observer=observer or StudyObserver(),
+                    n_trials=n_trials, timeout_s=timeout_s)
 
 
 def _rows(dataset: Dataset) -> tuple[int, int, int]:
@@ -198,7 +196,7 @@ def _params_of(
 
 
 def _ask(study: optuna.Study) -> optuna.trial.Trial:
-    with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeats.py)
+    with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeat.py)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         trial = study.ask()
     claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
@@ -282,8 +280,8 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
 
     observer.round_start([trial.number for trial, _ in items])
     try:
-        run_trials(study, items, run.knobs, run.base, run.layout, run.datasets, run.exp_id, max_group=max_group,
-                   on_done=on_done, on_start=on_start, epoch_hooks=observer.epoch_hooks())
+        run_trials(run, items, max_group=max_group, on_done=on_done, on_start=on_start,
+                   epoch_hooks=observer.epoch_hooks())
     except KeyboardInterrupt:
         for index, (trial, _) in enumerate(items):
             if index in told:

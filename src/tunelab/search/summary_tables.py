@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, decode_params
 from tunelab.markdown import md_escape
+from tunelab.runs.cost_record import estimated_mark
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.outcome import COUNTED
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
@@ -25,7 +26,6 @@ from tunelab.search.ablation_tables import write_knob_tables
 from tunelab.search.history_seed001 import seed001_history
 from tunelab.search.selection import choose, winner_line
 
-SHOWN = COUNTED
 # A configuration's own cost (train/cost.py), copied from the trial's attributes.
 COST_COLUMNS = ("n_params", "train_time_alone_s", "train_time_kind", "config_mem_mb", "config_mem_kind",
                 "latency_ms_b1", "latency_ms_b256")
@@ -97,7 +97,7 @@ def summary_rows(
     rows = []
     for t in study.get_trials(deepcopy=False):
         outcome = t.user_attrs.get("outcome")
-        if outcome not in SHOWN and t.state != TrialState.RUNNING:
+        if outcome not in COUNTED and t.state != TrialState.RUNNING:
             continue
         values = t.user_attrs.get("seed_values", [])
         mean = t.value if t.state == TrialState.COMPLETE else None
@@ -200,15 +200,12 @@ def _num(value: Any, fmt: str) -> str | None:
 
 def cost_cells(row: dict[str, Any]) -> list[str | None]:
     """Parameters, time alone, memory and latency of one row; estimates marked `~`."""
-    def mark(kind_key: str) -> str:
-        return "~" if row.get(kind_key) == "estimated" else ""
-
     time_alone = _num(row.get("train_time_alone_s"), ".2f")
     mem = _num(row.get("config_mem_mb"), ".2f")
     return [
         _num(row.get("n_params"), ","),
-        mark("train_time_kind") + time_alone if time_alone else None,
-        mark("config_mem_kind") + mem if mem else None,
+        estimated_mark(row, "train_time_kind") + time_alone if time_alone else None,
+        estimated_mark(row, "config_mem_kind") + mem if mem else None,
         _num(row.get("latency_ms_b1"), ".4f"),
         _num(row.get("latency_ms_b256"), ".5f"),
     ]

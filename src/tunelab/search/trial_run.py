@@ -18,13 +18,14 @@ from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.naming import trial_name
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
 from tunelab.search.selection import tie_attrs
 from tunelab.search.trial_writes import write_trial
 from tunelab.text.features import model_inputs
 from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import FitResult
-from tunelab.train.trial import run_trial, short_name
+from tunelab.train.trial import run_trial
 from tunelab.train.trial_cost import solo_models, trial_cost
 
 
@@ -62,7 +63,7 @@ class OptunaPruning(Hook):
         if self.trial.should_prune():
             reason = f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})"
             self.group["pruned"] = reason
-            ctx.request_stop("pruned", reason)
+            ctx.request_stop(Outcome.PRUNED.value, reason)
 
 
 class FollowPruning(Hook):
@@ -76,7 +77,7 @@ class FollowPruning(Hook):
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         if "pruned" in self.group:
-            ctx.request_stop("pruned", self.group["pruned"])
+            ctx.request_stop(Outcome.PRUNED.value, self.group["pruned"])
 
 
 @dataclass
@@ -113,19 +114,31 @@ class DatasetCache:
         return self._cache[key]
 
 
+@dataclass
+class StudyTrials:
+    """What every trial of one study run shares: the study, its base experiment and knobs, the run
+    folder, the data sets, and the experiment id each trial's params.json records."""
+
+    study: optuna.Study
+    base: Experiment
+    knobs: list[Knob]
+    layout: RunLayout
+    datasets: DatasetCache
+    exp_id: str
+
+
 def train_alone(
+    trials: StudyTrials,
     trial: optuna.trial.Trial,
     exp: Experiment,
     layout: TrialLayout,
     params: Mapping[str, Any],
-    base: Experiment,
-    datasets: DatasetCache,
-    exp_id: str,
     *,
     epoch_hooks: Sequence[Hook] = (),
     on_seed_start: Callable[[int], None] | None = None,
 ) -> TrialOutcome:
     """One started trial's seeds, one `fit` after another (each resumes from its checkpoints)."""
+    base, datasets, exp_id = trials.base, trials.datasets, trials.exp_id
     metric = base.search.objective.metric
     pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none")
     results = []
@@ -156,18 +169,14 @@ def seeded_experiment(exp: Experiment, i: int) -> Experiment:
 
 
 def start_trial(
-    study: optuna.Study,
-    trial: optuna.trial.Trial,
-    params: Mapping[str, Any],
-    knobs: Sequence[Knob],
-    base: Experiment,
-    run: RunLayout,
+    trials: StudyTrials, trial: optuna.trial.Trial, params: Mapping[str, Any]
 ) -> tuple[Experiment, TrialLayout]:
     """The trial's experiment and folder; its folder, configuration and process go to the study
     at once (one write), so a dead worker's trial can be found and retried."""
-    exp = apply_params(base, dict(params))
-    by_name = {k.name: params[k.path] for k in knobs if k.path in params and k.kind != "fixed"}
-    layout = run.trial(trial.number, short_name(by_name))
+    study, run = trials.study, trials.layout
+    exp = apply_params(trials.base, dict(params))
+    by_name = {k.name: params[k.path] for k in trials.knobs if k.path in params and k.kind != "fixed"}
+    layout = run.trial(trial.number, trial_name(by_name))
     _adopt_retried_folder(trial, run, layout)
     write_trial(study, trial, {
         "trial_dir": str(layout.root.relative_to(run.root)),
@@ -218,7 +227,7 @@ def record_outcome(
         **tie_attrs(r.best_record for r in results),
         **(cost or {}),  # the configuration alone (train/cost.py): time, memory, latency, parameters
     }
-    if outcome.state == "pruned" and results:
+    if outcome.state == Outcome.PRUNED and results:
         attrs["pruned_at_epoch"] = results[-1].epochs_run
     write_trial(study, trial, attrs, curve)
 

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +84,3 @@ class EmbeddingCache:
         except OSError:
             tmp.unlink(missing_ok=True)
             write_bytes_atomic(dst, src.read_bytes())
-
-    def get_or_compute(
-        self, key: str, rows: int, compute: Callable[[], torch.Tensor], meta: dict[str, Any]
-    ) -> torch.Tensor:
-        """The cached tensor, or `compute()` stored under `key` first."""
-        cached = self.load(key, rows)
-        if cached is not None:
-            return cached
-        embeddings = compute()
-        self.save(key, embeddings, meta)
-        return embeddings

@@ -22,7 +22,7 @@ from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
 from tunelab.train.padding import Padded, real_part
 
-_ELEMENTWISE = tuple(ACTIVATION_MODULES.values())
+_ACTIVATIONS = tuple(ACTIVATION_MODULES.values())
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 
 
@@ -31,7 +31,7 @@ def unsupported_module(model: nn.Module) -> str | None:
     if not isinstance(model, nn.Sequential):
         return f"model is a {type(model).__name__}, not an nn.Sequential"
     for i, layer in enumerate(model):
-        if isinstance(layer, (nn.Linear, nn.Flatten, nn.Dropout, *_POOLS, *_ELEMENTWISE)):
+        if isinstance(layer, (nn.Linear, nn.Flatten, nn.Dropout, *_POOLS, *_ACTIVATIONS)):
             continue
         if isinstance(layer, nn.LayerNorm):
             if len(layer.normalized_shape) != 1 or not layer.elementwise_affine or layer.bias is None:

@@ -41,10 +41,6 @@ CALIBRATION_MIN_S = 0.3
 LATENCY_BATCHES = (1, 256)
 LATENCY_MIN_S = 0.05  # repeat each latency measurement until this much time has passed
 EVAL_SAMPLE_ROWS = 4096  # an evaluation pass is timed on at most this many rows, then scaled
-MEM_KINDS = {
-    "cuda": "measured: CUDA max_memory_allocated during a solo calibration",
-    "cpu": "estimated: weights + gradients + optimizer state + one batch's activations",
-}
 
 _CALIBRATIONS: dict[tuple[Any, ...], dict[str, float]] = {}  # once per shape per process
 

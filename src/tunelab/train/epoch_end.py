@@ -21,6 +21,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.config.vocabulary import higher_is_better
 from tunelab.runs.layout import TrialLayout
+from tunelab.runs.outcome import Outcome
 from tunelab.runs.recorder import TrialRecorder
 from tunelab.train import artifacts
 from tunelab.train.hooks import EarlyStopping, FitContext, Hook
@@ -114,7 +115,7 @@ class TrialBook:
         self.ctx = FitContext(model=model, epochs=cfg.epochs)
         self.best = Best(self.monitor)
         self.recorder = TrialRecorder(layout, identity or {}, self.monitor) if layout is not None else None
-        self.state, self.reason = "complete", ""
+        self.state, self.reason = Outcome.COMPLETE.value, ""
         self.record: dict[str, Any] = {}
         self.train_time = 0.0
         self.resumed_from = 0
@@ -157,8 +158,8 @@ class TrialBook:
         if self.recorder is not None:
             artifacts.write_later(self.recorder.epoch, dict(record), grad_norms)
         if diverged:
-            self.state, self.reason = "diverged", f"{diverged} at epoch {epoch}"
-            ctx.request_stop("diverged", self.reason)
+            self.state, self.reason = Outcome.DIVERGED.value, f"{diverged} at epoch {epoch}"
+            ctx.request_stop(Outcome.DIVERGED.value, self.reason)
         for hook in self.hooks:
             hook.on_epoch_end(ctx, record)
         if ctx.stop and not diverged:

@@ -42,7 +42,7 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
         head = frozen_head(exp, data)
         if exp.model.family not in VECTORIZED_FAMILIES and not head:
             return (f"member {i}: model family {exp.model.family!r} is not vectorized "
-                    "(only mlp, cnn, encoder_head on cached embeddings)")
+                    f"(only {', '.join(VECTORIZED_FAMILIES)}, encoder_head on cached embeddings)")
         if getattr(exp.model, "batch_norm", False):
             return f"member {i}: batch_norm is not vectorized"
         if data.is_text and not head:

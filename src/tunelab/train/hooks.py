@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from tunelab.config.vocabulary import higher_is_better
+from tunelab.runs.outcome import Outcome
 
 
 @dataclass
@@ -72,7 +73,7 @@ class EarlyStopping(Hook):
         self.bad_epochs += 1
         if self.bad_epochs >= self.patience:
             ctx.request_stop(
-                "complete",
+                Outcome.COMPLETE.value,
                 f"early stopping at epoch {record['epoch']}: {self.monitor} has not improved for "
                 f"{self.patience} epochs since epoch {self.best_epoch}",
             )

@@ -12,15 +12,11 @@ from tunelab.models import build_model
 from tunelab.models.size import check_model_size
 from tunelab.runs.identity import make_identity
 from tunelab.runs.layout import TrialLayout
-from tunelab.runs.naming import trial_name
 from tunelab.runs.records import write_json_atomic
 from tunelab.text.features import check_model_fits_data, model_inputs
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.losses import model_output_dim
-
-# Trial folder names are built in one place; re-exported here for the callers that build trials.
-short_name = trial_name
 
 
 def batch_rows(cfg: TrainSection, rows: int) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunelab.diagnose.final import val_test_disagree
+from tunelab.diagnose.final_model import val_test_disagree
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS as TH
 from tunelab.runs.view import RunView
 

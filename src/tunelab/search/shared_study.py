@@ -1,4 +1,4 @@
-"""Many processes on one study: heartbeats, retries of dead workers' trials, and compatibility checks.
+"""One study shared by many processes: compatibility stamps, retries of dead workers' trials, duplicates.
 
 A trial whose process died (found by its pid on this host, or by a stale heartbeat anywhere) is
 failed and its configuration queued again with `retry_dir`, so the retry continues from the dead
