@@ -202,5 +202,5 @@ def combine_markdown(combine: dict[str, Any] | None, final_choice: str | None = 
 
 def _final_choice(layout: RunLayout) -> str | None:
     """final/test_metrics.json's `choice`: which configuration the final model retrained, and why."""
-    record = _read(layout.test_metrics)
+    record = _read(layout.final_of().test_metrics)
     return record.get("choice") if isinstance(record.get("choice"), str) else None
