@@ -35,9 +35,9 @@ class DataError(TunelabError):
 
 
 class DataPathError(ConfigError, DataError):
-    """A file or folder named by `data.path` that is missing or not what the data set needs: a data
-    error (`except DataError` catches it) that is located, like a config error, at the line of
-    `data.path` in the experiment file."""
+    """A file or folder the experiment names (`data.path`, `data.data_dir`) that is missing or not what
+    the data set needs: a data error (`except DataError` catches it) located, like a config error, at
+    the line of that key in the experiment file."""
 
     def __init__(self, message: str, *, key: str | None = "data.path", source: str | None = None) -> None:
         super().__init__(message, key=key, source=source)

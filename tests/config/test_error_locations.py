@@ -58,6 +58,7 @@ CASES = [
         "did you mean rooms",
     ),
     ("missing_csv_file", 3, "  name: csv\n  path: nothere.csv\n  target: price", 4, "nothere.csv not found"),
+    ("data_dir_without_the_files", 3, "  name: usps\n  data_dir: {csv}.d", 4, "zip.train.gz not found in"),
     ("missing_image_folder", 3, "  name: image_folder\n  path: {csv}.d", 4, "does not exist or is not a folder"),
 ]
 
