@@ -114,7 +114,8 @@ def measure(example: Path, quick: bool, repeat: int, work: Path, today: str) -> 
         if test is not None:
             test_key, value = test
             tests.append(value)
-        print(f"results: {example.stem} run {i + 1}/{repeat}: {metric}={best} {test_key}={tests[-1:]} {wall:.1f}s")
+        shown = f"{test[0]}={test[1]:.4g}" if test is not None else "no final test"
+        print(f"results: {example.stem} run {i + 1}/{repeat}: {metric}={best} {shown} {wall:.1f}s")
     return Row(
         example=example.stem,
         budget="quick" if quick else "full",
