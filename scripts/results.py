@@ -10,7 +10,9 @@ N times into fresh folders and the table gives the mean and the spread (min..max
     make results                                   # the fast examples, full budgets
     python scripts/results.py --quick              # every fast example with its quick: budget
     python scripts/results.py seed000_grid --repeat 2
-Real data sets are read from $TUNELAB_DATA_DIR (the Makefile points it at ../shared/data).
+Real data sets are read from $TUNELAB_DATA_DIR (the Makefile points it at ../shared/data). The slow
+examples and those that need a folder made first run only when named. An example that fails keeps
+its old row; the others are still written, and the script exits 1.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 # Examples that take minutes at full budget on a 2-core CPU: run only when named.
 SLOW = ("seed001_tpe", "seed002_usps_ablation", "seed002_usps_tuned", "seed002_house_ablation", "seed003_cnn_study")
+# Examples that need a folder made first: run only when named (the file's comment says how).
+PREPARED = ("seed003_image_folder",)
 HEADER = "| example | budget | best validation | final test | wall time | measured |"
+
+
+class RunFailed(Exception):
+    """An example's CLI run exited non-zero: the message holds its command and error line."""
 
 
 @dataclass
@@ -82,7 +90,7 @@ def run_once(example: Path, quick: bool, out: Path) -> tuple[str, float | None, 
     proc = subprocess.run(argv + (["--quick"] if quick else []), capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"error: {' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        raise RunFailed(f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if command == "train":
         return result.get("monitor", "val_loss"), result.get("best_value"), None, wall
@@ -106,7 +114,8 @@ def measure(example: Path, quick: bool, repeat: int, work: Path, today: str) -> 
         if test is not None:
             test_key, value = test
             tests.append(value)
-        print(f"results: {example.stem} run {i + 1}/{repeat}: {metric}={best} {test_key}={tests[-1:]} {wall:.1f}s")
+        shown = f"{test[0]}={test[1]:.4g}" if test is not None else "no final test"
+        print(f"results: {example.stem} run {i + 1}/{repeat}: {metric}={best} {shown} {wall:.1f}s")
     return Row(
         example=example.stem,
         budget="quick" if quick else "full",
@@ -164,20 +173,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="Print the rows, leave README.md alone.")
     args = parser.parse_args(argv)
     known = {p.stem: p for p in sorted((ROOT / "examples").glob("*.yaml"))}
-    names = args.examples or [name for name in known if name not in SLOW]
+    names = args.examples or [name for name in known if name not in SLOW + PREPARED]
     unknown = [n for n in names if n not in known]
     if unknown:
         print(f"error: unknown example {unknown[0]!r}; choose from {', '.join(known)}", file=sys.stderr)
         return 2
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    rows, failed = [], []
     with tempfile.TemporaryDirectory(prefix="tunelab-results-") as work:
-        rows = [measure(known[n], args.quick, args.repeat, Path(work), today) for n in names]
+        for name in names:  # one failing example costs its own row, not the whole table
+            try:
+                rows.append(measure(known[name], args.quick, args.repeat, Path(work), today))
+            except RunFailed as exc:
+                print(f"error: {name}: {exc}", file=sys.stderr)
+                failed.append(name)
     for row in rows:
         print(row.line())
-    if not args.dry_run:
+    if rows and not args.dry_run:
         command = "python scripts/results.py " + " ".join(argv if argv is not None else sys.argv[1:])
         rewrite(args.readme, rows, command.strip(), today)
         print(f"results: rewrote the table in {args.readme}")
+    if failed:
+        print(f"error: {len(failed)} example(s) failed, their rows kept as they were: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

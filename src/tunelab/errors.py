@@ -34,6 +34,15 @@ class DataError(TunelabError):
     """A data set that cannot be found or read; the message says where we looked and what to do."""
 
 
+class DataPathError(ConfigError, DataError):
+    """A file or folder the experiment names (`data.path`, `data.data_dir`) that is missing or not what
+    the data set needs: a data error (`except DataError` catches it) located, like a config error, at
+    the line of that key in the experiment file."""
+
+    def __init__(self, message: str, *, key: str | None = "data.path", source: str | None = None) -> None:
+        super().__init__(message, key=key, source=source)
+
+
 class RunFolderError(TunelabError):
     """A run folder that is missing, foreign or damaged."""
 

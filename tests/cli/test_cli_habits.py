@@ -56,8 +56,21 @@ def test_init_starter_is_named_after_its_file_and_tune_runs_it_as_is(template, t
 
 def test_init_quotes_a_file_name_yaml_would_misread(tmp_path, cli) -> None:
     path = tmp_path / "yes: no.yaml"
-    assert cli("init", path).exit_code == 0
+    result = cli("init", path)
+    assert result.exit_code == 0
     assert yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == "yes: no"
+    assert result.stdout.endswith(f"run it with: tunelab tune '{path}'\n")  # pastes into a shell as is
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES))
+def test_init_starter_comments_name_the_file_in_their_commands(template, tmp_path, cli, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("init", "cifar_probe.yaml", "--template", template).exit_code == 0
+
+    text = (tmp_path / "cifar_probe.yaml").read_text(encoding="utf-8")
+    assert "FILE" not in text
+    assert "# Run:  tunelab tune cifar_probe.yaml " in text
+    assert "tunelab tune cifar_probe.yaml --quick" in text
 
 
 @pytest.mark.parametrize("command", ["tune", "train"])

@@ -57,6 +57,9 @@ CASES = [
         6,
         "did you mean rooms",
     ),
+    ("missing_csv_file", 3, "  name: csv\n  path: nothere.csv\n  target: price", 4, "nothere.csv not found"),
+    ("data_dir_without_the_files", 3, "  name: usps\n  data_dir: {csv}.d", 4, "zip.train.gz not found in"),
+    ("missing_image_folder", 3, "  name: image_folder\n  path: {csv}.d", 4, "does not exist or is not a folder"),
 ]
 
 
@@ -114,3 +117,12 @@ def test_api_train_error_names_the_file_line(tmp_path):
 
     assert caught.value.one_line().startswith(f"{path}:10 train.loss: ")
     assert not (tmp_path / "run").exists()
+
+
+def test_api_missing_data_file_is_a_located_data_error(tmp_path):
+    path = _write(tmp_path, 3, "  name: csv\n  path: nothere.csv\n  target: price")
+
+    with pytest.raises(tunelab.DataError) as caught:  # a data error, located like a config error
+        tunelab.tune(str(path), out=tmp_path / "run")
+
+    assert caught.value.one_line().startswith(f"{path}:4 data.path: data set csv: file ")

@@ -60,3 +60,36 @@ def test_readme_has_exactly_one_results_block(results) -> None:
 def test_unknown_example_is_exit_2(results, capsys) -> None:
     assert results.main(["no_such_example", "--dry-run"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown example 'no_such_example'; choose from ")
+
+
+def test_default_selection_leaves_out_slow_examples_and_those_needing_a_prepared_folder(results, monkeypatch) -> None:
+    chosen: list[str] = []
+
+    def fake_measure(example, quick, repeat, work, today):
+        chosen.append(example.stem)
+        return results.Row(example.stem, "quick", "val_loss 1", "-", "1 s", today)
+
+    monkeypatch.setattr(results, "measure", fake_measure)
+    assert results.main(["--dry-run", "--quick"]) == 0
+    assert "seed003_image_folder" not in chosen and not set(chosen) & set(results.SLOW)
+    assert {"seed000_grid", "demo_digits", "california_mlp"} <= set(chosen)
+
+
+def test_a_failing_example_loses_only_its_own_row_and_exits_1(results, monkeypatch, tmp_path, capsys) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.START}\n{results.HEADER}\n{results.END}\n", encoding="utf-8")
+
+    def fake_run(example, quick, out):
+        if example.stem == "demo_digits":
+            raise results.RunFailed("tunelab tune demo_digits.yaml failed (exit 2): error: boom")
+        return "val_loss", 0.25, ("test_r2", 0.5), 3.0
+
+    monkeypatch.setattr(results, "run_once", fake_run)
+    code = results.main(["demo_digits", "california_mlp", "--readme", str(readme)])
+
+    assert code == 1
+    text = readme.read_text(encoding="utf-8")
+    assert "| `california_mlp` | full | val_loss 0.25 | test_r2 0.5 | 3 s |" in text and "| `demo_digits` |" not in text
+    err = capsys.readouterr().err
+    assert "error: demo_digits: tunelab tune demo_digits.yaml failed (exit 2): error: boom" in err
+    assert err.rstrip().endswith("1 example(s) failed, their rows kept as they were: demo_digits")

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from tunelab.report import plots
-from tunelab.report.curves import grad_norms
+from tunelab.report.curves import grad_norms, learning_curves_single
 from tunelab.report.figures import fit_titles, new_figure, style
 from tunelab.report.overlay import mean_band, overlay_plot
 from tunelab.report.runinfo import ReportRun, natural_key, position
@@ -71,6 +71,18 @@ def test_gradient_legend_names_layers(grid_run: Path) -> None:
         labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"hidden 1 Linear.weight", "output Linear.bias"} <= set(labels)
     assert not any(label[0].isdigit() for label in labels)
+
+
+def test_epoch_axes_tick_whole_epochs(grid_run: Path) -> None:
+    run = ReportRun(grid_run)  # 3 epochs: matplotlib's default ticks would be 1.00, 1.25, ... 3.00
+    with style():
+        figures = [grad_norms(run, run.best()), learning_curves_single(run, run.best())]
+        for fig in figures:
+            fig.canvas.draw()
+            for ax in fig.axes:
+                ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+                assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+            plt.close(fig)
 
 
 def test_overlay_mean_and_band() -> None:

@@ -24,9 +24,10 @@ from tunelab.train.losses import model_output_dim, point_prediction
 
 def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the final network from `final/params.json` and load its weights (weights_only)."""
-    final = RunLayout(run_dir).final_of()
+    layout = RunLayout(run_dir)
+    final = layout.final_of()
     if not final.model.exists() or not final.params.exists():
-        raise RunFolderError(f"{run_dir} has no final model; run tunelab final {run_dir}")
+        raise no_final_model(layout, run_dir)
     try:
         payload = torch.load(final.model, map_location="cpu", weights_only=True)
         config = read_json(final.params)["config"]
@@ -44,6 +45,27 @@ def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         ) from None
     model.eval()
     return model, {**payload, "loss": exp.train.loss, "model_config": exp.model, "data_name": exp.data.name}
+
+
+def no_final_model(layout: RunLayout, run_dir: Path) -> RunFolderError:
+    """Why there is no final model to predict with, and the command that makes one: a folder that is
+    no run folder, or one `tunelab train` made (no study to pick a final configuration from), says so
+    instead of sending the user to `tunelab final`, which would refuse it."""
+    if not layout.experiment_yaml.exists():
+        return RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
+    try:
+        import yaml
+
+        strategy = ((yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")) or {}).get("search")
+                    or {}).get("strategy")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        strategy = None
+    if strategy == "none":
+        return RunFolderError(
+            f"{run_dir} was made by tunelab train, which keeps no final model; predict needs the one "
+            "tunelab tune retrains at its end (give the file a search: block; a grid of one point will do)"
+        )
+    return RunFolderError(f"{run_dir} has no final model; run tunelab final {run_dir}")
 
 
 def _features(frame: pd.DataFrame, names: list[str], where: str) -> pd.DataFrame:

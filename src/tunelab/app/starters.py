@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tunelab.templates import TEMPLATES, choices_help, write_template
+from tunelab.templates import TEMPLATES, choices_help, shell_path, write_template
 
 if TYPE_CHECKING:
     from tunelab.data import DatasetStatus
 
-__all__ = ["TEMPLATES", "choices_help", "list_datasets", "write_template"]
+__all__ = ["TEMPLATES", "choices_help", "list_datasets", "shell_path", "write_template"]
 
 
 def list_datasets(data_dir: str | None = None) -> list[DatasetStatus]:

@@ -20,14 +20,14 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter experiment that `tune` and `train` run as is; its name is the file's."""
-    from tunelab.app.starters import TEMPLATES, write_template
+    from tunelab.app.starters import TEMPLATES, shell_path, write_template
 
     if template not in TEMPLATES:
         fail(f"--template: unknown template {template!r}; choose one of {', '.join(sorted(TEMPLATES))}")
     if path.exists() and not force:
         fail(f"{path} already exists; pass --force to overwrite it")
     write_template(template, path)
-    console.print(f"wrote {path} (template {template}); run it with: tunelab tune {path}", markup=False)
+    console.print(f"wrote {path} (template {template}); run it with: tunelab tune {shell_path(path)}", markup=False)
 
 
 @app.command()

@@ -16,7 +16,8 @@ from tunelab.errors import ConfigError
 def locate(exc: ConfigError, path: str | Path | None, overrides: Sequence[str] = ()) -> ConfigError:
     """`exc` with its source filled in from the override or the file line that set its key.
 
-    An error that already names its source, or has no key, comes back unchanged; so does one
+    The located error keeps the class of `exc` (a `DataPathError` stays one). An error that
+    already names its source, or has no key, comes back unchanged; so does one
     whose key (or a section above it) was not written anywhere, where defaults are to blame.
     """
     if exc.source or not exc.key:
@@ -30,7 +31,7 @@ def locate(exc: ConfigError, path: str | Path | None, overrides: Sequence[str] =
         except ConfigError:
             continue
         if key[: len(over)] == over:
-            return ConfigError(exc.message, key=exc.key, source=f"--set {item}")
+            return type(exc)(exc.message, key=exc.key, source=f"--set {item}")
     if path is None:
         return exc
     try:
@@ -41,5 +42,5 @@ def locate(exc: ConfigError, path: str | Path | None, overrides: Sequence[str] =
         return exc
     for depth in range(len(key), 0, -1):
         if key[:depth] in lines:
-            return ConfigError(exc.message, key=exc.key, source=f"{path}:{lines[key[:depth]]}")
+            return type(exc)(exc.message, key=exc.key, source=f"{path}:{lines[key[:depth]]}")
     return exc

@@ -27,7 +27,7 @@ from tunelab.config.schema import DataSection, TaskSection
 from tunelab.data.cache_dir import cache_root
 from tunelab.data.dataset import Dataset, Split
 from tunelab.data.split import plan_splits, subsample_rows
-from tunelab.errors import ConfigError, DataError
+from tunelab.errors import ConfigError, DataError, DataPathError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 DECODE_BATCH = 256  # rows decoded before the memory map is flushed
@@ -56,16 +56,15 @@ def scan_folder(path: str | Path) -> ImageFolder:
     """Classes are the sorted sub-folder names; images inside each are taken in sorted order.
 
     Raises:
-        DataError: the folder is missing, or holds fewer than two classes, or a class has no image.
+        DataPathError: the folder is missing, or holds fewer than two classes, or a class has no image
+            (a DataError located at the line of `data.path`).
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DataError(f"data.path: image folder {root} does not exist or is not a folder")
+        raise DataPathError(f"image folder {root} does not exist or is not a folder")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
-        raise DataError(
-            f"data.path: {root} needs one sub-folder per class (at least 2), found {len(classes)}"
-        )
+        raise DataPathError(f"{root} needs one sub-folder per class (at least 2), found {len(classes)}")
     files: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
@@ -73,9 +72,7 @@ def scan_folder(path: str | Path) -> ImageFolder:
             p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )
         if not found:
-            raise DataError(
-                f"data.path: class folder {root / name} holds no image ({', '.join(IMAGE_SUFFIXES)})"
-            )
+            raise DataPathError(f"class folder {root / name} holds no image ({', '.join(IMAGE_SUFFIXES)})")
         files += found
         labels += [index] * len(found)
     return ImageFolder(root, classes, files, np.asarray(labels, dtype=np.int64))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tunelab.errors import DataError
+from tunelab.errors import DataError, DataPathError
 
 ENV_VAR = "TUNELAB_DATA_DIR"
 CACHE_DIR = Path("~/.cache/tunelab/data")
@@ -58,9 +58,13 @@ def find_files(name: str, alternatives: tuple[tuple[str, ...], ...], roots: list
     return None
 
 
-def missing_error(name: str, alternatives: tuple[tuple[str, ...], ...], roots: list[Path], how: str) -> DataError:
-    """One line: which data set, which file, where we looked, how to get it."""
+def missing_error(
+    name: str, alternatives: tuple[tuple[str, ...], ...], roots: list[Path], how: str, key: str | None = None
+) -> DataError:
+    """One line: which data set, which file, where we looked, how to get it. `key`: the experiment key
+    that chose the folder (`data.data_dir`), so the error names the file:line that set it."""
     searched = ", ".join(str(f) for f in candidate_folders(name, roots))
     wanted = alternatives[0][0]
     where = f" in {roots[0]}" if len(roots) == 1 else ""
-    return DataError(f"data set {name}: {wanted} not found{where} (searched: {searched}); {how}")
+    message = f"data set {name}: {wanted} not found{where} (searched: {searched}); {how}"
+    return DataPathError(message, key=key) if key else DataError(message)

@@ -44,7 +44,8 @@ def _load_raw(cfg: DataSection, data_dir: str | None) -> RawData:
         spec.download(dest)
         found = find_files(spec.name, spec.files, [dest])
     if found is None:
-        raise missing_error(spec.name, spec.files, roots, spec.how_to_get)
+        chosen_by_file = "data.data_dir" if cfg.data_dir and not data_dir else None
+        raise missing_error(spec.name, spec.files, roots, spec.how_to_get, key=chosen_by_file)
     return spec.loader(cfg, found)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from tunelab.config.schema import DataSection
 from tunelab.data.raw import RawData
-from tunelab.errors import ConfigError, DataError
+from tunelab.errors import ConfigError, DataError, DataPathError
 
 # Seed 002's four house-price features.
 HOUSE_PRICES_DEFAULT_FEATURES: tuple[str, ...] = ("OverallQual", "YearBuilt", "TotalBsmtSF", "GrLivArea")
@@ -87,10 +87,11 @@ def read_table(path: Path) -> pd.DataFrame:
 def load_csv(cfg: DataSection, path: Path | None = None) -> RawData:
     """`data.name: csv`: the file at `data.path` (relative to the current directory)."""
     file = Path(cfg.path or "").expanduser()
+    given = "" if file.is_absolute() else f" (given as {cfg.path!r}, relative to the current folder)"
     if not file.is_absolute():
         file = Path.cwd() / file
     if not file.is_file():
-        raise DataError(f"data set csv: file {file} not found (data.path={cfg.path!r})")
+        raise DataPathError(f"data set csv: file {file} not found{given}")
     frame = read_table(file)
     target = cfg.target or ""
     if target not in frame.columns:

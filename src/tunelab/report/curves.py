@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tunelab.report.figures import BAND, FIXED_LAYOUT, new_figure, robust_limits
 from tunelab.report.runinfo import ReportRun, finite
@@ -43,6 +44,12 @@ def _use_log(values: Sequence[float]) -> bool:
     return len(pos) == len(values) and bool(pos) and max(pos) / min(pos) >= 20
 
 
+def epoch_axis(ax: Axes) -> None:
+    """An x axis of whole epochs: a 2-epoch run shows ticks 1 and 2, not 1.0, 1.2, ... 2.0."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def finish_axis(ax: Axes, values: Sequence[float], log_ok: bool) -> None:
     log = log_ok and _use_log(values)
     if log:
@@ -63,7 +70,7 @@ def learning_curves_single(run: ReportRun, trial: TrialView) -> Figure:
         finish_axis(ax, values, log_ok=name == "loss")
         if finite(best_epoch):
             ax.axvline(best_epoch, color="#2ca02c", lw=1, ls=":", label=f"best epoch ({best_epoch})")
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel(name)
         ax.set_title(f"{name} per epoch")
         ax.legend(fontsize=8)
@@ -105,7 +112,7 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
         ax.set_visible(False)
     for ax in list(axes.flat)[max(0, len(trials) - cols):len(trials)]:  # lowest panel of each column
         ax.xaxis.set_tick_params(labelbottom=True)
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
     finish_axis(axes[0][0], values, log_ok=name == "loss")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=2)
@@ -132,7 +139,7 @@ def _band(ax: Axes) -> None:
     for edge in BAND:
         ax.axhline(edge, color="#2ca02c", lw=0.8, ls="--")
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    epoch_axis(ax)
     ax.set_ylabel("gradient L2 norm")
 
 

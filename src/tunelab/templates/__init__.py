@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,7 @@ TEMPLATE_HELP = {
 }
 _NAME_LINE = re.compile(r"^name: .*$", re.MULTILINE)
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_FILE = re.compile(r"\bFILE\b")  # the templates' placeholder in their `# Run:` comments
 
 
 def template_text(name: str) -> str:
@@ -38,9 +40,15 @@ def study_name(path: Path) -> str:
     return stem if _PLAIN.fullmatch(stem) else json.dumps(stem)
 
 
+def shell_path(path: Path) -> str:
+    """`path` as it goes on a command line (quoted when the shell would split or expand it)."""
+    return shlex.quote(str(path))
+
+
 def starter_text(name: str, path: Path) -> str:
-    """The template with its `name:` line set from the file name."""
-    return _NAME_LINE.sub(f"name: {study_name(path)}", template_text(name), count=1)
+    """The template with its `name:` line set from the file name and its run commands naming the file."""
+    text = _NAME_LINE.sub(f"name: {study_name(path)}", template_text(name), count=1)
+    return _FILE.sub(lambda _: shell_path(path), text)
 
 
 def write_template(name: str, path: Path) -> None:
