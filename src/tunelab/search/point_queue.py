@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from tunelab.config.space import Knob, encode_params
 from tunelab.runs.outcome import COUNTED, Outcome
+from tunelab.search.heartbeat import rdb_backend
 from tunelab.search.resilient_storage import advisory_lock, retry_disconnects
 from tunelab.search.trial_run import config_key
 from tunelab.search.trial_writes import fail_if_waiting
@@ -51,6 +52,25 @@ def queue_lock(url: str, study_name: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def pop_lock(study: optuna.Study) -> Iterator[None]:
+    """Hold the study's queue lock while taking a WAITING trial, where the database cannot do it.
+
+    Optuna moves a queued trial to RUNNING after a `SELECT ... FOR UPDATE`; PostgreSQL locks the
+    row, SQLite ignores `FOR UPDATE` (and pysqlite opens its transaction only at the UPDATE), so
+    two processes reading the same WAITING trial both moved it to RUNNING and both trained it: the
+    second to finish then failed the whole study with `UpdateFinishedTrialError` (met in
+    benchmarks/bayes.py). On SQLite the pop runs under the same folder lock as queueing.
+    """
+    backend = rdb_backend(study._storage)
+    url = str(backend.engine.url) if backend is not None else ""
+    if _sqlite_folder(url) is None:
+        yield
+        return
+    with queue_lock(url, study.study_name):
+        yield
 
 
 def _sqlite_folder(url: str) -> str | None:

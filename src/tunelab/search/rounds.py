@@ -34,6 +34,7 @@ from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
 from tunelab.search.planning import batch_size
+from tunelab.search.point_queue import pop_lock
 from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import pad_stacks
@@ -109,7 +110,8 @@ class Rounds:
             share = math.ceil(_shape_count(study, waiting[0], shape) / processes)
         items: list[Item] = []
         while len(items) < share:
-            trial_id = study._pop_waiting_trial_id()  # atomic: RUNNING only if still WAITING
+            with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
+                trial_id = study._pop_waiting_trial_id()
             if trial_id is None:
                 break
             trial = optuna.trial.Trial(study, trial_id)

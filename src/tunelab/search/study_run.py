@@ -28,7 +28,7 @@ from tunelab.runs.outcome import Outcome
 from tunelab.search import planning
 from tunelab.search.claims import claim
 from tunelab.search.group_run import run_trials
-from tunelab.search.point_queue import enqueue_missing
+from tunelab.search.point_queue import enqueue_missing, pop_lock
 from tunelab.search.results import (
     StudyObserver,
     TuneResult,
@@ -198,7 +198,8 @@ def _params_of(
 def _ask(study: optuna.Study) -> optuna.trial.Trial:
     with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeat.py)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        trial = study.ask()
+        with pop_lock(study):  # a queued point goes to one process only (SQLite locks no row)
+            trial = study.ask()
     claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
     return trial
 
