@@ -100,6 +100,7 @@ def run_study(pruner: str, batch: int, trials: int, epochs: int, root: Path, dat
         "best_params": res.best_params,
         "complete": res.n_complete,
         "pruned": res.n_pruned,
+        "diverged": res.n_diverged,
         "failed": res.n_failed,
     }
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import wait
+from concurrent.futures import wait as wait_futures
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def _counting(pool: PlotPool) -> list[str]:
 def _drawn_ahead(pool: PlotPool, run: Path) -> None:
     pool.draw_ahead(run)
     assert pool._ahead, "two renderers were asked for; the pool must have started"
-    wait(list(pool._ahead.values()), timeout=120)
+    wait_futures(list(pool._ahead.values()), timeout=120)
 
 
 def test_drawn_ahead_report_is_the_same_files_as_drawn_at_the_end(grid_run: Path, tmp_path: Path) -> None:
@@ -97,5 +98,16 @@ def test_closing_the_pool_leaves_no_renderer(abort: bool) -> None:
     assert procs
     pool.close(abort=abort)
     for proc in procs:
-        proc.join(timeout=30)
-        assert not proc.is_alive()
+        # The sentinel is ready once the renderer has exited. `is_alive` would race the executor's own
+        # thread, which reaps the same processes: the loser of two `waitpid` calls reads "still running".
+        assert wait([proc.sentinel], timeout=30), f"renderer {proc.pid} still running 30 s after close"
+        assert _exited(proc.pid)
+
+
+def _exited(pid: int) -> bool:
+    """No such process, or only its zombie entry left (exited, not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")

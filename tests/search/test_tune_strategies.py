@@ -130,7 +130,7 @@ def test_diverging_trial_fails_with_the_epoch_and_the_study_goes_on(tmp_path):
 
     res = run(out, "diverge", "diabetes", {"epochs": 3, "optimizer": "sgd"}, search, hidden_dims=[16])
 
-    assert res.n_failed == 1
+    assert res.n_diverged == 1 and res.n_failed == 0  # diverged is not a crash
     assert res.n_complete == 2
     assert res.finished
     trials = {t["params"]["train.lr"]: t for t in history(out)["trials"]}

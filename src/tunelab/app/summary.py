@@ -80,9 +80,10 @@ def print_tune_summary(console: Console, res: Any) -> None:
     state = "finished" if res.finished else "not finished (run the same command to continue)"
     if res.ran_trials == 0 and res.finished:
         state = "already finished: nothing to run"
-    _line(
-        console, "trials     ", f"{res.n_complete} complete, {res.n_pruned} pruned, {res.n_failed} failed; {state}"
-    )
+    ended = f"{res.n_complete} complete, {res.n_pruned} pruned, {res.n_diverged} diverged"
+    if res.n_failed:
+        ended += f", {res.n_failed} crashed or interrupted"
+    _line(console, "trials     ", f"{ended}; {state}")
     if res.best_value is not None:
         _line(console, "best       ", f"{res.best_value:.4f} with {res.best_params}")
     if layout.summary_md.exists():

@@ -208,6 +208,7 @@ def _tune_staged(
         storage=f"{len(stages)} stage studies under {layout.stages_dir}",
         n_complete=len(stages),
         n_pruned=0,
+        n_diverged=0,
         n_failed=0,
         best_value=last.get("best_value"),
         best_params=outcome.winners,

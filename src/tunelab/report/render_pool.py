@@ -155,7 +155,8 @@ class PlotPool:
         self._ahead.clear()
         if pool is None:
             return
-        if abort:
-            for proc in (getattr(pool, "_processes", None) or {}).values():
-                proc.kill()
+        # A snapshot: the executor's own thread empties `_processes` once it sees a renderer die.
+        renderers = list((getattr(pool, "_processes", None) or {}).values()) if abort else []
+        for proc in renderers:
+            proc.kill()
         pool.shutdown(wait=not abort, cancel_futures=True)

@@ -25,7 +25,9 @@ class TuneResult:
 
     `best_params` is keyed by key path (`train.lr`, `model.hidden_dims`), like the history, the
     summary and the final model, for every strategy (staged: the winners of all stages merged);
-    `n_failed` counts diverged trials. `test_metrics` holds the `test_*` scores of the final model's
+    `n_diverged` counts trials whose loss diverged (no value);
+    `n_failed` counts attempts whose process crashed or was interrupted (their configuration is retried).
+    `test_metrics` holds the `test_*` scores of the final model's
     `test_metrics.json` (`test_loss`, `test_accuracy`, ...) when this call retrained it (None when
     no final ran); `report` is `report.html` once written.
     """
@@ -35,6 +37,7 @@ class TuneResult:
     storage: str
     n_complete: int
     n_pruned: int
+    n_diverged: int
     n_failed: int
     best_value: float | None
     best_params: dict[str, Any]
@@ -155,7 +158,8 @@ def summarize_study(
         storage=storage,
         n_complete=outcomes.count(Outcome.COMPLETE),
         n_pruned=outcomes.count(Outcome.PRUNED),
-        n_failed=outcomes.count(Outcome.DIVERGED),
+        n_diverged=outcomes.count(Outcome.DIVERGED),
+        n_failed=outcomes.count(Outcome.CRASHED) + outcomes.count(Outcome.INTERRUPTED),
         best_value=best,
         best_params=best_by_path(study, knobs) if best is not None else {},
         finished=finished,
