@@ -1,13 +1,21 @@
 """Adam, AdamW and SGD over a (K, P) parameter buffer with per-member hyperparameters.
 
-The update is the element-wise math of `torch.optim.Adam(fused=True)` / `AdamW(fused=True)` /
-`SGD` written with (K, 1) hyperparameter columns, so member k follows the same trajectory as
-its own torch optimizer (to float rounding). `torch_state_dict` rebuilds one member's state
-as the torch optimizer's `state_dict()`, so `fit` can resume that member alone.
+Given the same gradients, member k's weights after a step are bit for bit what its own torch
+optimizer (`make_optimizer`: `Adam`/`AdamW(fused=True)`, plain `SGD`) gives: Adam and AdamW call
+torch's fused kernel with the member's own lr, betas, eps and weight decay, once per set of
+members that share them, over each member's parameter tensors (views of its row); SGD is
+`torch.optim.SGD`'s per-tensor arithmetic with (K, 1) columns. Computing one lr=1 step for all
+and scaling it per member (this module until 2026-12-01) moved ~10% of the weights by an ulp at
+every step, and hyperparameters kept in float32 moved float64 weights by 1e-8: differences
+training can grow (docs/speed.md, "How exact a member is"). Without the fused kernel, Adam's
+element-wise math with (K, 1) columns stands in (equal to float rounding). `torch_state_dict`
+rebuilds one member's state as the torch optimizer's `state_dict()`, so `fit` can resume that
+member alone.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -19,13 +27,15 @@ SUPPORTED_OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 class BatchedOptimizer:
-    def __init__(self, cfgs: Sequence[TrainSection], flat: torch.Tensor) -> None:
+    def __init__(self, cfgs: Sequence[TrainSection], flat: torch.Tensor, offsets: Sequence[int] = ()) -> None:
+        """`offsets`: where each parameter tensor starts in a row (`StackedNet.offsets`), so the
+        fused kernel sees a member's tensors as its torch optimizer does (whole rows without)."""
         self.kind = cfgs[0].optimizer
         if self.kind not in SUPPORTED_OPTIMIZERS:
             raise ValueError(f"optimizer {self.kind!r} is not vectorized")
         self.nesterov = cfgs[0].nesterov
 
-        def column(values: Sequence[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        def column(values: Sequence[float], dtype: torch.dtype = flat.dtype) -> torch.Tensor:
             return torch.tensor(values, dtype=dtype, device=flat.device).reshape(-1, 1)
 
         self.hyper = {
@@ -37,11 +47,12 @@ class BatchedOptimizer:
             "momentum": column([c.momentum for c in cfgs]),
             "max_grad_norm": column([c.max_grad_norm or float("inf") for c in cfgs]),
         }
+        # Each member's hyperparameters as the Python floats its torch optimizer holds: members
+        # that share them are updated by one call of torch's own kernel (`_groups`).
+        self.scalars = [(c.lr, c.weight_decay, c.betas[0], c.betas[1], c.eps, c.momentum) for c in cfgs]
         self.any_decay = any(c.weight_decay > 0 for c in cfgs)
-        # One call of torch's fused Adam kernel serves every member when betas and eps are shared:
-        # it computes the lr=1 step into a zeroed buffer, scaled per member afterwards.
-        self.shared = {(c.betas[0], c.betas[1], c.eps) for c in cfgs}
-        self.fused = self.kind != "sgd" and len(self.shared) == 1 and hasattr(torch, "_fused_adam_")
+        fused_fn = "_fused_adam_" if self.kind == "adam" else "_fused_adamw_"
+        self.fused = self.kind != "sgd" and hasattr(torch, fused_fn)
         self.any_clip = any(c.max_grad_norm is not None for c in cfgs)
         self.step_count = 0
         self.state: dict[str, torch.Tensor] = {}
@@ -51,22 +62,26 @@ class BatchedOptimizer:
             self.state["exp_avg"] = torch.zeros_like(flat)
             self.state["exp_avg_sq"] = torch.zeros_like(flat)
         self._step_tensor = torch.zeros((), dtype=torch.float32, device=flat.device)
-        self._direction = torch.zeros_like(flat)
+        self.bounds = list(itertools.pairwise(offsets)) if offsets else [(0, flat.shape[1])]
+        self._views: dict[str, tuple[torch.Tensor, list[list[torch.Tensor]]]] = {}
         self._derive()
 
     def _derive(self) -> None:
-        h = self.hyper
-        self.lr32 = h["lr"].float()
-        self.one_minus_beta1 = (1 - h["beta1"]).float()
-        self.beta2_32 = h["beta2"].float()
-        self.one_minus_beta2 = (1 - h["beta2"]).float()
-        self.decoupled_decay = (1 - h["lr"] * h["weight_decay"].double()).float()
+        h, dtype = self.hyper, self.state[next(iter(self.state))].dtype
+        self.neg_lr = (-h["lr"]).to(dtype)
+        self.one_minus_beta1 = (1 - h["beta1"]).to(dtype)
+        self.beta2_col = h["beta2"].to(dtype)
+        self.one_minus_beta2 = (1 - h["beta2"]).to(dtype)
+        self.decoupled_decay = (1 - h["lr"] * h["weight_decay"].double()).to(dtype)
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for row, scalars in enumerate(self.scalars):
+            groups.setdefault(scalars, []).append(row)
+        self._groups = list(groups.items())
 
     def keep(self, rows: torch.Tensor) -> None:
         self.hyper = {k: v.index_select(0, rows) for k, v in self.hyper.items()}
         self.state = {k: v.index_select(0, rows) for k, v in self.state.items()}
-        if self.kind != "sgd":
-            self._direction = self._direction.index_select(0, rows)
+        self.scalars = [self.scalars[r] for r in rows.tolist()]
         self._derive()
 
     def clip_(self, grad: torch.Tensor) -> None:
@@ -84,10 +99,38 @@ class BatchedOptimizer:
         self.step_count += 1
         if self.kind == "sgd":
             self._sgd(param, grad)
+        elif self.fused:
+            self._fused(param, grad)
         else:
             self._adam(param, grad)
 
+    def _fused(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """torch's fused Adam/AdamW kernel, called as `torch.optim` calls it: once per set of
+        members sharing their hyperparameters, over each member's parameter tensors. Per tensor,
+        not per row: the kernel's vectorized body and scalar tail can round one element apart
+        (seen: 1 element in 12 steps of 4 small members), so each element must fall where it
+        falls in the member's own tensors."""
+        self._step_tensor.fill_(self.step_count)  # torch.optim increments the step, then calls the kernel
+        kernel = torch._fused_adam_ if self.kind == "adam" else torch._fused_adamw_
+        tensors = [self._tensors(name, t) for name, t in
+                   (("param", param), ("grad", grad), ("exp_avg", self.state["exp_avg"]),
+                    ("exp_avg_sq", self.state["exp_avg_sq"]))]
+        for (lr, weight_decay, beta1, beta2, eps, _), rows in self._groups:
+            lists = [[view for row in rows for view in per_row[row]] for per_row in tensors]
+            kernel(*lists, [], [self._step_tensor] * len(lists[0]), lr=lr, beta1=beta1, beta2=beta2,
+                   weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False)
+
+    def _tensors(self, name: str, buffer: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Each row's parameter tensors as views of `buffer`, kept while `buffer` stays the same
+        tensor (the weights and states between `keep`s; the gradient when the caller reuses it)."""
+        cached = self._views.get(name)
+        if cached is None or cached[0] is not buffer:
+            rows = [[row[a:b] for a, b in self.bounds] for row in buffer.unbind(0)]
+            self._views[name] = cached = (buffer, rows)
+        return cached[1]
+
     def _adam(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """Adam/AdamW without torch's fused kernel: the same math with (K, 1) columns."""
         h, t = self.hyper, self.step_count
         if self.any_decay:
             if self.kind == "adam":
@@ -95,25 +138,17 @@ class BatchedOptimizer:
             else:
                 param.mul_(self.decoupled_decay)
         exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
-        if self.fused:
-            beta1, beta2, eps = next(iter(self.shared))
-            direction = self._direction.zero_()
-            self._step_tensor.fill_(t)  # the kernel reads the step; torch.optim increments it first
-            torch._fused_adam_(
-                [direction], [grad], [exp_avg], [exp_avg_sq], [], [self._step_tensor], lr=1.0, beta1=beta1,
-                beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
-            )
-            param.addcmul_(direction, self.lr32)
-            return
         exp_avg.lerp_(grad, self.one_minus_beta1)
-        exp_avg_sq.mul_(self.beta2_32).addcmul_(grad * self.one_minus_beta2, grad)
+        exp_avg_sq.mul_(self.beta2_col).addcmul_(grad * self.one_minus_beta2, grad)
         bias1 = 1 - h["beta1"] ** t
         bias2_sqrt = (1 - h["beta2"] ** t).sqrt()
-        step_size = (h["lr"] / bias1).float()
-        denom = (exp_avg_sq.sqrt() / bias2_sqrt.float()).add_(h["eps"])
+        step_size = (h["lr"] / bias1).to(param.dtype)
+        denom = (exp_avg_sq.sqrt() / bias2_sqrt.to(param.dtype)).add_(h["eps"])
         param.sub_(exp_avg.mul(step_size).div_(denom))
 
     def _sgd(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """`torch.optim.SGD`'s per-tensor ops (its CPU default) with (K, 1) columns: `addcmul_` by a
+        column rounds as `add_(alpha=)` by the scalar does (one fused multiply-add), `mul_` as `mul_`."""
         h = self.hyper
         if self.any_decay:
             grad.addcmul_(param, h["weight_decay"])
@@ -123,7 +158,7 @@ class BatchedOptimizer:
         else:
             buf.mul_(h["momentum"]).add_(grad)
         update = grad.addcmul_(buf, h["momentum"]) if self.nesterov else buf
-        param.sub_(update * self.lr32)
+        param.addcmul_(update, self.neg_lr)
 
     def torch_state_dict(self, row: int, model: nn.Module, optimizer: torch.optim.Optimizer,
                          piece: Callable[[torch.Tensor, int, int], torch.Tensor]) -> dict:

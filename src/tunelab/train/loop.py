@@ -169,7 +169,7 @@ def fit(
         for i, (xb, yb) in enumerate(batches):
             with _autocast(device, cfg.precision):
                 out = model(xb)
-            loss = loss_fn(out.float(), yb)
+            loss = loss_fn(out if out.dtype == torch.float64 else out.float(), yb)  # bf16 up, float64 kept
             (loss / accum if accum > 1 else loss).backward()
             loss_sum.add_(loss.detach(), alpha=len(yb))
             if (i + 1) % accum == 0 or i == last:

@@ -149,7 +149,7 @@ def fit_group(
         book.start()
 
     net = StackedNet(padded.models if padded else stacks, device, rng_states, padded)
-    opt = BatchedOptimizer(cfgs, net.flat)
+    opt = BatchedOptimizer(cfgs, net.flat, net.offsets)
     if saved:
         restore_optimizer(opt, saved, net.offsets)
     active = list(members)
@@ -175,10 +175,11 @@ def fit_group(
                 xs = list(x_train[orders].split(batch_size, dim=1))
         norms = torch.zeros(0, kk, device=device)
         last = len(xs) - 1
+        flat_grad = torch.empty_like(net.flat)  # one buffer per epoch: the optimizer keeps its views
         for i, (xb, yb) in enumerate(zip(xs, ys, strict=True)):
             losses = train_loss(net.forward(xb, train=True), yb)
             grads = torch.autograd.grad(losses.sum(), net.views)
-            flat_grad = torch.cat([g.reshape(kk, -1) for g in grads], dim=1)
+            torch.cat([g.reshape(kk, -1) for g in grads], dim=1, out=flat_grad)
             loss_sum.add_(losses.detach(), alpha=yb.shape[1])
             if i == last:
                 norms = net.grad_norms(flat_grad)
