@@ -24,6 +24,19 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 
 SUPPORTED_OPTIMIZERS = ("adam", "adamw", "sgd")
+KERNEL_BLOCK = 64  # elements: a multiple of any CPU vector width (and unroll) an element-wise kernel uses
+
+
+def kernel_segments(offsets: Sequence[int]) -> list[tuple[int, int]]:
+    """A row's parameter tensors (`offsets` = their starts, then the end) merged into as few
+    segments as keep each element where a kernel call per tensor puts it: a tensor whose size is
+    a multiple of `KERNEL_BLOCK` has no scalar tail, so the next one may follow it in one call."""
+    segments, start = [], offsets[0]
+    for a, b in itertools.pairwise(offsets):
+        if (b - a) % KERNEL_BLOCK or b == offsets[-1]:
+            segments.append((start, b))
+            start = b
+    return segments
 
 
 class BatchedOptimizer:
@@ -62,7 +75,7 @@ class BatchedOptimizer:
             self.state["exp_avg"] = torch.zeros_like(flat)
             self.state["exp_avg_sq"] = torch.zeros_like(flat)
         self._step_tensor = torch.zeros((), dtype=torch.float32, device=flat.device)
-        self.bounds = list(itertools.pairwise(offsets)) if offsets else [(0, flat.shape[1])]
+        self.bounds = kernel_segments(offsets) if offsets else [(0, flat.shape[1])]
         self._views: dict[str, tuple[torch.Tensor, list[list[torch.Tensor]]]] = {}
         self._derive()
 
@@ -106,10 +119,10 @@ class BatchedOptimizer:
 
     def _fused(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         """torch's fused Adam/AdamW kernel, called as `torch.optim` calls it: once per set of
-        members sharing their hyperparameters, over each member's parameter tensors. Per tensor,
-        not per row: the kernel's vectorized body and scalar tail can round one element apart
-        (seen: 1 element in 12 steps of 4 small members), so each element must fall where it
-        falls in the member's own tensors."""
+        members sharing their hyperparameters, over each member's parameter tensors (merged where
+        that changes nothing, `kernel_segments`). Not over whole rows: the kernel's vectorized
+        body and scalar tail can round one element apart (seen: 1 element in 12 steps of 4 small
+        members), so each element must fall where it falls in the member's own tensors."""
         self._step_tensor.fill_(self.step_count)  # torch.optim increments the step, then calls the kernel
         kernel = torch._fused_adam_ if self.kind == "adam" else torch._fused_adamw_
         tensors = [self._tensors(name, t) for name, t in
