@@ -79,16 +79,19 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "nesterov"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_batched_optimizer_is_each_members_torch_optimizer_bit_for_bit(kind: str, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("width", [13, 64])
+def test_the_batched_optimizer_is_each_members_torch_optimizer_bit_for_bit(kind: str, dtype: torch.dtype,
+                                                                          width: int) -> None:
     """Same gradients in, the same weights out as the member's own torch optimizer, to the last
-    bit: an element-wise update has no sum to reorder."""
+    bit: an element-wise update has no sum to reorder. Width 13: every tensor has a scalar tail;
+    64: the kernel segments merge tensors."""
     torch.manual_seed(0)
     lrs, decays = [1e-2, 1e-3, 1e-2, 3e-4], [0.0, 1e-2, 0.0, 1e-3]  # rows 0 and 2 share their hyperparameters
     optimizer = "sgd" if kind == "nesterov" else kind
     cfgs = [TrainSection(optimizer=optimizer, lr=lr, weight_decay=wd, momentum=0.9, nesterov=kind == "nesterov")
             for lr, wd in zip(lrs, decays, strict=True)]
-    models = [torch.nn.Sequential(torch.nn.Linear(5, 13), torch.nn.ReLU(), torch.nn.Linear(13, 1)).to(dtype)
-              for _ in cfgs]  # odd sizes: vectorized bodies and scalar tails both
+    models = [torch.nn.Sequential(torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, width),
+                                  torch.nn.ReLU(), torch.nn.Linear(width, 1)).to(dtype) for _ in cfgs]
     flat = torch.stack([_weights(m) for m in models])
     offsets = [0, *itertools.accumulate(p.numel() for p in models[0].parameters())]
     batched = BatchedOptimizer(cfgs, flat, offsets)
