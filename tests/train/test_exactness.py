@@ -144,15 +144,18 @@ def test_a_members_arithmetic_does_not_depend_on_the_other_members() -> None:
         assert torch.equal(small, large)
 
 
-def test_without_the_fused_kernel_adam_stays_within_float_rounding() -> None:
-    """The stand-in for a torch without `_fused_adam_`: the same math, rounded its own way."""
+@pytest.mark.parametrize("mode", ["no fused kernel", "one call"])
+def test_adams_other_ways_stay_within_float_rounding(mode: str) -> None:
+    """Without `_fused_adam_` (the same math in column ops) and off the CPU (one lr=1 call for
+    all, scaled per member): rounded their own way, equal to float rounding."""
     torch.manual_seed(1)
-    cfgs = [TrainSection(optimizer="adam", lr=lr, weight_decay=wd, betas=betas)
-            for lr, wd, betas in [(1e-2, 0.0, (0.9, 0.999)), (1e-3, 1e-2, (0.8, 0.99))]]
+    betas = (0.9, 0.999) if mode == "one call" else (0.8, 0.99)  # one call needs shared betas and eps
+    cfgs = [TrainSection(optimizer="adam", lr=1e-2),
+            TrainSection(optimizer="adam", lr=1e-3, weight_decay=1e-2, betas=betas)]
     models = [torch.nn.Sequential(torch.nn.Linear(5, 13), torch.nn.ReLU(), torch.nn.Linear(13, 1)) for _ in cfgs]
     flat = torch.stack([_weights(m) for m in models])
     batched = BatchedOptimizer(cfgs, flat)
-    batched.fused = False
+    batched.one_call, batched.fused = mode == "one call", mode != "no fused kernel"
     alone = [make_optimizer(m.parameters(), c, torch.device("cpu")) for m, c in zip(models, cfgs, strict=True)]
     for _ in range(12):
         grad = torch.randn_like(flat)

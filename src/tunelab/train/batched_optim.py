@@ -1,14 +1,15 @@
 """Adam, AdamW and SGD over a (K, P) parameter buffer with per-member hyperparameters.
 
-Given the same gradients, member k's weights after a step are bit for bit what its own torch
+On the CPU, given the same gradients, member k's weights after a step are bit for bit what its own torch
 optimizer (`make_optimizer`: `Adam`/`AdamW(fused=True)`, plain `SGD`) gives: Adam and AdamW call
 torch's fused kernel with the member's own lr, betas, eps and weight decay, once per set of
 members that share them, over each member's parameter tensors (views of its row); SGD is
 `torch.optim.SGD`'s per-tensor arithmetic with (K, 1) columns. Computing one lr=1 step for all
 and scaling it per member (this module until 2026-12-01) moved ~10% of the weights by an ulp at
 every step, and hyperparameters kept in float32 moved float64 weights by 1e-8: differences
-training can grow (docs/speed.md, "How exact a member is"). Without the fused kernel, Adam's
-element-wise math with (K, 1) columns stands in (equal to float rounding). `torch_state_dict`
+training can grow (docs/speed.md, "How exact a member is"). Off the CPU (where a launch per
+hyperparameter set costs more than the last bit is worth), and without the fused kernel, Adam
+falls back to those ways, equal to torch's step to float rounding. `torch_state_dict`
 rebuilds one member's state as the torch optimizer's `state_dict()`, so `fit` can resume that
 member alone.
 """
@@ -66,6 +67,10 @@ class BatchedOptimizer:
         self.any_decay = any(c.weight_decay > 0 for c in cfgs)
         fused_fn = "_fused_adam_" if self.kind == "adam" else "_fused_adamw_"
         self.fused = self.kind != "sgd" and hasattr(torch, fused_fn)
+        # Off the CPU a kernel launch per hyperparameter set costs more than the last bit is worth
+        # (a GPU's stacked matmuls round differently anyway): one lr=1 call for all, scaled per member.
+        self.one_call = self.fused and flat.device.type != "cpu" and len({c[2:5] for c in self.scalars}) == 1
+        self._direction: torch.Tensor | None = None
         self.any_clip = any(c.max_grad_norm is not None for c in cfgs)
         self.step_count = 0
         self.state: dict[str, torch.Tensor] = {}
@@ -112,6 +117,8 @@ class BatchedOptimizer:
         self.step_count += 1
         if self.kind == "sgd":
             self._sgd(param, grad)
+        elif self.one_call:
+            self._one_call(param, grad)
         elif self.fused:
             self._fused(param, grad)
         else:
@@ -142,14 +149,32 @@ class BatchedOptimizer:
             self._views[name] = cached = (buffer, rows)
         return cached[1]
 
+    def _one_call(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """Every member in one call of the fused kernel at lr=1 into a zeroed buffer, then scaled
+        by each member's lr (weight decay applied outside): equal to torch's step to float rounding."""
+        self._decay(param, grad)
+        if self._direction is None or self._direction.shape != param.shape:
+            self._direction = torch.zeros_like(param)
+        direction = self._direction.zero_()
+        _, _, beta1, beta2, eps, _ = self.scalars[0]
+        self._step_tensor.fill_(self.step_count)
+        torch._fused_adam_([direction], [grad], [self.state["exp_avg"]], [self.state["exp_avg_sq"]], [],
+                           [self._step_tensor], lr=1.0, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps,
+                           amsgrad=False, maximize=False)
+        param.addcmul_(direction, -self.neg_lr)
+
+    def _decay(self, param: torch.Tensor, grad: torch.Tensor) -> None:
+        """Adam's L2 term into the gradient, or AdamW's decoupled decay of the weights."""
+        if self.any_decay:
+            if self.kind == "adam":
+                grad.addcmul_(param, self.hyper["weight_decay"])
+            else:
+                param.mul_(self.decoupled_decay)
+
     def _adam(self, param: torch.Tensor, grad: torch.Tensor) -> None:
         """Adam/AdamW without torch's fused kernel: the same math with (K, 1) columns."""
         h, t = self.hyper, self.step_count
-        if self.any_decay:
-            if self.kind == "adam":
-                grad.addcmul_(param, h["weight_decay"])
-            else:
-                param.mul_(self.decoupled_decay)
+        self._decay(param, grad)
         exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
         exp_avg.lerp_(grad, self.one_minus_beta1)
         exp_avg_sq.mul_(self.beta2_col).addcmul_(grad * self.one_minus_beta2, grad)
