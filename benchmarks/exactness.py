@@ -1,6 +1,7 @@
 """How exact a vectorized member is, on seed 000's grid: the member against the same trial alone.
 
     python benchmarks/exactness.py [--epochs 15] [--width 128] [--lr 0.01] [--dropouts 0 0.6] [--seeds 5]
+    python benchmarks/exactness.py --cost [--members 32] [--repeats 5]
 
 The grid's group for one width (lr x dropout, 9 members, as `tunelab tune` packs it) trains
 once with `fit_group`; each chosen configuration (lr, every dropout in `--dropouts`) also
@@ -14,6 +15,10 @@ trains alone with `fit`. Printed per epoch, side by side:
     float32 ulp: how far training carries a last-bit difference without any vectorization;
   - the best val_loss of the same configuration alone under `--seeds` seeds (0, 1, ...): the
     spread a study's selection already lives with.
+`--cost` prices the exact optimizer instead: one epoch of `fit_group` (width 64, batch 32) whose
+members each have their own lr, with Adam as torch's kernel per member (today) against one lr=1
+kernel call for all scaled per member (the way before 2026-12-01, kept off the CPU), interleaved
+round by round; prints the median time ratio and its range.
 No trial folders are written; torch runs on one thread (as a trial process does).
 """
 
@@ -26,13 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import machine, table
+from _common import interleaved, machine, table, timed
 
 from tunelab.config.load import load_experiment
 from tunelab.config.schema import Experiment
 from tunelab.config.space_paths import apply_params
 from tunelab.data import Dataset, load_dataset
 from tunelab.data.dataset import Split
+from tunelab.train import vectorized
+from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import fit
 from tunelab.train.trial import model_for
@@ -89,6 +96,38 @@ def rel(a: float | torch.Tensor, b: float | torch.Tensor) -> float:
     return abs(a - b) / abs(b)  # type: ignore[operator]
 
 
+def cost(data: Dataset, base: Experiment, members: int, repeats: int) -> None:
+    """Seconds of one fit_group epoch with the per-member kernel calls and with the one call."""
+    exps = [apply_params(base, {"train.lr": 1e-4 * 100 ** (i / members), "model.hidden_dim": 64,
+                                "model.dropout": 0.0, "train.batch_size": 32, "train.epochs": 1, "train.seed": i})
+            for i in range(members)]
+
+    def run(one_call: bool) -> float:
+        original = vectorized.BatchedOptimizer
+
+        def patched(*args: Any) -> BatchedOptimizer:
+            opt = original(*args)
+            opt.one_call = one_call
+            return opt
+
+        vectorized.BatchedOptimizer = patched  # type: ignore[assignment,misc]
+        try:
+            models = [model_for(e, data) for e in exps]
+            seconds, _ = timed(lambda: fit_group(models, data, [e.train for e in exps], loss_name="huber", metrics=[],
+                                                 layouts=[None] * members, identities=[{} for _ in exps]))
+        finally:
+            vectorized.BatchedOptimizer = original  # type: ignore[misc]
+        return seconds
+
+    run(False), run(True)  # warm-up: first calls pay one-time costs
+    times = interleaved({"per member": lambda: run(False), "one call": lambda: run(True)}, repeats)[0]
+    ratios = [a / b for a, b in zip(times["per member"], times["one call"], strict=True)]
+    print(f"{members} members, each its own lr, 1 epoch: per-member kernel calls / one call = "
+          f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}..{max(ratios):.3f}, {repeats} rounds; "
+          f"per member {statistics.median(times['per member']):.2f} s, "
+          f"one call {statistics.median(times['one call']):.2f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
@@ -96,10 +135,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--dropouts", type=float, nargs="+", default=[0.0, 0.6])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--cost", action="store_true", help="time the exact optimizer against one call")
+    parser.add_argument("--members", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = load_experiment(GRID, [f"train.epochs={args.epochs}"])
     data32 = load_dataset(base.data, base.task)
+    if args.cost:
+        print(machine())
+        cost(data32, base, args.members, args.repeats)
+        return
     data64 = as_dtype(data32, torch.float64)
     exps = [apply_params(base, {"train.lr": lr, "model.hidden_dim": args.width, "model.dropout": p})
             for lr in (0.01, 0.001, 0.0001) for p in (0.0, 0.3, 0.6)]

@@ -6,9 +6,10 @@ in one loop. Each member keeps its own initial weights (the caller builds them w
 `model_for` under the member's seed), its own data order (the same seeded `randperm` per epoch
 as `fit`), its own optimizer state and hyperparameters, its own records, checkpoints, early
 stopping, hooks and divergence verdict. A member's records and weights equal `fit` of that
-member alone to float rounding; with dropout this needs each member's RNG state after its model
-was built (`rng_states`, as `build_member` returns it), else the masks come from one stream
-shared by the group (statistically alike, not equal).
+member alone up to the summation order of the matmuls (in float64 to ~1e-13 over 15 epochs;
+float32 training can grow an ulp: docs/speed.md, "How exact a member is"); with dropout this
+needs each member's RNG state after its model was built (`rng_states`), else the masks come from
+one stream shared by the group (statistically alike, not equal).
 
 Members may also train on data of their own (`member_data`: one cross-validation fold each,
 data/folds.py): the same feature and target shapes and the same numbers of training and
