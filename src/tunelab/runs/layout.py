@@ -240,6 +240,16 @@ class RunLayout:
         """decisions.md's cards and findings as data, which report.html is rendered from."""
         return self.root / "evidence.json"
 
+    def is_train_run(self) -> bool:
+        """Made by `tunelab train` (one configuration, whatever search: block its file has): no study file
+        and no optimization history."""
+        return not self.study_db.exists() and not self.optimization_history.exists()
+
+    @property
+    def preprocessing(self) -> Path:
+        """What `predict` needs besides a `tunelab train` run's weights: shapes, scalers, labels, fill values."""
+        return self.root / "preprocessing.json"
+
     @property
     def final(self) -> Path:
         return self.root / "final"
