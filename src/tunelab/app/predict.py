@@ -19,7 +19,7 @@ from tunelab.data.raw_inputs import as_loaded
 from tunelab.errors import DataError, RunFolderError
 from tunelab.models import build_model
 from tunelab.runs.claim import load_run_experiment
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.layout import RunLayout, not_a_run_folder
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.train.losses import model_output_dim, point_prediction
 
@@ -62,7 +62,7 @@ def no_final_model(layout: RunLayout, run_dir: Path) -> RunFolderError:
     no run folder, or one `tunelab train` made (no study to pick a final configuration from), says so
     instead of sending the user to `tunelab final`, which would refuse it."""
     if not layout.experiment_yaml.exists():
-        return RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
+        return RunFolderError(not_a_run_folder(run_dir))
     if layout.is_train_run():  # from before `train` saved its preprocessing.json
         return RunFolderError(
             f"{run_dir} has no preprocessing.json to predict with; run its tunelab train command again "

@@ -185,8 +185,7 @@ def predict(
     texts: list[str] = typer.Option([], "--text", help="Text runs: predict this text (repeatable) instead of a file."),
     out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
 ) -> None:
-    """Predict rows of a CSV (or typed texts) with the final model (a train run: its best epoch), using the
-    training-set standardization."""
+    """Predict rows of a CSV (or typed texts) with the final model, or a train run's best epoch."""
     from tunelab.app.predict import predict_file, predict_texts
 
     if (input_path is None) == (not texts):

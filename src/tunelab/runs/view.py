@@ -17,7 +17,7 @@ import yaml
 from tunelab.config.vocabulary import direction_of
 from tunelab.errors import RunFolderError
 from tunelab.runs.knobs import Knob, read_knobs
-from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.layout import RunLayout, TrialLayout, not_a_run_folder
 from tunelab.runs.records import read_json, read_jsonl
 
 
@@ -75,7 +75,7 @@ class RunView:
         self.root = Path(root)
         self.layout = RunLayout(self.root)
         if not self.layout.experiment_yaml.exists():
-            raise RunFolderError(f"{self.root} is not a tunelab run folder (no experiment.yaml)")
+            raise RunFolderError(not_a_run_folder(self.root))
 
     @cached_property
     def split_rows(self) -> tuple[int, int, int] | None:
