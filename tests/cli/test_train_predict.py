@@ -64,7 +64,10 @@ def predicted(cli, run: Path, rows: Path) -> np.ndarray:
 
 def test_predict_uses_a_train_runs_best_epoch_and_its_saved_preprocessing(experiment: Path, cli) -> None:
     run = experiment.parent / "run"
-    assert cli("train", experiment, "--out", run, "--quiet").exit_code == 0
+    trained = cli("train", experiment, "--out", run, "--quiet")
+    assert trained.exit_code == 0
+    # the process's memory is not the model's (the cost line's "memory ~0.0x MB"): the summary says which
+    assert "; peak memory of the process " in trained.stdout
     best = run / "trials" / "0-base" / "checkpoints" / "best.pt"
     probs = predicted(cli, run, experiment.parent / "rows.csv")
     np.testing.assert_allclose(probs, expected_probabilities(experiment, run, best), atol=2e-6)
