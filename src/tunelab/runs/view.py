@@ -141,7 +141,7 @@ class RunView:
             info = by_dir.get(rel, {})
             number = int(folder.root.name.split("-", 1)[0])
             if self.is_train_run and len(folders) == 1:
-                folder = self._newest_continuation() or folder
+                folder = newest_continuation(self.layout) or folder
             seeds = folder.seed_dirs()
             runs = [SeedRun(TrialLayout(p)) for p in seeds] if seeds else [SeedRun(folder)]
             first_result = runs[0].result if runs else {}
@@ -161,12 +161,6 @@ class RunView:
             )
         return views
 
-    def _newest_continuation(self) -> TrialLayout | None:
-        """The finished `--continue` folder that trained furthest (a train run's continuations form one chain)."""
-        done = [(int(_read_optional(t.result_json).get("epochs_run") or 0), t.root.name, t)
-                for t in self.layout.continuation_dirs() if t.result_json.exists()]
-        return max(done, key=lambda item: item[:2])[2] if done else None
-
     @property
     def best_trial(self) -> TrialView | None:
         """The study's winner (`best_trial` of the history); a lone trial (`tunelab train`) is its own best."""
@@ -184,6 +178,14 @@ class RunView:
     def knobs(self) -> list[Knob]:
         """`search.space` as knobs (searched and fixed, `kind` says which), read leniently (runs/knobs.py)."""
         return read_knobs(self.searched_space)
+
+
+def newest_continuation(layout: RunLayout) -> TrialLayout | None:
+    """The finished `--continue` folder that trained furthest: what a `tunelab train` run is now (its
+    continuations form one chain), for `train --continue`, the report and `predict` alike."""
+    done = [(int(_read_optional(t.result_json).get("epochs_run") or 0), t.root.name, t)
+            for t in layout.continuation_dirs() if t.result_json.exists()]
+    return max(done, key=lambda item: item[:2])[2] if done else None
 
 
 def _read_optional(path: Path) -> dict[str, Any]:
