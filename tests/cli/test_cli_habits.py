@@ -3,6 +3,7 @@ silently runs the full budget, whole lines in pipes, and readable trial folder n
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib.metadata import version
@@ -46,12 +47,15 @@ def test_init_starter_is_named_after_its_file_and_tune_runs_it_as_is(template, t
     assert raw["name"] == f"probe_{template}"
     assert raw["search"]["strategy"] == "grid" and raw["search"]["space"] and raw["quick"]
     out = tmp_path / "run"
-    tuned = cli("tune", path, "--quick", "--out", out, "--quiet", "--no-final")
+    tuned = cli("tune", path, "--quick", "--out", out, "--quiet")
     assert tuned.exit_code == 0, tuned.stderr
     n_configs = 1
     for values in raw["search"]["space"].values():
         n_configs *= len(values)
     assert len(list((out / "trials").iterdir())) == n_configs
+    # the starter's own first command ends without an error-level finding (val/test noise of a smoke run)
+    findings = json.loads((out / "evidence.json").read_text(encoding="utf-8"))["findings"]
+    assert [f["rule"] for f in findings if f["severity"] == "error"] == []
 
 
 def test_init_quotes_a_file_name_yaml_would_misread(tmp_path, cli) -> None:
@@ -118,3 +122,14 @@ def test_output_to_a_pipe_keeps_every_line_whole(tmp_path: Path) -> None:
 )
 def test_trial_names_round_floats_to_three_significant_digits(params, name) -> None:
     assert trial_name(params) == name
+
+
+@pytest.mark.parametrize("command", ["report", "diagnose", "predict"])
+def test_an_experiment_file_given_for_a_run_folder_names_the_folder(command, tmp_path, cli) -> None:
+    exp = tmp_path / "my_exp.yaml"
+    exp.write_text("name: renamed\ndata: {name: toy_2d}\n", encoding="utf-8")
+    args = [command, exp] + ([tmp_path / "rows.csv"] if command == "predict" else [])
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"error: {exp} is an experiment file, not a run folder; give the folder its run "
+                             f"wrote ({Path('runs') / 'renamed'} by default, printed as 'run folder')\n")

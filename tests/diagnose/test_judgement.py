@@ -88,6 +88,15 @@ def test_under_trained_winner_says_raise_epochs(build):
     [f] = under_trained(RunView(b.root), TH)
     assert f.trials == [0] and f.overrides == {"train.epochs": 20}
     assert "--set train.epochs=20" in f.next_experiment
+    assert f.evidence.endswith("its last epoch is its best; 0 other trial(s) were still improving too")
+
+
+def test_a_lone_trained_run_is_not_compared_with_other_trials(build):
+    b = build().experiment(strategy="none")
+    falling = [1.0, 0.8, 0.6, 0.45, 0.35, 0.28, 0.22, 0.18, 0.15, 0.12]
+    b.trial(0, train=falling, val=falling)
+    [f] = under_trained(RunView(b.root), TH)
+    assert f.evidence == "trial #0's val_loss fell 33.3% over its last 3 of 10 epochs and its last epoch is its best"
 
 
 def test_a_converged_winner_is_not_under_trained(build):

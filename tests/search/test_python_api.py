@@ -144,22 +144,15 @@ def test_predict_names_a_bad_cell_by_row_and_column_in_every_input_kind(digits_r
     assert str(caught.value) == expected
 
 
-def test_predict_without_a_final_model_names_the_command_that_makes_one(tmp_path, cli):
+def test_predict_on_a_train_run_uses_its_model_and_a_non_run_folder_says_so(tmp_path, cli):
     exp = tmp_path / "one.yaml"
     exp.write_text("name: one\ndata: {name: toy_2d}\nmodel: {hidden_dims: [4]}\ntrain: {epochs: 1}\n",
                    encoding="utf-8")
     assert cli("train", exp, "--out", tmp_path / "trained", "--quiet").exit_code == 0
     rows = np.zeros((1, 2))
 
-    cases = {
-        tmp_path / "trained": "was made by tunelab train, which keeps no final model; predict needs the one "
-                              "tunelab tune retrains at its end",
-        tmp_path / "nothing": "is not a tunelab run folder (no experiment.yaml)",
-    }
-    for run_dir, expected in cases.items():
-        with pytest.raises(tunelab.RunFolderError) as caught:
-            tunelab.predict(run_dir, rows)
-        assert str(caught.value) == f"{run_dir} {expected}" + (
-            " (give the file a search: block; a grid of one point will do)" if "train" in expected else ""
-        )
-        assert "run tunelab final" not in str(caught.value)  # `tunelab final` would refuse both folders
+    out = tunelab.predict(tmp_path / "trained", rows)  # its best epoch (tests/cli/test_train_predict.py)
+    assert len(out) == 1 and "prediction" in out.columns
+    with pytest.raises(tunelab.RunFolderError) as caught:
+        tunelab.predict(tmp_path / "nothing", rows)
+    assert str(caught.value) == f"{tmp_path / 'nothing'} is not a tunelab run folder (no experiment.yaml)"

@@ -37,17 +37,19 @@ def test_keys(value: Any) -> set[str]:
 test_keys.__test__ = False  # a helper, not a test
 
 
+RAW = {
+    "name": "final_digits",
+    "data": {"name": "digits"},
+    "model": {"family": "mlp", "hidden_dims": [32]},
+    "train": {"epochs": 3, "metrics": ["accuracy"]},
+    "search": {"strategy": "grid", "space": {"train.lr": [0.01, 0.001]}},
+}
+
+
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("final") / "run"
-    raw = {
-        "name": "final_digits",
-        "data": {"name": "digits"},
-        "model": {"family": "mlp", "hidden_dims": [32]},
-        "train": {"epochs": 3, "metrics": ["accuracy"]},
-        "search": {"strategy": "grid", "space": {"train.lr": [0.01, 0.001]}},
-    }
-    res = tunelab.tune(load_experiment(None, raw=raw), out=out, run_final=False)
+    res = tunelab.tune(load_experiment(None, raw=RAW), out=out, run_final=False)
     assert res.finished and res.n_complete == 2
     return out
 
@@ -141,3 +143,17 @@ def test_predict_on_raw_digits_pixels_matches_the_model_on_the_training_scale(gr
         predicted = tunelab.predict(grid_run, given)
         assert predicted["probability"].to_numpy() == pytest.approx(expected, abs=1e-6)
         assert predicted["prediction"].tolist() == [str(int(i)) for i in probs.argmax(dim=1)]
+
+
+def test_the_same_finished_tune_again_does_not_score_test_again(grid_run, cli):
+    if not (grid_run / "final").exists():
+        assert cli("final", grid_run).exit_code == 0
+    final = (grid_run / "final" / "test_metrics.json").read_text(encoding="utf-8")
+    touches = json.loads((grid_run / "test_touches.json").read_text(encoding="utf-8"))["count"]
+
+    again = tunelab.tune(load_experiment(None, raw=RAW), out=grid_run)  # final.enabled: on
+
+    assert again.ran_trials == 0
+    assert (grid_run / "final" / "test_metrics.json").read_text(encoding="utf-8") == final  # not retrained
+    assert json.loads((grid_run / "test_touches.json").read_text(encoding="utf-8"))["count"] == touches
+    assert again.test_metrics == {k: v for k, v in json.loads(final).items() if k.startswith("test_")}

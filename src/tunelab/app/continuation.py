@@ -21,6 +21,7 @@ from tunelab.errors import ConfigError, RunFolderError
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.recorder import format_epoch
 from tunelab.runs.records import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from tunelab.runs.view import newest_continuation
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import FitResult
@@ -103,10 +104,7 @@ def train_parent(layout: RunLayout) -> TrialLayout:
     trials = layout.trial_dirs()
     if not trials:
         raise RunFolderError(f"{layout.root}: no trained trial to continue; run `tunelab train` first")
-    finished = [t for t in layout.continuation_dirs() if t.result_json.exists()]
-    if not finished:
-        return trials[0]
-    return max(finished, key=lambda t: int(read_json(t.result_json).get("epochs_run", 0)))
+    return newest_continuation(layout) or trials[0]
 
 
 def folder_epochs(run_dir: Path) -> int | None:

@@ -20,6 +20,7 @@ import optuna
 import torch
 
 from tunelab.app.combine_winners import final_choice
+from tunelab.app.trained_model import model_meta
 from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params, decode_params, parse_space
 from tunelab.data import load_dataset
@@ -176,19 +177,7 @@ def _reduce(per_seed: list[dict[str, float]]) -> dict[str, float]:
 
 def _save_model(path: Path, model: Any, exp: Experiment, data: Dataset) -> None:
     """Weights plus what predict needs (shapes, scalers, labels) as plain data: loads with weights_only."""
-    payload = {
-        "format": 1,
-        "state_dict": model.state_dict(),
-        "input_shape": list(data.input_shape),
-        "output_dim": data.output_dim,
-        "task": data.task,
-        "feature_names": list(data.feature_names),
-        "target_names": list(data.target_names),
-        "class_labels": list(data.class_labels) if data.class_labels else None,
-        "feature_scaler": data.feature_scaler.to_dict() if data.feature_scaler else None,
-        "target_scaler": data.target_scaler.to_dict() if data.target_scaler else None,
-        "feature_fill": dict(data.fill_values),  # predict fills an empty cell of these columns the same way
-    }
+    payload = {"format": 1, "state_dict": model.state_dict(), **model_meta(data)}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_bytes_atomic(path, buffer.getvalue())

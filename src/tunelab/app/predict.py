@@ -12,28 +12,38 @@ import torch
 
 from tunelab.app.predict_checks import check_feature_values
 from tunelab.app.predict_inputs import Rows, as_frame, id_column, read_texts
+from tunelab.app.trained_model import train_run_payload
 from tunelab.config.load import validate_experiment
 from tunelab.config.schema import EncoderHeadModel
 from tunelab.data.raw_inputs import as_loaded
 from tunelab.errors import DataError, RunFolderError
 from tunelab.models import build_model
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.claim import load_run_experiment
+from tunelab.runs.layout import RunLayout, not_a_run_folder
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.train.losses import model_output_dim, point_prediction
 
 
 def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the final network from `final/params.json` and load its weights (weights_only)."""
+    """Rebuild the final network from `final/params.json` and load its weights (weights_only); a
+    `tunelab train` run predicts with its trial's best epoch and the preprocessing it saved."""
     layout = RunLayout(run_dir)
     final = layout.final_of()
-    if not final.model.exists() or not final.params.exists():
-        raise no_final_model(layout, run_dir)
-    try:
-        payload = torch.load(final.model, map_location="cpu", weights_only=True)
-        config = read_json(final.params)["config"]
-    except Exception as exc:
-        raise RunFolderError(f"{final.root} is damaged: {type(exc).__name__}") from None
-    exp = validate_experiment(config, source=str(final.params))
+    if final.model.exists() and final.params.exists():
+        try:
+            payload = torch.load(final.model, map_location="cpu", weights_only=True)
+            config = read_json(final.params)["config"]
+        except Exception as exc:
+            raise RunFolderError(f"{final.root} is damaged: {type(exc).__name__}") from None
+        exp = validate_experiment(config, source=str(final.params))
+        weights, described = final.model, "its params.json"
+    else:
+        trained = train_run_payload(run_dir) if layout.experiment_yaml.exists() else None
+        if trained is None:
+            raise no_final_model(layout, run_dir)
+        payload, weights = trained
+        exp = load_run_experiment(run_dir)
+        described = "the run's experiment.yaml"
     try:  # a model.pt with missing keys or shapes other than params.json describes
         out_dim = model_output_dim(exp.train.loss, payload["task"], payload["output_dim"])
         model = build_model(exp.model, tuple(payload["input_shape"]), out_dim, seed=0)
@@ -41,7 +51,7 @@ def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         problem = " ".join(str(exc).split())[:160]
         raise RunFolderError(
-            f"{final.model} does not fit its params.json: {type(exc).__name__}: {problem}"
+            f"{weights} does not fit {described}: {type(exc).__name__}: {problem}"
         ) from None
     model.eval()
     return model, {**payload, "loss": exp.train.loss, "model_config": exp.model, "data_name": exp.data.name}
@@ -52,18 +62,11 @@ def no_final_model(layout: RunLayout, run_dir: Path) -> RunFolderError:
     no run folder, or one `tunelab train` made (no study to pick a final configuration from), says so
     instead of sending the user to `tunelab final`, which would refuse it."""
     if not layout.experiment_yaml.exists():
-        return RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
-    try:
-        import yaml
-
-        strategy = ((yaml.safe_load(layout.experiment_yaml.read_text(encoding="utf-8")) or {}).get("search")
-                    or {}).get("strategy")
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
-        strategy = None
-    if strategy == "none":
+        return RunFolderError(not_a_run_folder(run_dir))
+    if layout.is_train_run():  # from before `train` saved its preprocessing.json
         return RunFolderError(
-            f"{run_dir} was made by tunelab train, which keeps no final model; predict needs the one "
-            "tunelab tune retrains at its end (give the file a search: block; a grid of one point will do)"
+            f"{run_dir} has no preprocessing.json to predict with; run its tunelab train command again "
+            "(the finished run is kept and the file written)"
         )
     return RunFolderError(f"{run_dir} has no final model; run tunelab final {run_dir}")
 
@@ -88,7 +91,8 @@ def predict(run_dir: str | Path, rows: Rows) -> pd.DataFrame:
     """Predict new rows with a run's final model (`final/model.pt`), as a DataFrame.
 
     Args:
-        run_dir: a run folder that `tunelab final` (or `tune` with `final.enabled`) completed.
+        run_dir: a run folder that `tunelab final` (or `tune` with `final.enabled`) completed, or one
+            `tunelab train` made (its best epoch's weights, trained on the train split only).
         rows: a CSV/TSV path, a pandas DataFrame, a numpy array, or a list of rows. Tables are read
             by column name (extra columns are ignored); arrays and lists of lists hold the feature
             columns in training order. Values are taken as the data set's own files hold them: a

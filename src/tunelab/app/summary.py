@@ -52,7 +52,7 @@ def print_train_summary(console: Console, res: Any) -> None:
     _line(console, "state        ", f"{state}")
     _line(
         console, "epochs       ", f"{r.epochs_run}, best {r.best_epoch} by {r.monitor}; "
-        f"train time {r.train_time_s:.2f}s; peak memory {r.peak_mem_mb:.0f} MB"
+        f"train time {r.train_time_s:.2f}s; peak memory of the process {r.peak_mem_mb:.0f} MB"
     )
     cost = getattr(res, "cost", None) or {}
     if cost.get("n_params") is not None:

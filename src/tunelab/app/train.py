@@ -10,6 +10,7 @@ from typing import Any
 from tunelab.app.continuation import check_epochs, continue_trial, folder_epochs, parent_epoch, train_parent
 from tunelab.app.evidence import write_evidence
 from tunelab.app.prepare import Prepared, default_out, load, prepare
+from tunelab.app.trained_model import write_preprocessing
 from tunelab.config.load import parse_override
 from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
@@ -84,8 +85,7 @@ def train(
     result = run_trial(
         prepared.experiment, prepared.dataset, trial, params=params, exp_id=prepared.exp_id, hooks=hooks
     )
-    cost = _cost(prepared, trial, result)
-    write_evidence(layout.root)
+    cost = _finish(prepared, layout, trial, result)
     return TrainResult(layout.root, trial.root, result, prepared.experiment, cost)
 
 
@@ -103,14 +103,18 @@ def _continue(prepared: Prepared, layout: RunLayout, overrides: Sequence[str], h
     params = read_json(parent.params_json).get("params", {}) if parent.params_json.exists() else {}
     result = continue_trial(exp, prepared.dataset, prepared.exp_id, parent, child,
                             params={**params, "train.epochs": exp.train.epochs}, hooks=hooks)
-    return TrainResult(layout.root, child.root, result, exp, _cost(prepared, child, result))
+    return TrainResult(layout.root, child.root, result, exp, _finish(prepared, layout, child, result))
 
 
-def _cost(prepared: Prepared, trial: TrialLayout, result: FitResult) -> dict[str, Any]:
-    """The trained configuration's cost columns (the same cost.json a study's trial gets)."""
+def _finish(prepared: Prepared, layout: RunLayout, trial: TrialLayout, result: FitResult) -> dict[str, Any]:
+    """What every training ends with: the cost columns (the same cost.json a study's trial gets), the
+    preprocessing predict needs, and the evidence and report rebuilt over the newest training."""
     exp = prepared.experiment
     data = model_inputs(exp, prepared.dataset)
-    return trial_cost(solo_models([exp], data, [trial]), data, exp, [result], trial, alone=True)
+    cost = trial_cost(solo_models([exp], data, [trial]), data, exp, [result], trial, alone=True)
+    write_preprocessing(layout, data)
+    write_evidence(layout.root)
+    return cost
 
 
 def _value_at(data: Any, path: tuple[str, ...]) -> Any:

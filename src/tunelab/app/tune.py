@@ -25,7 +25,7 @@ from tunelab.report.render_pool import PlotPool
 from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
-from tunelab.runs.records import write_text_atomic
+from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
@@ -119,7 +119,10 @@ def tune(
                     combine_winners(layout, run.study, base, prepared.dataset, prepared.exp_id, data_dir)
                     run.write_outputs()
             do_final = base.final.enabled if run_final is None else run_final
-            final_ran = bool(do_final and result.finished and result.best_value is not None)
+            # the same finished command again: the winner's final model is there, so the test split is not
+            # scored again (`tunelab final` retrains it on purpose)
+            kept = ran == 0 and _final_is_current(layout)
+            final_ran = bool(do_final and result.finished and result.best_value is not None and not kept)
             if final_ran:
                 from tunelab.app.final import run_final as final_model
 
@@ -133,9 +136,20 @@ def tune(
                 if plots is not None and not final_ran:  # they draw while the diagnosis rules run
                     plots.draw_ahead(layout.root)
                 write_evidence(layout.root, plots.render if plots is not None else None)
-            result = with_outputs(result, layout, final_ran=final_ran)
+            result = with_outputs(result, layout, final_ran=final_ran or (do_final and kept))
         run.close()
         return result
+
+
+def _final_is_current(layout: RunLayout) -> bool:
+    """final/ holds the study's present winner (the history's best trial) with its test scores."""
+    try:
+        final = read_json(layout.final_of().test_metrics)
+        history = read_json(layout.optimization_history)
+    except (OSError, ValueError):
+        return False
+    return isinstance(final, dict) and isinstance(history, dict) and final.get("trial_number") is not None \
+        and final.get("trial_number") == history.get("best_trial")
 
 
 def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) -> int:

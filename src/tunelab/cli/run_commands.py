@@ -178,14 +178,14 @@ def continue_study(
 
 @app.command()
 def predict(
-    run_dir: Path = typer.Argument(..., help="Run folder with a final/ model."),
+    run_dir: Path = typer.Argument(..., help="Run folder with a final/ model, or one tunelab train made."),
     input_path: Path | None = typer.Argument(
         None, help="CSV with the feature columns; text runs: a CSV with a text column or a .txt file, one text a line."
     ),
     texts: list[str] = typer.Option([], "--text", help="Text runs: predict this text (repeatable) instead of a file."),
     out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
 ) -> None:
-    """Predict rows of a CSV (or typed texts) with the final model, using the training-set standardization."""
+    """Predict rows of a CSV (or typed texts) with the final model, or a train run's best epoch."""
     from tunelab.app.predict import predict_file, predict_texts
 
     if (input_path is None) == (not texts):

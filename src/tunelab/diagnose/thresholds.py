@@ -97,6 +97,11 @@ class Thresholds:
         1.5, "losses and errors: validation and test disagree when test exceeds this many times validation"
     )
     score_gap_max: float = _t(0.1, "accuracy and F1: validation and test disagree when they differ by more than this")
+    val_test_z_warn: float = _t(
+        3.0, "... and only when the gap exceeds this many standard errors of chance on the two splits' sizes "
+        "(a warning)"
+    )
+    val_test_z_error: float = _t(5.0, "... an error past this many (clearly beyond noise)")
 
     # --- data (data_checks.json, measured once when the data were prepared)
     leak_accuracy_min: float = _t(0.99, "classification: one feature alone reaching this val accuracy leaks the target")

@@ -61,7 +61,8 @@ def under_trained(run: RunView, th: Thresholds) -> list[Finding]:
             title="the chosen configuration was still improving at its last epoch",
             evidence=(
                 f"trial #{best.number}'s val_loss fell {fall:.1%} over its last {window} of {epochs} epochs and its "
-                f"last epoch is its best; {len(others)} other trial(s) were still improving too"
+                f"last epoch is its best"
+                + (f"; {len(others)} other trial(s) were still improving too" if len(run.trials) > 1 else "")
             ),
             next_experiment=f"train longer: {set_text(overrides)} (twice the epochs), then compare again",
             overrides=overrides,

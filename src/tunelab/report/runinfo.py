@@ -72,7 +72,8 @@ class ReportRun:
 
     @property
     def is_study(self) -> bool:
-        return bool(self.view.history) or self.view.strategy not in ("none", "")
+        # a `tunelab train` run of a file with a search: block is still one configuration, not a study
+        return bool(self.view.history) or (self.view.strategy not in ("none", "") and not self.view.is_train_run)
 
     @property
     def maximize(self) -> bool:

@@ -17,7 +17,7 @@ from tunelab.config.schema import Experiment
 from tunelab.errors import RunFolderError
 from tunelab.masking import mask_secrets
 from tunelab.runs.clash import clash_error, read_folder_experiment
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.layout import RunLayout, not_a_run_folder
 from tunelab.runs.records import read_json, write_json_atomic, write_text_atomic
 
 # How a study runs, not what a trial computes: changing them never blocks resuming a folder.
@@ -49,7 +49,7 @@ def load_run_experiment(run_dir: Path) -> Experiment:
     """The resolved experiment a run folder was made with."""
     path = RunLayout(run_dir).experiment_yaml
     if not path.exists():
-        raise RunFolderError(f"{run_dir} is not a tunelab run folder (no experiment.yaml)")
+        raise RunFolderError(not_a_run_folder(run_dir))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

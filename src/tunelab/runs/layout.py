@@ -31,6 +31,20 @@ def default_run_dir(name: str, suffix: str = "") -> Path:
     return Path("runs") / f"{folder_name(name)}{suffix}"
 
 
+def not_a_run_folder(path: Path) -> str:
+    """Why `path` is no run folder, in one line; an experiment file given by mistake gets the folder to give."""
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            name = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("name") or path.stem
+        except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError):
+            name = path.stem
+        return (f"{path} is an experiment file, not a run folder; give the folder its run wrote "
+                f"({default_run_dir(str(name))} by default, printed as 'run folder')")
+    return f"{path} is not a tunelab run folder (no experiment.yaml)"
+
+
 @dataclass(frozen=True)
 class TrialLayout:
     """One trial's folder: `trials/<number>-<short name>/`."""
@@ -239,6 +253,16 @@ class RunLayout:
     def evidence_json(self) -> Path:
         """decisions.md's cards and findings as data, which report.html is rendered from."""
         return self.root / "evidence.json"
+
+    def is_train_run(self) -> bool:
+        """Made by `tunelab train` (one configuration, whatever search: block its file has): no study file
+        and no optimization history."""
+        return not self.study_db.exists() and not self.optimization_history.exists()
+
+    @property
+    def preprocessing(self) -> Path:
+        """What `predict` needs besides a `tunelab train` run's weights: shapes, scalers, labels, fill values."""
+        return self.root / "preprocessing.json"
 
     @property
     def final(self) -> Path:

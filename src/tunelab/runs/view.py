@@ -17,7 +17,7 @@ import yaml
 from tunelab.config.vocabulary import direction_of
 from tunelab.errors import RunFolderError
 from tunelab.runs.knobs import Knob, read_knobs
-from tunelab.runs.layout import RunLayout, TrialLayout
+from tunelab.runs.layout import RunLayout, TrialLayout, not_a_run_folder
 from tunelab.runs.records import read_json, read_jsonl
 
 
@@ -75,7 +75,7 @@ class RunView:
         self.root = Path(root)
         self.layout = RunLayout(self.root)
         if not self.layout.experiment_yaml.exists():
-            raise RunFolderError(f"{self.root} is not a tunelab run folder (no experiment.yaml)")
+            raise RunFolderError(not_a_run_folder(self.root))
 
     @cached_property
     def split_rows(self) -> tuple[int, int, int] | None:
@@ -106,6 +106,11 @@ class RunView:
         return str(self.experiment.get("search", {}).get("strategy", "none"))
 
     @property
+    def is_train_run(self) -> bool:
+        """Made by `tunelab train` (one configuration, no study): no history and no study file."""
+        return self.layout.is_train_run()
+
+    @property
     def objective(self) -> tuple[str, str]:
         """(metric, direction) of the study."""
         obj = self.experiment.get("search", {}).get("objective", {})
@@ -126,18 +131,23 @@ class RunView:
 
     @cached_property
     def trials(self) -> list[TrialView]:
-        """Trials from the history when there is one, else every trial folder on disk."""
+        """Trials from the history when there is one, else every trial folder on disk; a `tunelab train`
+        run's trial is its newest `--continue` folder when it has one (that folder holds the whole curve)."""
         views = []
         by_dir = {t["trial_dir"]: t for t in self.history.get("trials", []) if t.get("trial_dir")}
-        for folder in self.layout.trial_dirs():
+        folders = self.layout.trial_dirs()
+        for folder in folders:
             rel = str(folder.root.relative_to(self.root))
             info = by_dir.get(rel, {})
+            number = int(folder.root.name.split("-", 1)[0])
+            if self.is_train_run and len(folders) == 1:
+                folder = newest_continuation(self.layout) or folder
             seeds = folder.seed_dirs()
             runs = [SeedRun(TrialLayout(p)) for p in seeds] if seeds else [SeedRun(folder)]
             first_result = runs[0].result if runs else {}
             views.append(
                 TrialView(
-                    number=int(folder.root.name.split("-", 1)[0]),
+                    number=number,
                     name=folder.root.name,
                     root=folder.root,
                     params=info.get("params") or runs[0].params.get("params", {}),
@@ -168,6 +178,14 @@ class RunView:
     def knobs(self) -> list[Knob]:
         """`search.space` as knobs (searched and fixed, `kind` says which), read leniently (runs/knobs.py)."""
         return read_knobs(self.searched_space)
+
+
+def newest_continuation(layout: RunLayout) -> TrialLayout | None:
+    """The finished `--continue` folder that trained furthest: what a `tunelab train` run is now (its
+    continuations form one chain), for `train --continue`, the report and `predict` alike."""
+    done = [(int(_read_optional(t.result_json).get("epochs_run") or 0), t.root.name, t)
+            for t in layout.continuation_dirs() if t.result_json.exists()]
+    return max(done, key=lambda item: item[:2])[2] if done else None
 
 
 def _read_optional(path: Path) -> dict[str, Any]:
