@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from concurrent.futures import wait as wait_futures
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -101,13 +102,20 @@ def test_closing_the_pool_leaves_no_renderer(abort: bool) -> None:
         # The sentinel is ready once the renderer has exited. `is_alive` would race the executor's own
         # thread, which reaps the same processes: the loser of two `waitpid` calls reads "still running".
         assert wait([proc.sentinel], timeout=30), f"renderer {proc.pid} still running 30 s after close"
-        assert _exited(proc.pid)
+        assert _exits(proc.pid, within=30.0), f"renderer {proc.pid} closed its pipes but did not exit"
 
 
-def _exited(pid: int) -> bool:
-    """No such process, or only its zombie entry left (exited, not yet reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+def _exits(pid: int, within: float) -> bool:
+    """The process is gone or only its zombie entry is left, within `within` seconds. A killed process
+    closes its pipes (the sentinel) before the kernel marks it exited, so this is polled briefly."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
