@@ -117,3 +117,26 @@ def test_a_registered_step_hook_sends_every_step_through_the_optimizer() -> None
         stepper.zero_grad()
     assert len(seen) == 3
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_parameter_that_gets_its_first_gradient_late_is_stepped_as_the_optimizer_would() -> None:
+    """The second layer is used from step 3 on: its state is created then and it is updated from then."""
+
+    def run(lean: bool) -> tuple[nn.Module, int]:
+        torch.manual_seed(0)
+        net = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
+        calls = []
+        real = opt.step
+        opt.step = types.MethodType(lambda _s: (calls.append(1), real())[1], opt)  # type: ignore[method-assign]
+        stepper = LeanStep(opt)
+        for i in range(6):
+            out = net[0](torch.ones(3, 4))
+            (net[1](out) if i >= 3 else out).sum().backward()
+            stepper.step() if lean else opt.step()
+            stepper.zero_grad()
+        return net, len(calls)
+
+    (plain, _), (lean, calls) = run(False), run(True)
+    _assert_identical(plain.state_dict(), lean.state_dict())
+    assert calls == 2  # the first step, and the step where the second layer's state is created

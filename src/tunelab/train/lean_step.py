@@ -16,11 +16,13 @@ a tensor lr, registered step hooks, a parameter without state yet, mixed devices
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
 from torch.optim import optimizer as torch_optimizer
 
+Batch = tuple[dict[str, Any], list[torch.Tensor], list[dict[str, Any]]]  # group, its params with a grad, their states
 _PLAIN = {"amsgrad": False, "maximize": False, "capturable": False, "differentiable": False, "fused": True}
 
 
@@ -31,6 +33,7 @@ class LeanStep:
         self.optimizer = optimizer
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self._stepped = False
+        self._plan: tuple[list[dict[str, Any]], list[bool], list[Batch]] | None = None
 
     def zero_grad(self) -> None:
         """What `optimizer.zero_grad(set_to_none=True)` does, without its profiler scope."""
@@ -67,18 +70,34 @@ class LeanStep:
                     found_inf=None,
                 )
 
-    def _fused_adam_batches(self) -> list[tuple[dict[str, Any], list[torch.Tensor], list[dict[str, Any]]]] | None:
+    def _fused_adam_batches(self) -> list[Batch] | None:
         """Per group (group, parameters with a gradient, their states), or None when the step must
-        go through the optimizer."""
+        go through the optimizer. The batches are checked once and reused while the optimizer's
+        groups and which parameters have a gradient stay the same."""
         opt = self.optimizer
-        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW) or _has_step_hooks(opt):
+        if _has_step_hooks(opt):
+            return None
+        groups, plan = opt.param_groups, self._plan
+        if any(group.get(key) != value for group in groups for key, value in _PLAIN.items()):
+            return None
+        if not all(map(_floats, groups)):
+            return None
+        has_grad = [p.grad is not None for group in groups for p in group["params"]]
+        same = plan is not None and len(plan[0]) == len(groups) and all(map(operator.is_, plan[0], groups))
+        if plan is None or not same or plan[1] != has_grad:
+            batches = self._batches(groups)
+            self._plan = (list(groups), has_grad, batches) if batches is not None else None
+            return batches
+        return plan[2]
+
+    def _batches(self, groups: list[dict[str, Any]]) -> list[Batch] | None:
+        opt = self.optimizer
+        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW):
             return None
         if getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None:
             return None
         batches = []
-        for group in opt.param_groups:
-            if any(group.get(key) != value for key, value in _PLAIN.items()) or not _floats(group):
-                return None
+        for group in groups:
             params = [p for p in group["params"] if p.grad is not None]
             states = [opt.state.get(p) for p in params]
             if not all(states) or not _one_kind(params):
