@@ -1,6 +1,6 @@
 """The whole `tunelab train` command against the seeds' hand-written DataLoader loop, per epoch.
 
-    python benchmarks/train_command.py [--low 2] [--high 12] [--repeats 3] [--quick]
+    python benchmarks/train_command.py [--low 2] [--high 12] [--repeats 3] [--quick] [--baseline DIR] [--batch N]
 
 Each competitor runs as its own process, as a user runs it, once with `--low` and once with
 `--high` epochs; its marginal epoch cost is (wall(high) - wall(low)) / (high - low), so start-up,
@@ -10,6 +10,9 @@ data loading and the report drop out and every per-epoch cost stays in (records,
   tunelab train        `tunelab train examples/california_mlp.yaml` (seed 000's model; per-epoch
                        records and checkpoints written by the background writer)
   tunelab train (sync) the same with TUNELAB_SYNC_ARTIFACTS=1: every write on the training thread
+  baseline             with `--baseline DIR`: `tunelab train` from another checkout's `DIR/src` (e.g.
+                       `git worktree add /tmp/base <commit>`), so a change is measured against the
+                       code before it in the same rounds, on the same load
 
 Competitors run interleaved; the speed-up is the median of the round-by-round ratios of marginal
 epoch costs. Batch sizes 256 and 32, as in the issue's targets (>= 4x and >= 1.5x).
@@ -52,25 +55,33 @@ def wall(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def commands(batch: int, epochs: int, out: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+def commands(
+    batch: int, epochs: int, out: Path, baseline: Path | None = None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'benchmarks'}"}
     train = [sys.executable, "-m", "tunelab", "train", str(EXPERIMENT), "--quiet", "--out", str(out),
              "--set", f"train.batch_size={batch}", "--set", f"train.epochs={epochs}", "--set", "final.enabled=false"]
-    return {
+    found = {
         "hand": ([sys.executable, str(Path(__file__)), "--hand-run", str(batch), str(epochs)], env),
         "tunelab train": (train, env),
         "tunelab train (sync)": (train, {**env, "TUNELAB_SYNC_ARTIFACTS": "1"}),
     }
+    if baseline is not None:
+        found["baseline"] = (train, {**env, "PYTHONPATH": str(baseline.resolve() / "src")})
+    return found
 
 
-def marginal(batch: int, low: int, high: int, repeats: int, root: Path) -> dict[str, list[float]]:
+def marginal(
+    batch: int, low: int, high: int, repeats: int, root: Path, baseline: Path | None = None
+) -> dict[str, list[float]]:
     """Per competitor, one marginal epoch cost (s) per round."""
     costs: dict[str, list[float]] = {}
     for r in range(repeats):
-        for name in commands(batch, low, root):
+        for name in commands(batch, low, root, baseline):
             walls = []
             for epochs in (low, high):
-                cmd, env = commands(batch, epochs, root / f"{name}-{batch}-{epochs}-{r}".replace(" ", "_"))[name]
+                out = root / f"{name}-{batch}-{epochs}-{r}".replace(" ", "_")
+                cmd, env = commands(batch, epochs, out, baseline)[name]
                 walls.append(wall(cmd, env))
             costs.setdefault(name, []).append((walls[1] - walls[0]) / (high - low))
     return costs
@@ -82,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--high", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 and 4 epochs, one round")
+    parser.add_argument("--batch", type=int, choices=sorted(TARGETS), help="only this batch size (default: both)")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose src/ runs as competitor 'baseline'")
     parser.add_argument("--hand-run", nargs=2, type=int, metavar=("BATCH", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.hand_run:
@@ -91,16 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"# train_command.py  epochs {low} -> {high}, repeats={repeats}")
     print(f"# {info.get('cpu', '?')}, nproc={os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%MZ', time.gmtime())}")
+    if args.baseline is not None:
+        print(f"# baseline: {args.baseline.resolve() / 'src'}")
     rows, verdicts = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for batch, target in TARGETS.items():
-            costs = marginal(batch, low, high, repeats, Path(tmp))
+            if args.batch is not None and batch != args.batch:
+                continue
+            costs = marginal(batch, low, high, repeats, Path(tmp), args.baseline)
             for name, values in costs.items():
                 ratio = statistics.median(h / c for h, c in zip(costs["hand"], values, strict=True))
                 rows.append([batch, name, f"{statistics.median(values) * 1000:.1f}", f"{ratio:.2f}x"])
             ratio = statistics.median(h / c for h, c in zip(costs["hand"], costs["tunelab train"], strict=True))
             verdicts.append(f"batch {batch}: tunelab train / hand = {ratio:.2f}x (target >= {target}x) "
                             + ("ok" if ratio >= target else "MISSED"))
+            if args.baseline is not None:
+                gain = statistics.median(b / c for b, c in zip(costs["baseline"], costs["tunelab train"], strict=True))
+                verdicts.append(f"batch {batch}: tunelab train / baseline = {gain:.2f}x (per-round median)")
     print(table(["batch", "command", "marginal ms/epoch (median)", "speed vs hand"], rows))
     print("\n".join(verdicts))
     return 0
