@@ -72,7 +72,8 @@ def test_fit_leaves_every_record_best_and_last_checkpoint_when_it_returns(tmp_pa
 
 
 def _state(epoch: int) -> dict:
-    return {"epoch": epoch, "model": {"w": torch.full((3,), float(epoch))}, "optimizer": {"state": {}, "param_groups": []}}
+    model = {"w": torch.full((3,), float(epoch))}
+    return {"epoch": epoch, "model": model, "optimizer": {"state": {}, "param_groups": []}}
 
 
 def test_best_pt_is_the_best_epochs_checkpoint_and_outlives_its_pruned_epoch_file(tmp_path: Path) -> None:
