@@ -102,10 +102,13 @@ def write_later(fn: Callable[..., None], *args: Any) -> None:
     WRITER.submit(fn, *args)
 
 
-def save_later(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None = None) -> None:
-    """Save a checkpoint of `state` (snapshotted now) on the writer thread; then keep the newest
-    `prune[1]` epoch checkpoints of `prune[0]`."""
-    WRITER.submit(_save, path, snapshot(state), prune)
+def save_later(
+    path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None = None, best: Path | None = None
+) -> None:
+    """Save a checkpoint of `state` (snapshotted now) on the writer thread; then make `best` the
+    same file (best.pt, when this epoch is the best so far) and keep the newest `prune[1]` epoch
+    checkpoints of `prune[0]`."""
+    WRITER.submit(_save, path, snapshot(state), prune, best)
 
 
 def flush() -> None:
@@ -113,7 +116,9 @@ def flush() -> None:
     WRITER.flush()
 
 
-def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None) -> None:
+def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
     ckpt.save_checkpoint(path, state)
+    if best is not None:
+        ckpt.link_checkpoint(path, best)
     if prune is not None:
         ckpt.prune_checkpoints(*prune)

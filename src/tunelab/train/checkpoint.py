@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,23 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def link_checkpoint(source: Path, target: Path) -> None:
+    """Make `target` (best.pt) the same file as `source`, atomically: a hard link under a temporary
+    name renamed over `target`, or a copy where the file system has no hard links. Pruning
+    `source` later leaves `target` whole."""
+    tmp = target.with_name(f".{target.name}.link")  # one writer per trial folder; a killed one's is replaced
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network and FAT file systems)
+        write_bytes_atomic(target, source.read_bytes())
+        return
+    try:
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only if the rename failed (or both named one file already)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 Both trainers produce an epoch's record the same way up to the point where it is judged; from
 there on a trial's bookkeeping is the same whichever trainer ran it: divergence, the best epoch,
 the record and gradient norms written (through train/artifacts.py's background writer), the
-hooks (early stopping, pruning, progress), the best and epoch checkpoints, and finally the
+hooks (early stopping, pruning, progress), the epoch checkpoints and best.pt (the best epoch's
+checkpoint), and finally the
 `FitResult` and `result.json`. `TrialBook` holds that bookkeeping for one trial, so the two
 trainers cannot drift apart on it. What only the trainer knows (its optimizer, scheduler and
 RNG states for a checkpoint) it hands over as a callable, called only when a checkpoint is due.
@@ -165,22 +166,29 @@ class TrialBook:
         if ctx.stop and not diverged:
             self.state, self.reason = ctx.stop_state, ctx.stop_reason
         if layout is not None and not diverged:
-            if record["is_best"] and cfg.checkpoints.keep_best:
-                artifacts.save_later(layout.best_checkpoint, {"epoch": epoch, "model": self.model.state_dict()})
-            if epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or ctx.stop:
-                artifacts.save_later(
-                    layout.epoch_checkpoint(epoch),
-                    {
-                        "epoch": epoch,
-                        "model": self.model.state_dict(),
-                        **trainer_state(),
-                        "hooks": {h.name: h.state_dict() for h in self.hooks},
-                        "best": {"value": self.best.value, "epoch": self.best.epoch},
-                        "train_time_s": self.train_time,
-                    },
-                    prune=(layout, cfg.checkpoints.keep_last),
-                )
+            self._checkpoint(layout, epoch, record["is_best"] and cfg.checkpoints.keep_best, trainer_state)
         return ctx.stop
+
+    def _checkpoint(self, layout: TrialLayout, epoch: int, best: bool, trainer_state: TrainerState) -> None:
+        """The epoch's checkpoint when one is due; best.pt is the best epoch's own checkpoint (one
+        serialization, linked to the epoch's file when both are written)."""
+        cfg = self.cfg
+        due = epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or self.ctx.stop
+        if not (due or best):
+            return
+        state = {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            **trainer_state(),
+            "hooks": {h.name: h.state_dict() for h in self.hooks},
+            "best": {"value": self.best.value, "epoch": self.best.epoch},
+            "train_time_s": self.train_time,
+        }
+        if due:
+            artifacts.save_later(layout.epoch_checkpoint(epoch), state, prune=(layout, cfg.checkpoints.keep_last),
+                                 best=layout.best_checkpoint if best else None)
+        else:
+            artifacts.save_later(layout.best_checkpoint, state)
 
     def finish(self, peak_mem_mb: float) -> FitResult:
         """The trial's `FitResult`; with a folder, every queued write lands before `result.json`."""

@@ -25,6 +25,7 @@ from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.epoch_end import FitResult, TrialBook
 from tunelab.train.hooks import Hook
+from tunelab.train.lean_step import LeanStep
 from tunelab.train.losses import make_loss, point_prediction
 from tunelab.train.metrics import METRICS
 from tunelab.train.optim import make_optimizer, make_scheduler
@@ -146,6 +147,7 @@ def fit(
                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
                 "rng": ckpt.rng_state(generator)}
 
+    stepper = LeanStep(optimizer)  # optimizer.step() and zero_grad(set_to_none=True), same numbers
     book.start()
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         book.ctx.epoch = epoch
@@ -179,8 +181,8 @@ def fit(
                     norms = [g.detach().norm() for _, g in with_grad]
                 if cfg.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                stepper.step()
+                stepper.zero_grad()
                 if scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     scheduler.step()
 
