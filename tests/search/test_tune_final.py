@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import tunelab
+from fixtures.no_report import without_report
 from tunelab.config.load import load_experiment
 
 # Keys of the experiment's data section (the split fractions), not measurements on the test split.
@@ -47,7 +48,8 @@ def grid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train": {"epochs": 3, "metrics": ["accuracy"]},
         "search": {"strategy": "grid", "space": {"train.lr": [0.01, 0.001]}},
     }
-    res = tunelab.tune(load_experiment(None, raw=raw), out=out, run_final=False)
+    with without_report():  # no test of this module reads the report (fixtures/no_report.py)
+        res = tunelab.tune(load_experiment(None, raw=raw), out=out, run_final=False)
     assert res.finished and res.n_complete == 2
     return out
 
