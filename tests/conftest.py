@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from fixtures.mini_data import write_mini_data
+from fixtures.no_report import without_report
 from fixtures.real_data import real_data_dir
 from tunelab.cli import app
 
@@ -41,3 +42,10 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+@pytest.fixture
+def no_report() -> Iterator[None]:
+    """`tune` in this test writes no decisions, plots or report.html (fixtures/no_report.py says why)."""
+    with without_report():
+        yield

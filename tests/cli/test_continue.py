@@ -103,6 +103,7 @@ def test_continue_without_checkpoints_or_run_is_a_one_line_error(tmp_path: Path,
     assert other.exit_code == 2 and "train" in other.stderr  # only train.epochs may differ
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_continue_best_trials_of_a_study(tmp_path: Path, cli) -> None:
     exp = _experiment(tmp_path, strategy="grid", space={"train.lr": [0.01, 0.003, 0.001]},
                       objective={"metric": "val_accuracy"})
@@ -130,6 +131,7 @@ def test_continue_best_trials_of_a_study(tmp_path: Path, cli) -> None:
     assert cli("continue", run / "trials", "--epochs", "2").exit_code == 2
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_continue_a_trial_of_several_seeds_continues_each_seed(tmp_path: Path, cli) -> None:
     exp = _experiment(tmp_path, strategy="grid", space={"train.lr": [0.01, 0.003]}, seeds=2)
     run = tmp_path / "study"
@@ -148,6 +150,7 @@ def test_continue_a_trial_of_several_seeds_continues_each_seed(tmp_path: Path, c
         assert records[3]["continued_from"]["trial"] == str((parent / seed).resolve())
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_continue_json_prints_one_object_per_continued_trial(tmp_path: Path, cli) -> None:
     exp = _experiment(tmp_path, strategy="grid", space={"train.lr": [0.01, 0.003, 0.001]}, seeds=2,
                       objective={"metric": "val_accuracy"})

@@ -81,6 +81,7 @@ def test_cli_quick_error_is_one_line_and_exit_2(tmp_path: Path, cli) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_cli_tune_quick_runs_the_small_budget(tmp_path: Path, cli) -> None:
     path = _write(tmp_path, EXPERIMENT)
     result = cli("tune", path, "--quick", "--out", tmp_path / "run", "--quiet", "--no-final")

@@ -51,6 +51,7 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all()) if a.shape == b.shape else False
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_objective_is_the_mean_of_the_fold_metrics(tmp_path):
     raw = {
         "name": "cv", "data": {"name": "wine", "cv_folds": 3},
@@ -79,6 +80,7 @@ def test_objective_is_the_mean_of_the_fold_metrics(tmp_path):
     assert std in text and "mean ± std over 3 cross-validation folds" in text  # the fold mean and its std
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_folds_train_as_vectorized_members_and_equal_the_folds_trained_one_after_another(tmp_path):
     raw = {
         "name": "cv", "data": {"name": "wine", "cv_folds": 3},  # 142 rows: folds of 48, 47, 47

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fixtures.no_report import without_report
 from tunelab.diagnose import diagnose_run
 from tunelab.diagnose.advice import lever, override_error, space_error
 from tunelab.diagnose.finding import Finding
@@ -196,7 +197,8 @@ def run_case(case: Case, root: Path) -> CaseResult:
     if raw["search"]["objective"]["metric"] == "val_accuracy":
         raw["train"]["metrics"] = ["accuracy"]
     out = root / "runs" / case.name
-    tune(validate_experiment(raw, source=case.name), out=out)
+    with without_report():
+        tune(validate_experiment(raw, source=case.name), out=out)
     findings = diagnose_run(out)
     return CaseResult(case, findings, check_suggestions(out, findings), contradictions(findings))
 

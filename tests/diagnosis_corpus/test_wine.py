@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fixtures.no_report import without_report
 from tunelab.app.tune import tune
 from tunelab.config.load import validate_experiment
 from tunelab.diagnose import diagnose_run
@@ -34,7 +35,8 @@ def test_wine_tpe_study_picks_a_trained_winner_and_judges_it_consistently(tmp_pa
         "final": {"enabled": True},
     })
     out = tmp_path / "run"
-    result = tune(exp, out=out)
+    with without_report():  # the judgement is diagnose_run's below; the plots are tests/report's
+        result = tune(exp, out=out)
     history = json.loads((out / "optimization_history.json").read_text(encoding="utf-8"))
     final = json.loads((out / "final" / "test_metrics.json").read_text(encoding="utf-8"))
 

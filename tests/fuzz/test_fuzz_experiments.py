@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import tunelab.app.train
 import tunelab.app.tune
 from tunelab.cli import app
 
@@ -61,8 +62,10 @@ def _mutate(base: dict, mutations: list) -> dict:
 
 @pytest.fixture(autouse=True)
 def _no_report(monkeypatch):
-    # The report is tested elsewhere; here every example must stay cheap.
-    monkeypatch.setattr(tunelab.app.tune, "write_evidence", lambda run_dir: None)
+    # The report is tested elsewhere; here every example must stay cheap. `train` (every example
+    # here) reaches the report through tunelab.app.train's own name for it, so both are replaced.
+    for module in (tunelab.app.tune, tunelab.app.train):
+        monkeypatch.setattr(module, "write_evidence", lambda *_args, **_kwargs: None)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import tunelab.app.train
 import tunelab.app.tune
 from tunelab.cli import app
 from tunelab.runs.layout import folder_name
@@ -42,7 +43,8 @@ SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
 
 @pytest.fixture(autouse=True)
 def _cheap(monkeypatch):
-    monkeypatch.setattr(tunelab.app.tune, "write_evidence", lambda run_dir: None)
+    for module in (tunelab.app.tune, tunelab.app.train):  # every test here runs `train`, which has its own name
+        monkeypatch.setattr(module, "write_evidence", lambda *_args, **_kwargs: None)
     monkeypatch.setenv("TUNELAB_MAX_MODEL_GB", "2")  # keep any accepted model small on a shared machine
 
 

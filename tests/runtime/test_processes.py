@@ -46,13 +46,15 @@ def _wait_for(predicate, what: str, seconds: float = 300) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+def _one_line_error(code: int, stderr: str, needle: str) -> None:
+    assert code == 2, (code, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], stderr
 
 
-def test_a_second_writer_is_refused_and_sigterm_leaves_no_trial_running(tmp_path: Path) -> None:
+def test_a_second_writer_is_refused_and_sigterm_leaves_no_trial_running(tmp_path: Path, cli) -> None:
+    """The writer is a real `tunelab tune` process; the refused commands and the rerun run in this
+    process (the `cli` fixture), another process all the same, without paying the imports each time."""
     exp, out = tmp_path / "exp.yaml", tmp_path / "run"
     exp.write_text(EXPERIMENT)
     first = subprocess.Popen(_cmd("tune", str(exp), "--out", str(out), "--quiet"),
@@ -61,8 +63,9 @@ def test_a_second_writer_is_refused_and_sigterm_leaves_no_trial_running(tmp_path
     _wait_for(lambda: any(len(p.read_text().splitlines()) >= 2 for p in metrics()), "the first trial's epochs")
 
     for args in (("tune", str(exp), "--out", str(out)), ("final", str(out)), ("report", str(out))):
-        second = subprocess.run(_cmd(*args), capture_output=True, text=True, timeout=120)
-        _one_line_error(second, f"is in use by another tunelab command (pid {first.pid})")
+        second = cli(*args)
+        assert isinstance(second.exception, SystemExit)  # not some other exception caught by the runner
+        _one_line_error(second.exit_code, second.stderr, f"is in use by another tunelab command (pid {first.pid})")
     assert first.poll() is None, "the first tune must not notice the refused ones"
 
     first.send_signal(signal.SIGTERM)
@@ -83,9 +86,8 @@ def test_a_second_writer_is_refused_and_sigterm_leaves_no_trial_running(tmp_path
     assert waiting.count(stopped[0].number) == 1 and set(waiting) <= {stopped[0].number, None}
     assert len(done) + len(waiting) == 2
 
-    again = subprocess.run(_cmd("tune", str(exp), "--out", str(out), "--quiet", "--timeout", "0.001"),
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr  # the lock ended with its holder
+    again = cli("tune", str(exp), "--out", str(out), "--quiet", "--timeout", "0.001")
+    assert again.exit_code == 0, again.stderr  # the lock ended with its holder
 
 
 def _children(pid: int) -> list[int]:

@@ -90,6 +90,7 @@ def test_knob_winners_follow_the_direction_and_keep_the_default_on_a_tie():
     assert knob_winners(loss_rows, lower, knobs) == {"train.lr": 0.3, "model.hidden_dims": [8]}
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_combine_winners_trains_the_winners_together_against_the_default_with_seeds(tmp_path):
     out = tmp_path / "run"
 
@@ -113,6 +114,7 @@ def test_combine_winners_trains_the_winners_together_against_the_default_with_se
     assert ("did not beat the default" in text) == (not combine["beat_default"])
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_combine_winners_when_the_default_wins_every_knob_trains_nothing_more(tmp_path):
     out = tmp_path / "run"
     data = raw({"seeds": 2, "combine_winners": True, "space": {"train.lr": [0.03, 1e-6]}})
@@ -141,6 +143,7 @@ def test_combine_winners_outside_an_ablation_is_a_one_line_error(tmp_path, cli):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_the_final_model_retrains_the_better_of_the_study_winner_and_the_combination(tmp_path, cli):
     from tunelab.app.final import load_run_experiment, load_study, run_final
     from tunelab.config.space import decode_params

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import tunelab
+from fixtures.no_report import without_report
 from tunelab.config.load import load_experiment
 
 
@@ -24,7 +25,8 @@ def regression_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "search": {"strategy": "grid", "vectorize": "auto", "n_jobs": 1,
                    "space": {"train.lr": [0.01, 0.001], "model.hidden_dims": [[4], [256, 256]]}},
     }
-    res = tunelab.tune(load_experiment(None, raw=raw), out=out, run_final=False)
+    with without_report():  # the one test that reads report.html writes it itself (`tunelab report`)
+        res = tunelab.tune(load_experiment(None, raw=raw), out=out, run_final=False)
     assert res.finished and res.n_complete == 4
     return out
 
@@ -56,6 +58,7 @@ def test_grouped_rows_carry_their_own_estimated_cost(regression_run: Path) -> No
     assert "| ~" in (regression_run / "summary.md").read_text(encoding="utf-8")  # estimates are marked
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_a_trial_that_trained_alone_has_its_measured_time(tmp_path: Path) -> None:
     raw = {
         "name": "cost_alone",

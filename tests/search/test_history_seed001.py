@@ -12,6 +12,7 @@ from tunelab.config.load import load_experiment
 from tunelab.search.history_seed001 import undotted_names
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_seed001_history_has_its_shape_and_plain_names(tmp_path):
     out = tmp_path / "run"
     raw = {

@@ -53,6 +53,7 @@ def _derived(raw_rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(features, columns=CALIFORNIA_FEATURES)
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_california_rows_as_the_file_holds_them_predict_like_the_derived_features(tmp_path):
     rng = np.random.default_rng(0)
     _housing(300, rng).to_csv(tmp_path / "housing.csv", index=False)
@@ -69,6 +70,7 @@ def test_california_rows_as_the_file_holds_them_predict_like_the_derived_feature
     assert from_file_columns.to_numpy() == pytest.approx(from_features.to_numpy(), rel=1e-5)
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_house_prices_rows_with_categories_predict_with_their_id(tmp_path):
     rng = np.random.default_rng(1)
     rows = 200
@@ -98,6 +100,7 @@ def test_house_prices_rows_with_categories_predict_with_their_id(tmp_path):
     assert tunelab.predict(run, rezoned)["prediction_SalePrice"][0] != predicted["prediction_SalePrice"][0]
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_an_empty_cell_where_the_data_set_has_gaps_gets_the_train_median(tmp_path):
     from tunelab.app.predict import load_final_model
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import tunelab
+from fixtures.no_report import without_report
 from tunelab.config.load import load_experiment
 
 # Keys of the experiment's data section (the split fractions), not measurements on the test split.
@@ -49,7 +50,8 @@ RAW = {
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("final") / "run"
-    res = tunelab.tune(load_experiment(None, raw=RAW), out=out, run_final=False)
+    with without_report():  # no test of this module reads the report (fixtures/no_report.py)
+        res = tunelab.tune(load_experiment(None, raw=RAW), out=out, run_final=False)
     assert res.finished and res.n_complete == 2
     return out
 

@@ -16,6 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from fixtures.no_report import without_report
 from tunelab.app.tune import tune
 from tunelab.config.load import load_experiment
 
@@ -41,7 +42,8 @@ def grid_experiment(name: str, pruner: str) -> Any:
 @pytest.fixture(scope="module")
 def median_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("storage") / "run"
-    res = tune(grid_experiment("storage_median", "median"), out=out, run_final=False)
+    with without_report():  # no test of this module reads the report (fixtures/no_report.py)
+        res = tune(grid_experiment("storage_median", "median"), out=out, run_final=False)
     assert res.finished and res.n_complete + res.n_pruned == 6
     return out
 
@@ -69,6 +71,7 @@ def test_load_study_reads_every_trial_with_params_and_intermediate_values(median
     assert "experiment" in study.user_attrs
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_intermediate_values_are_reported_without_a_pruner(tmp_path):
     out = tmp_path / "run"
     tune(grid_experiment("storage_nopruner", "none"), out=out, run_final=False)

@@ -14,6 +14,8 @@ from tunelab.app.tune import tune
 from tunelab.config.load import load_experiment
 from tunelab.search.results import TuneResult
 
+pytestmark = pytest.mark.usefixtures("no_report")  # no test here reads the report (fixtures/no_report.py)
+
 
 def run(out: Path, name: str, data: str, train: dict[str, Any], search: dict[str, Any], **model: Any) -> TuneResult:
     raw = {

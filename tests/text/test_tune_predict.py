@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import tunelab
+from fixtures.no_report import without_report
 from tunelab.config.load import load_experiment
 from tunelab.text.cache import EmbeddingCache
 
@@ -30,7 +31,8 @@ def experiment(**model):
 @pytest.fixture(scope="module")
 def frozen_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("eh") / "run"
-    res = tunelab.tune(experiment(), out=out)
+    with without_report():  # no test of this module reads the report (fixtures/no_report.py)
+        res = tunelab.tune(experiment(), out=out)
     assert res.finished and res.n_complete == 2
     return out
 
@@ -74,6 +76,7 @@ def test_predict_without_input_is_one_line_error(frozen_run, cli, tmp_path):
     assert res.exit_code == 2 and "no text column; name it text or query" in res.stderr
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_resumed_study_reruns_nothing(frozen_run):
     trial_files = {p: p.stat().st_mtime_ns for p in (frozen_run / "trials").rglob("*") if p.is_file()}
     res = tunelab.tune(experiment(), out=frozen_run, run_final=False)
@@ -82,6 +85,7 @@ def test_resumed_study_reruns_nothing(frozen_run):
     assert after == trial_files  # no trial trained again: not a record, checkpoint or embedding rewritten
 
 
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_fine_tuned_encoder_trains_and_predicts(tmp_path, cli):
     exp = experiment(freeze_encoder=False, max_length=16)
     exp = load_experiment(None, ["search.n_trials=1", "train.epochs=1", "data.max_rows=48"],

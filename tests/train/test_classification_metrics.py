@@ -97,6 +97,7 @@ def test_a_regression_task_rejects_classification_metrics(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("vectorize", ["off", "auto"])
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_roc_auc_as_objective_is_maximised(tmp_path: Path, vectorize: str) -> None:
     raw = {
         "name": "auc",
