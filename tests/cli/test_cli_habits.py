@@ -36,7 +36,6 @@ def test_init_help_lists_every_template() -> None:
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES))
-@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_init_starter_is_named_after_its_file_and_tune_runs_it_as_is(template, tmp_path, cli) -> None:
     path = tmp_path / f"probe_{template}.yaml"
 
