@@ -67,10 +67,25 @@ def test_grouped_grid_equals_the_one_at_a_time_grid(tmp_path: Path) -> None:
             assert result["epochs_run"] == 5 and result["resumed_from_epoch"] == 0
 
 
-def test_two_trial_processes_share_the_grid_and_finish_every_point_once(tmp_path: Path) -> None:
+def test_two_trial_processes_share_the_grid_and_finish_every_point_once(tmp_path: Path, monkeypatch) -> None:
+    from tunelab.search import group_run
+
+    train_group = group_run._train_group
+
+    def after_the_worker_joined(chunk, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """This process's first group waits (up to 120 s) until the spawned worker has claimed a trial:
+        on a loaded machine its imports can outlast the whole grid, and then it takes nothing."""
+        study, deadline = chunk[0].trial.study, time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            t.user_attrs.get("pid") not in (None, os.getpid()) for t in study.get_trials(deepcopy=False)
+        ):
+            time.sleep(0.05)
+        return train_group(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(group_run, "_train_group", after_the_worker_joined)
     search = {**GRID, "seeds": 1, "n_jobs": 2, "vectorize": 2}
-    exp = experiment("grid_jobs", search)  # long enough that the second process, started a few s later, joins
-    exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": 150, "batch_size": 8})})
+    exp = experiment("grid_jobs", search)
+    exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": 20, "batch_size": 8})})
     result = tune(exp, out=tmp_path / "jobs", write_outputs=False)
     assert result.finished and result.n_complete == 8
     study = optuna.load_study(study_name="grid_jobs", storage=f"sqlite:///{tmp_path / 'jobs' / 'study.db'}")
