@@ -26,6 +26,7 @@ from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
+from tunelab.search.cost_ahead import CostAhead, spare_core
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
@@ -152,6 +153,9 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
             on_ray.append(trained)
             return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
+        if spare_core(jobs, run.base.train):  # a group's cost timings are taken there while it trains
+            run.cost_ahead = CostAhead()
+            run.cost_ahead.open(run.base.train)
         pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
         if jobs > 1:
             procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
@@ -168,6 +172,8 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
     finally:
         wait_workers(procs)
         stop_proxy()
+        if run.cost_ahead is not None:
+            run.cost_ahead.close()
     if procs and recover_dead_trials(run.study):  # a trial process died: its trials were queued again
         ran += run.optimize()
     return ran

@@ -1,0 +1,113 @@
+"""A vectorized group's cost timings measured by a forked helper while the group trains.
+
+`train/cost.py` times a solo step, an evaluation pass and the inference latency once per shape per
+process: about 0.7 s of timed work per shape whatever the training's length. After a group those
+timings sat on the study's critical path (seed 000's grid: three shapes, ~2 s of a 45 s study).
+They do not depend on the weights, so a helper process measures them on the group's untrained
+members while the group trains, and `trial_cost` then finds them cached.
+
+Only where a core is spare (this is the study's one trial process and its torch threads leave a
+core idle) and on CPU (a forked child cannot use its parent's CUDA context): otherwise the helper
+would take time from the training it overlaps. The timings are then taken beside a training
+process on the other core, as they are in every trial process of an `n_jobs: 2` study. A helper
+that fails or dies costs nothing but the overlap: `trial_cost` measures in-process as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+import torch
+from torch import nn
+
+from tunelab.config.schema import TrainSection
+from tunelab.data.dataset import Dataset
+from tunelab.devices import resolve_device
+from tunelab.lifetime import die_with_parent
+from tunelab.train.cost import ShapeCosts, adopt_shape_costs, has_shape_costs, shape_costs, shape_key
+
+log = logging.getLogger(__name__)
+Member = tuple[nn.Module, Dataset, TrainSection]  # a trial's first seed: model, data, recipe
+
+
+def _threads(cfg: TrainSection) -> int:
+    return (os.cpu_count() or 1) if cfg.threads == "auto" else int(cfg.threads)
+
+
+def spare_core(jobs: int, cfg: TrainSection) -> bool:
+    """True when `jobs` trial processes training on CPU with `cfg.threads` torch threads leave a core idle."""
+    return resolve_device(cfg.device).type == "cpu" and jobs * _threads(cfg) < (os.cpu_count() or 1)
+
+
+def _init(threads: int, parent: int) -> None:
+    die_with_parent(signal.SIGKILL, parent)
+    torch.set_num_threads(threads)  # time a step as the trial process runs it
+
+
+def _measure(payload: bytes) -> ShapeCosts:
+    model, data, cfg = pickle.loads(payload)
+    return shape_costs(model, data, cfg, cfg.loss, latency=True)
+
+
+class CostAhead:
+    """One forked helper that times shapes for this process's cost cache; idle until `open`."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def open(self, cfg: TrainSection) -> None:
+        """Fork the helper now, before training starts threads in this process (writer, heartbeats)."""
+        if self._pool is not None or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        try:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
+                                       initargs=(_threads(cfg), os.getpid()))
+            pool.submit(int)  # with fork the executor starts its process at the first submit
+        except (OSError, RuntimeError) as exc:
+            log.debug("cost helper unavailable: %s", exc)
+            return
+        self._pool = pool
+
+    def start(self, members: Sequence[Member]) -> list[Future[ShapeCosts]]:
+        """Time every shape among `members` not yet cached here; call before the group trains.
+        The members are copied now (the group then trains them)."""
+        jobs, seen = [], set()
+        for model, data, cfg in members:
+            key = shape_key(model, data, cfg)
+            if key in seen or has_shape_costs(key, latency=True):
+                continue
+            seen.add(key)
+            if self._pool is None:
+                break
+            try:
+                jobs.append(self._pool.submit(_measure, pickle.dumps((model, data, cfg))))
+            except (RuntimeError, pickle.PicklingError, TypeError, AttributeError) as exc:  # broken or unpicklable
+                log.debug("cost helper not used: %s", exc)
+                break
+        return jobs
+
+    def finish(self, jobs: Sequence[Future[ShapeCosts]]) -> None:
+        """Adopt what the helper measured (waiting for it); a failure leaves the cache as it was."""
+        for job in jobs:
+            try:
+                adopt_shape_costs(job.result())
+            except Exception as exc:  # the helper died or a timing failed: trial_cost measures here
+                log.debug("cost helper failed: %s", exc)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> CostAhead:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
