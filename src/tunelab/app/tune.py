@@ -106,7 +106,7 @@ def tune(
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
         ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
-            n_trials is not None and run.plan.points is not None))
+            n_trials is not None and run.plan.points is not None), plots=plots)
         result = run.result(ran)
         if write_outputs:
             with observer.phase("summary tables"):
@@ -139,9 +139,11 @@ def tune(
         return result
 
 
-def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) -> int:
+def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool, plots: PlotPool | None = None) -> int:
     """The study run by this process and the `search.n_jobs - 1` trial processes it starts.
-    A per-run limit (--n-trials over explicit points, --timeout) binds this process only."""
+    A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
+    Where the trial processes leave a core idle, that core takes the cost timings
+    (search/cost_ahead.py) and warms the plot renderers (`plots`) while the study trains."""
     procs: list[Any] = []
     worker_url, stop_proxy = serve_storage(run.base, run.storage_url)  # a gRPC proxy with search.storage_proxy
     on_ray: list[int] = []  # trials trained by Ray workers
@@ -153,9 +155,11 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
             on_ray.append(trained)
             return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
-        if spare_core(jobs, run.base.train):  # a group's cost timings are taken there while it trains
+        if spare_core(jobs, run.base.train):
             run.cost_ahead = CostAhead()
             run.cost_ahead.open(run.base.train)
+            if plots is not None:
+                plots.warm_up()
         pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
         if jobs > 1:
             procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
