@@ -265,6 +265,8 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
     """Train the asked trials (vectorized where they can) and tell each as soon as it ends."""
     study, observer = run.study, run.observer
     told: set[int] = set()
+    # The best value reads every trial of the study: only for a display that shows it (the CLI's).
+    shows_best = type(observer).trial_end is not StudyObserver.trial_end
 
     def on_done(index: int, outcome: TrialOutcome) -> None:
         trial = items[index][0]
@@ -275,7 +277,7 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
         else:
             study.tell(trial, state=TrialState.FAIL)
         told.add(index)
-        observer.trial_end(trial.number, outcome, best_value(study))
+        observer.trial_end(trial.number, outcome, best_value(study) if shows_best else None)
 
     def on_start(indices: Sequence[int]) -> None:  # a vectorized group's trials all start with it
         for index in indices:
