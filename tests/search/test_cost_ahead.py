@@ -39,6 +39,10 @@ def test_timings_taken_by_the_helper_are_used_here_without_timing_again(monkeypa
         assert len(jobs) == 2
         ahead.finish(jobs)
         assert ahead.start([small, wide]) == []  # cached here now: nothing to send
+        helper = list(ahead._pool._processes.values())  # type: ignore[union-attr]
+    for proc in helper:  # closed with the block
+        proc.join(timeout=30)
+        assert proc.exitcode is not None
 
     def no_timing(*_args, **_kwargs):
         raise AssertionError("timed in the trial process")

@@ -61,6 +61,7 @@ class CostAhead:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._jobs: list[Future[ShapeCosts]] = []  # submitted and not yet adopted
 
     def open(self, cfg: TrainSection) -> None:
         """Fork the helper now, before training starts threads in this process (writer, heartbeats)."""
@@ -78,16 +79,17 @@ class CostAhead:
     def start(self, members: Sequence[Member]) -> list[Future[ShapeCosts]]:
         """Time every shape among `members` not yet cached here; call before the group trains.
         The members are copied now (the group then trains them)."""
-        jobs, seen = [], set()
-        for model, data, cfg in members:
+        jobs: list[Future[ShapeCosts]] = []
+        seen = set()
+        for model, data, cfg in members if self._pool is not None else ():
             key = shape_key(model, data, cfg)
             if key in seen or has_shape_costs(key, latency=True):
                 continue
             seen.add(key)
-            if self._pool is None:
-                break
             try:
-                jobs.append(self._pool.submit(_measure, pickle.dumps((model, data, cfg))))
+                job = self._pool.submit(_measure, pickle.dumps((model, data, cfg)))  # type: ignore[union-attr]
+                jobs.append(job)
+                self._jobs.append(job)
             except (RuntimeError, pickle.PicklingError, TypeError, AttributeError) as exc:  # broken or unpicklable
                 log.debug("cost helper not used: %s", exc)
                 break
@@ -97,14 +99,22 @@ class CostAhead:
         """Adopt what the helper measured (waiting for it); a failure leaves the cache as it was."""
         for job in jobs:
             try:
+                self._jobs.remove(job)
                 adopt_shape_costs(job.result())
             except Exception as exc:  # the helper died or a timing failed: trial_cost measures here
                 log.debug("cost helper failed: %s", exc)
 
     def close(self) -> None:
+        """Stop the helper: idle once its timings were adopted; one still timing (a trial that failed,
+        Ctrl-C) is killed, since a timing is only ever an overlap."""
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        if any(not job.done() for job in self._jobs):
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
+        self._jobs.clear()
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> CostAhead:
         return self
