@@ -18,7 +18,13 @@ Timers wrap the library's own functions:
   report       decisions.md, plots and report.html
   other        everything else: loading data, opening the study, trial folders, params.json
 
-The overhead is wall minus training; the target is < 5% of the wall.
+The overhead is wall minus training; the target is < 5% of the wall. The first study of the
+process (the vectorized grid) also pays the process's one-time costs, which the later studies
+find done: the `torch._dynamo` import (the first model-size check on the meta device, or the
+first torch optimizer, triggers it), Optuna's first storage set-up, and the cost timings of each
+shape (train/cost.py caches them per process; taken by search/cost_ahead.py's helper while the
+groups train, where a core is spare). That is most of why its "other" is larger than one at a
+time's (2026-12-01: ~1 s of CPU in the first `prepare`, ~2.3 s of timings, against ~0 later).
 """
 
 from __future__ import annotations
