@@ -8,7 +8,8 @@ import pytest
 
 from tunelab.config.load import load_experiment
 from tunelab.data import load_dataset
-from tunelab.search.cost_ahead import CostAhead, spare_core
+from tunelab.search import cost_ahead
+from tunelab.search.cost_ahead import CostAhead, IdleProbe, spare_core
 from tunelab.train import cost
 from tunelab.train.trial import model_for
 
@@ -79,5 +80,24 @@ def test_a_helper_only_where_a_core_is_spare(monkeypatch: pytest.MonkeyPatch) ->
     assert spare_core(1, one) and spare_core(3, one)
     assert not spare_core(4, one)
     assert not spare_core(1, auto)  # one process on every core
+    # measured while the study started: this process busy on one core, the host's other work on the rest
+    assert spare_core(1, one, idle_cores=3.0) and spare_core(2, one, idle_cores=2.0)
+    assert not spare_core(1, one, idle_cores=0.3)  # a loaded host: the helpers would slow the training
+    assert not spare_core(2, one, idle_cores=1.2)  # the second trial process takes the idle core
     unopened = CostAhead()
     assert unopened.start([_member([8])]) == []  # never opened: trial_cost times in-process
+
+
+def test_the_idle_probe_reads_the_host_s_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([(1000, 4000, 4), (1300, 4400, 4)])  # 300 of 400 ticks idle on 4 cores
+    monkeypatch.setattr(cost_ahead, "_cpu_ticks", lambda: next(ticks))
+    assert IdleProbe().idle_cores() == pytest.approx(3.0)
+    short = iter([(1000, 4000, 4), (1005, 4010, 4)])  # too short a window to say
+    monkeypatch.setattr(cost_ahead, "_cpu_ticks", lambda: next(short))
+    assert IdleProbe().idle_cores() is None
+    monkeypatch.setattr(cost_ahead, "_cpu_ticks", lambda: None)  # no /proc/stat
+    assert IdleProbe().idle_cores() is None
+    monkeypatch.undo()
+    real = cost_ahead._cpu_ticks()
+    if real is not None:  # Linux: idle and all ticks, and this machine's cores
+        assert 0 <= real[0] <= real[1] and real[2] == os.cpu_count()

@@ -26,7 +26,7 @@ from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import write_text_atomic
-from tunelab.search.cost_ahead import CostAhead, spare_core
+from tunelab.search.cost_ahead import CostAhead, IdleProbe, spare_core
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
@@ -84,6 +84,7 @@ def tune(
             key="search.strategy",
         )
     check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
+    probe = IdleProbe()  # is a core idle for helpers while the study trains (search/cost_ahead.py)
     with ExitStack() as stack:
         prepared = prepare(exp, data_dir=data_dir)
         base = prepared.experiment
@@ -106,7 +107,7 @@ def tune(
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
         ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
-            n_trials is not None and run.plan.points is not None), plots=plots)
+            n_trials is not None and run.plan.points is not None), plots=plots, probe=probe)
         result = run.result(ran)
         if write_outputs:
             with observer.phase("summary tables"):
@@ -139,11 +140,15 @@ def tune(
         return result
 
 
-def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool, plots: PlotPool | None = None) -> int:
+def _run_with_local_jobs(
+    run: StudyRun, data_dir: str | None, *, limited: bool, plots: PlotPool | None = None,
+    probe: IdleProbe | None = None,
+) -> int:
     """The study run by this process and the `search.n_jobs - 1` trial processes it starts.
     A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
-    Where the trial processes leave a core idle, that core takes the cost timings
-    (search/cost_ahead.py) and warms the plot renderers (`plots`) while the study trains."""
+    Where the trial processes leave a core idle (`probe`: and the host was idle enough while the study
+    started), that core takes the cost timings (search/cost_ahead.py) and warms the plot renderers
+    (`plots`) while the study trains."""
     procs: list[Any] = []
     worker_url, stop_proxy = serve_storage(run.base, run.storage_url)  # a gRPC proxy with search.storage_proxy
     on_ray: list[int] = []  # trials trained by Ray workers
@@ -155,7 +160,7 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool, 
             on_ray.append(trained)
             return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
-        if spare_core(jobs, run.base.train):
+        if spare_core(jobs, run.base.train, probe.idle_cores() if probe is not None else None):
             run.cost_ahead = CostAhead()
             run.cost_ahead.open(run.base.train)
             if plots is not None:

@@ -6,9 +6,10 @@ timings sat on the study's critical path (seed 000's grid: three shapes, ~2 s of
 They do not depend on the weights, so a helper process measures them on the group's untrained
 members while the group trains, and `trial_cost` then finds them cached.
 
-Only where a core is spare (this is the study's one trial process and its torch threads leave a
-core idle) and on CPU (a forked child cannot use its parent's CUDA context): otherwise the helper
-would take time from the training it overlaps. The timings are then taken beside a training
+Only where a core is spare (the study's trial processes and their torch threads leave a core, and
+the host was measured idle enough while the study started: `IdleProbe`) and on CPU (a forked child
+cannot use its parent's CUDA context): otherwise the helper takes its time from the training it
+overlaps (measured on a loaded host: the groups' fit took twice as long). The timings are then taken beside a training
 process on the other core, as they are in every trial process of an `n_jobs: 2` study. A helper
 that fails or dies costs nothing but the overlap: `trial_cost` measures in-process as before.
 """
@@ -22,6 +23,7 @@ import pickle
 import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,13 +39,54 @@ log = logging.getLogger(__name__)
 Member = tuple[nn.Module, Dataset, TrainSection]  # a trial's first seed: model, data, recipe
 
 
+MIN_IDLE_CORES = 0.6  # measured idle capacity, beyond the trial processes still to start, that counts as a core
+MIN_WINDOW_TICKS = 20  # /proc/stat ticks (1/100 s per core) below which the idle measure says nothing
+
+
 def _threads(cfg: TrainSection) -> int:
     return (os.cpu_count() or 1) if cfg.threads == "auto" else int(cfg.threads)
 
 
-def spare_core(jobs: int, cfg: TrainSection) -> bool:
-    """True when `jobs` trial processes training on CPU with `cfg.threads` torch threads leave a core idle."""
-    return resolve_device(cfg.device).type == "cpu" and jobs * _threads(cfg) < (os.cpu_count() or 1)
+class IdleProbe:
+    """The host's idle cores between its creation and `idle_cores()` (Linux /proc/stat; else None).
+
+    Other people's work is invisible to `os.cpu_count()`: on a shared, loaded host the helpers would
+    take their CPU from this study's own training. `tune` starts a probe before it loads the data and
+    reads it once the trial processes are known; that window's own busy core is this process."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_ticks()
+
+    def idle_cores(self) -> float | None:
+        end = _cpu_ticks()
+        if self._start is None or end is None:
+            return None
+        idle, total = end[0] - self._start[0], end[1] - self._start[1]
+        if total < MIN_WINDOW_TICKS:
+            return None
+        return end[2] * idle / total
+
+
+def _cpu_ticks() -> tuple[int, int, int] | None:
+    """(idle + iowait ticks, all ticks, cores) from /proc/stat, or None where there is none."""
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    fields = [int(v) for v in lines[0].split()[1:]]
+    if len(fields) < 5:
+        return None
+    return fields[3] + fields[4], sum(fields[:8]), sum(1 for line in lines if line[:3] == "cpu" and line[3:4].isdigit())
+
+
+def spare_core(jobs: int, cfg: TrainSection, idle_cores: float | None = None) -> bool:
+    """True when `jobs` trial processes training on CPU with `cfg.threads` torch threads leave a core
+    idle: by count, and by the idle capacity measured while this process prepared the study
+    (`IdleProbe`; this process already ran there, the other `jobs - 1` did not)."""
+    threads = _threads(cfg)
+    if resolve_device(cfg.device).type != "cpu" or jobs * threads >= (os.cpu_count() or 1):
+        return False
+    return idle_cores is None or idle_cores - (jobs - 1) * threads >= MIN_IDLE_CORES
 
 
 def _init(threads: int, parent: int) -> None:
