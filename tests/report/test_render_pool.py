@@ -119,6 +119,7 @@ def test_the_costliest_plots_are_asked_for_first() -> None:
     assert costliest_first(names) == [
         "learning_curves", "metric_curves", "parameter_importance", "grad_norms", "overlay_lr", "overlay_width",
         "learning_curves_best", "axis_lr", "optimization_history", "seed_spread"]
+    assert costliest_first(names, warm=False)[:3] == ["parameter_importance", "learning_curves", "metric_curves"]
 
 
 def _imported(module: str) -> bool:

@@ -61,10 +61,12 @@ def folder_digest(run_dir: str | Path) -> str:
 COSTLIEST = ("learning_curves", "metric_curves", "parameter_importance", "grad_norms")
 
 
-def costliest_first(names: list[str]) -> list[str]:
+def costliest_first(names: list[str], warm: bool = True) -> list[str]:
     """`names` in the order to draw them on a few processes: the long plots first (the longest-job-first
-    rule), so no renderer starts a long plot when the others are done."""
-    rank = {name: i for i, name in enumerate(COSTLIEST)}
+    rule), so no renderer starts a long plot when the others are done. In a renderer that has not
+    warmed up the importance plot is the longest (it imports scikit-learn first): it goes first."""
+    order = COSTLIEST if warm else ("parameter_importance", *(n for n in COSTLIEST if n != "parameter_importance"))
+    rank = {name: i for i, name in enumerate(order)}
     later = len(rank) + 1  # overlays (a curve per trial) before the small plots; sorted() keeps page order within
     return sorted(names, key=lambda n: rank.get(n, later - n.startswith("overlay_")))
 
@@ -119,6 +121,7 @@ class PlotPool:
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[str, Future[Drawn]] = {}
         self._started = False
+        self._warm = False  # the renderers warmed up (`warm_up`)
 
     def _start(self, warm: bool = False) -> ProcessPoolExecutor | None:
         """The renderers, forked on first use (one core or no fork: None, the report draws in-process);
@@ -139,6 +142,7 @@ class PlotPool:
         """Fork the renderers now and let them warm up while the study trains (on a core it leaves
         idle: `tune` calls this only then); drawing itself still waits for `draw_ahead`."""
         pool = self._start(warm=True)
+        self._warm = pool is not None
         if pool is None:
             return
         try:
@@ -158,7 +162,7 @@ class PlotPool:
         if pool is None:
             return
         try:
-            for name in costliest_first([name for name, _, _ in page_drafts(ReportRun(run_dir))]):
+            for name in costliest_first([name for name, _, _ in page_drafts(ReportRun(run_dir))], self._warm):
                 self._ahead[name] = pool.submit(_draw, str(run_dir), name)
         except (BrokenProcessPool, RuntimeError) as exc:
             log.debug("drawing ahead failed: %s", exc)
@@ -168,7 +172,7 @@ class PlotPool:
         digest = folder_digest(run_dir)
         ahead = {name: self._ahead.pop(name) for name, _, _ in drafts if name in self._ahead}
         self._ahead.clear()
-        missed = costliest_first([name for name, _, _ in drafts if name not in ahead])
+        missed = costliest_first([name for name, _, _ in drafts if name not in ahead], self._warm)
         jobs = {name: self._submit(run_dir, name) for name in missed}  # misses start first
         kept: dict[str, Rendered] = {}
         for name, title, _ in drafts:
