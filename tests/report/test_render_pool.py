@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tunelab.report.plots import make_plots
-from tunelab.report.render_pool import PlotPool, folder_digest
+from tunelab.report.render_pool import PlotPool, costliest_first, folder_digest
 
 
 def _copy(run: Path, to: Path) -> Path:
@@ -119,3 +119,31 @@ def _exits(pid: int, within: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
+
+
+def test_the_costliest_plots_are_asked_for_first() -> None:
+    names = ["learning_curves", "metric_curves", "learning_curves_best", "grad_norms", "axis_lr", "overlay_lr",
+             "overlay_width", "optimization_history", "parameter_importance", "seed_spread"]
+    assert costliest_first(names) == [
+        "learning_curves", "metric_curves", "parameter_importance", "grad_norms", "overlay_lr", "overlay_width",
+        "learning_curves_best", "axis_lr", "optimization_history", "seed_spread"]
+    assert costliest_first(names, warm=False)[:3] == ["parameter_importance", "learning_curves", "metric_curves"]
+
+
+def _imported(module: str) -> bool:
+    import sys
+
+    return module in sys.modules
+
+
+def test_renderers_warmed_before_the_study_draw_the_same_files(grid_run: Path, tmp_path: Path) -> None:
+    at_end, warm = _copy(grid_run, tmp_path / "end"), _copy(grid_run, tmp_path / "warm")
+    make_plots(at_end)
+    with PlotPool(workers=2) as pool:
+        pool.warm_up()
+        assert pool._pool is not None and len(pool._pool._processes) == 2  # type: ignore[attr-defined]
+        assert all(pool._pool.submit(_imported, "optuna.importance").result() for _ in range(4))
+        pool.draw_ahead(warm)
+        plots = make_plots(warm, pool.render)
+    assert len(plots) >= 8
+    assert _pngs(warm) == _pngs(at_end)

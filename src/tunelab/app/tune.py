@@ -26,6 +26,7 @@ from tunelab.runs.claim import claim_run_folder
 from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import read_json, write_text_atomic
+from tunelab.search.cost_ahead import CostAhead, IdleProbe, spare_core
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
@@ -83,6 +84,7 @@ def tune(
             key="search.strategy",
         )
     check_backend(exp)  # before the data loads: a missing Ray or a dead cluster address is refused at once
+    probe = IdleProbe()  # is a core idle for helpers while the study trains (search/cost_ahead.py)
     with ExitStack() as stack:
         prepared = prepare(exp, data_dir=data_dir)
         base = prepared.experiment
@@ -105,7 +107,7 @@ def tune(
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
         ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
-            n_trials is not None and run.plan.points is not None))
+            n_trials is not None and run.plan.points is not None), plots=plots, probe=probe)
         result = run.result(ran)
         if write_outputs:
             with observer.phase("summary tables"):
@@ -152,9 +154,15 @@ def _final_is_current(layout: RunLayout) -> bool:
         and final.get("trial_number") == history.get("best_trial")
 
 
-def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) -> int:
+def _run_with_local_jobs(
+    run: StudyRun, data_dir: str | None, *, limited: bool, plots: PlotPool | None = None,
+    probe: IdleProbe | None = None,
+) -> int:
     """The study run by this process and the `search.n_jobs - 1` trial processes it starts.
-    A per-run limit (--n-trials over explicit points, --timeout) binds this process only."""
+    A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
+    Where the trial processes leave a core idle (`probe`: and the host was idle enough while the study
+    started), that core takes the cost timings (search/cost_ahead.py) and warms the plot renderers
+    (`plots`) while the study trains."""
     procs: list[Any] = []
     worker_url, stop_proxy = serve_storage(run.base, run.storage_url)  # a gRPC proxy with search.storage_proxy
     on_ray: list[int] = []  # trials trained by Ray workers
@@ -166,6 +174,11 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
             on_ray.append(trained)
             return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
+        if spare_core(jobs, run.base.train, probe.idle_cores() if probe is not None else None):
+            run.cost_ahead = CostAhead()
+            run.cost_ahead.open(run.base.train)
+            if plots is not None:
+                plots.warm_up()
         pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
         if jobs > 1:
             procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
@@ -182,6 +195,8 @@ def _run_with_local_jobs(run: StudyRun, data_dir: str | None, *, limited: bool) 
     finally:
         wait_workers(procs)
         stop_proxy()
+        if run.cost_ahead is not None:
+            run.cost_ahead.close()
     if procs and recover_dead_trials(run.study):  # a trial process died: its trials were queued again
         ran += run.optimize()
     return ran

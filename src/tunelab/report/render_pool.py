@@ -1,7 +1,10 @@
 """Plots drawn ahead of the report by forked renderers, kept by what they were drawn from.
 
 `tunelab tune` asks for every plot as soon as the last trial's results are written: while the final
-model retrains (no plot reads `final/`), or else while the diagnosis rules run. The report takes
+model retrains (no plot reads `final/`), or else while the diagnosis rules run. Where the study
+leaves a core idle, `tune` forks the renderers before its first trial and they warm up there
+(imports, fonts, a first figure), so none of that waits after the last trial. The costliest
+plots are asked for first, so the renderers finish together. The report takes
 each figure drawn from the folder as it still is (`folder_digest`) and draws the rest, so a trial
 that changed after drawing is drawn again. The renderers are forked when first needed, from a
 process that has imported everything a plot needs; figures come back to the report process, which
@@ -54,6 +57,46 @@ def folder_digest(run_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Asked for first, in this order (the costliest: grids of every trial, a forest fit); the rest in page order.
+COSTLIEST = ("learning_curves", "metric_curves", "parameter_importance", "grad_norms")
+
+
+def costliest_first(names: list[str], warm: bool = True) -> list[str]:
+    """`names` in the order to draw them on a few processes: the long plots first (the longest-job-first
+    rule), so no renderer starts a long plot when the others are done. In a renderer that has not
+    warmed up the importance plot is the longest (it imports scikit-learn first): it goes first."""
+    order = COSTLIEST if warm else ("parameter_importance", *(n for n in COSTLIEST if n != "parameter_importance"))
+    rank = {name: i for i, name in enumerate(order)}
+    later = len(rank) + 1  # overlays (a curve per trial) before the small plots; sorted() keeps page order within
+    return sorted(names, key=lambda n: rank.get(n, later - n.startswith("overlay_")))
+
+
+def _init_renderer(parent: int, warm: bool) -> None:
+    die_with_parent(signal.SIGKILL, parent)
+    if warm:
+        try:
+            _warm()
+        except Exception as exc:  # a renderer that did not warm up still draws (a failed initializer would not)
+            log.debug("renderer warm-up failed: %s", exc)
+
+
+def _warm() -> None:
+    """What a renderer's first plots would otherwise pay for: the importance module (sklearn's
+    forest) and a first figure with text, a legend and a log axis rendered to PNG (fonts, caches)."""
+    import optuna.importance  # noqa: F401
+
+    from tunelab.report.figures import new_figure, png_bytes, style
+
+    with style():
+        fig, axes = new_figure((3.0, 2.0))
+        axes[0][0].plot([1, 2, 3], [1.0, 10.0, 100.0], "--", label="warm-up")
+        axes[0][0].set_yscale("log")
+        axes[0][0].legend(fontsize=7)
+        axes[0][0].set_title("warm-up")
+        fig.tight_layout()
+        png_bytes(fig)
+
+
 _LAST_RUN: dict[tuple[str, str], ReportRun] = {}  # a renderer's folder, read once per digest (records are cached)
 
 
@@ -78,9 +121,11 @@ class PlotPool:
         self._pool: ProcessPoolExecutor | None = None
         self._ahead: dict[str, Future[Drawn]] = {}
         self._started = False
+        self._warm = False  # the renderers warmed up (`warm_up`)
 
-    def _start(self) -> ProcessPoolExecutor | None:
-        """The renderers, forked on first use (one core or no fork: None, the report draws in-process)."""
+    def _start(self, warm: bool = False) -> ProcessPoolExecutor | None:
+        """The renderers, forked on first use (one core or no fork: None, the report draws in-process);
+        `warm`: each warms up as it starts (`warm_up`)."""
         if self._started:
             return self._pool
         self._started = True
@@ -88,10 +133,22 @@ class PlotPool:
             return None
         try:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=die_with_parent, initargs=(signal.SIGKILL, os.getpid()))
+                                             initializer=_init_renderer, initargs=(os.getpid(), warm))
         except OSError as exc:
             log.debug("plot renderers unavailable (%s); drawing in this process", exc)
         return self._pool
+
+    def warm_up(self) -> None:
+        """Fork the renderers now and let them warm up while the study trains (on a core it leaves
+        idle: `tune` calls this only then); drawing itself still waits for `draw_ahead`."""
+        pool = self._start(warm=True)
+        self._warm = pool is not None
+        if pool is None:
+            return
+        try:
+            pool.submit(int)  # with fork the executor starts every renderer at the first submit
+        except (BrokenProcessPool, RuntimeError) as exc:
+            log.debug("renderers not warmed: %s", exc)
 
     def __enter__(self) -> PlotPool:
         return self
@@ -105,7 +162,7 @@ class PlotPool:
         if pool is None:
             return
         try:
-            for name, _, _ in page_drafts(ReportRun(run_dir)):
+            for name in costliest_first([name for name, _, _ in page_drafts(ReportRun(run_dir))], self._warm):
                 self._ahead[name] = pool.submit(_draw, str(run_dir), name)
         except (BrokenProcessPool, RuntimeError) as exc:
             log.debug("drawing ahead failed: %s", exc)
@@ -115,7 +172,8 @@ class PlotPool:
         digest = folder_digest(run_dir)
         ahead = {name: self._ahead.pop(name) for name, _, _ in drafts if name in self._ahead}
         self._ahead.clear()
-        jobs = {name: self._submit(run_dir, name) for name, _, _ in drafts if name not in ahead}  # misses start first
+        missed = costliest_first([name for name, _, _ in drafts if name not in ahead], self._warm)
+        jobs = {name: self._submit(run_dir, name) for name in missed}  # misses start first
         kept: dict[str, Rendered] = {}
         for name, title, _ in drafts:
             if name in ahead:

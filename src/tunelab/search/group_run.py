@@ -31,6 +31,7 @@ from tunelab.config.schema import Experiment
 from tunelab.data.dataset import Dataset
 from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import TrialLayout
+from tunelab.search.cost_ahead import CostAhead
 from tunelab.search.heartbeat import Heartbeat
 from tunelab.search.trial_run import (
     FollowPruning,
@@ -83,9 +84,11 @@ def run_trials(
     on_done: OnDone,
     epoch_hooks: Sequence[Hook] = (),
     on_start: Callable[[Sequence[int]], None] | None = None,
+    ahead: CostAhead | None = None,
 ) -> None:
     """Train every item; `on_start(indices)` as each trial (or its group) starts training,
-    `on_done(index, outcome)` as soon as each trial (or its group) ends.
+    `on_done(index, outcome)` as soon as each trial (or its group) ends. `ahead`: a helper that
+    times each group's shapes for its cost columns while the group trains (search/cost_ahead.py).
 
     Every item is asked (RUNNING) from the start, so all of them send heartbeats until the end:
     a worker that dies with trials still waiting in its batch has them retried elsewhere too.
@@ -97,7 +100,7 @@ def run_trials(
             if on_start is not None:
                 on_start([s.index for s in chunk])
             try:
-                outcomes = _train_group(chunk, trials.base, trials.exp_id, epoch_hooks)
+                outcomes = _train_group(chunk, trials.base, trials.exp_id, epoch_hooks, ahead)
             except (CannotVectorize, ResumeRefused) as exc:  # refused before training anything: train alone
                 log.warning("trials %s train one at a time: %s", [s.trial.number for s in chunk], exc)
                 alone.extend(chunk)
@@ -107,7 +110,11 @@ def run_trials(
         for s in sorted(alone, key=lambda s: s.index):
             if on_start is not None:
                 on_start([s.index])
+            seeded, data, _ = s.seeds[0]
+            timing = ahead.start([(model_for(seeded, data), data, s.exp.train)]) if ahead is not None else []
             outcome = train_alone(trials, s.trial, s.exp, s.layout, s.params, epoch_hooks=epoch_hooks)
+            if ahead is not None:
+                ahead.finish(timing)
             on_done(s.index, outcome)
 
 
@@ -169,7 +176,7 @@ def _start(trials: StudyTrials, index: int, trial: optuna.trial.Trial, params: M
 
 
 def _train_group(
-    chunk: Sequence[_Started], base: Experiment, exp_id: str, epoch_hooks: Sequence[Hook]
+    chunk: Sequence[_Started], base: Experiment, exp_id: str, epoch_hooks: Sequence[Hook], ahead: CostAhead | None
 ) -> list[TrialOutcome]:
     """One `fit_group` over every seed of every trial in the chunk, then each trial's verdict."""
     metric = base.search.objective.metric
@@ -201,6 +208,9 @@ def _train_group(
         refusal = member_data_error(datas[part[0]], [datas[i] for i in part], len(part))
         if refusal:
             raise CannotVectorize(refusal)
+    firsts = [sum(len(c.seeds) for c in chunk[:k]) for k in range(len(chunk))]  # each trial's first member
+    timing = ahead.start([(models[i], datas[i], s.exp.train) for i, s in zip(firsts, chunk, strict=True)]) \
+        if ahead is not None else []
     results: list[Any] = [None] * len(models)
     for part in parts:
         pick = [models[i] for i in part]
@@ -212,6 +222,8 @@ def _train_group(
         )
         for i, result in zip(part, done, strict=True):
             results[i] = result
+    if ahead is not None:
+        ahead.finish(timing)  # the cost timings taken meanwhile: trial_cost below finds them cached
     outcomes, at = [], 0
     for s, pruning in zip(chunk, prunings, strict=True):
         outcome = reduce_seeds(results[at : at + len(s.seeds)], metric)

@@ -27,6 +27,7 @@ from tunelab.runs.layout import RunLayout
 from tunelab.runs.outcome import Outcome
 from tunelab.search import planning
 from tunelab.search.claims import claim
+from tunelab.search.cost_ahead import CostAhead
 from tunelab.search.group_run import run_trials
 from tunelab.search.point_queue import enqueue_missing, pop_lock
 from tunelab.search.results import (
@@ -63,6 +64,7 @@ class StudyRun(StudyTrials):
     observer: StudyObserver
     n_trials: int | None = None
     timeout_s: float | None = None
+    cost_ahead: CostAhead | None = None  # set by `tune` when a core is spare (search/cost_ahead.py)
 
     def optimize(self, on_queued: Callable[[int], int] | None = None) -> int:
         """Ask, train and tell until the budget or the queue is spent; returns the trials run here.
@@ -263,6 +265,8 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
     """Train the asked trials (vectorized where they can) and tell each as soon as it ends."""
     study, observer = run.study, run.observer
     told: set[int] = set()
+    # The best value reads every trial of the study: only for a display that shows it (the CLI's).
+    shows_best = type(observer).trial_end is not StudyObserver.trial_end
 
     def on_done(index: int, outcome: TrialOutcome) -> None:
         trial = items[index][0]
@@ -273,7 +277,7 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
         else:
             study.tell(trial, state=TrialState.FAIL)
         told.add(index)
-        observer.trial_end(trial.number, outcome, best_value(study))
+        observer.trial_end(trial.number, outcome, best_value(study) if shows_best else None)
 
     def on_start(indices: Sequence[int]) -> None:  # a vectorized group's trials all start with it
         for index in indices:
@@ -282,7 +286,7 @@ def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, 
     observer.round_start([trial.number for trial, _ in items])
     try:
         run_trials(run, items, max_group=max_group, on_done=on_done, on_start=on_start,
-                   epoch_hooks=observer.epoch_hooks())
+                   epoch_hooks=observer.epoch_hooks(), ahead=run.cost_ahead)
     except KeyboardInterrupt:
         for index, (trial, _) in enumerate(items):
             if index in told:

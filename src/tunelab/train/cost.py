@@ -225,3 +225,39 @@ def measure_cost(
             _LATENCY[(key, batch)] = round(latency_ms(model, data, device, batch), 5)
         cost[f"latency_ms_b{batch}"] = _LATENCY[(key, batch)]
     return cost
+
+
+ShapeCosts = tuple[tuple[Any, ...], dict[str, float], dict[int, float]]  # (shape key, calibration, latencies)
+
+
+def shape_key(model: nn.Module, data: Dataset, cfg: TrainSection) -> tuple[Any, ...]:
+    """What a configuration's timings are cached by (its parameter shapes, batch, optimizer, rows, device)."""
+    return _shape_key(model, data, cfg, resolve_device(cfg.device))
+
+
+def has_shape_costs(key: tuple[Any, ...], latency: bool) -> bool:
+    """True when this process already holds the timings `measure_cost` needs for `key`."""
+    return key in _CALIBRATIONS and (not latency or all((key, b) in _LATENCY for b in LATENCY_BATCHES))
+
+
+def shape_costs(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str, latency: bool) -> ShapeCosts:
+    """One shape's calibration (and latencies), measured here for another process to adopt
+    (`adopt_shape_costs`): the timings do not depend on the weights, so an untrained copy serves."""
+    device = resolve_device(cfg.device)
+    model = model.to(device)
+    key = _shape_key(model, data, cfg, device)
+    found = calibrate(model, data, cfg, loss_name)
+    latencies = {}
+    for batch in LATENCY_BATCHES if latency else ():
+        if (key, batch) not in _LATENCY:
+            _LATENCY[(key, batch)] = round(latency_ms(model, data, device, batch), 5)
+        latencies[batch] = _LATENCY[(key, batch)]
+    return key, found, latencies
+
+
+def adopt_shape_costs(costs: ShapeCosts) -> None:
+    """Timings measured by `shape_costs` elsewhere, cached here as if measured here (first one wins)."""
+    key, found, latencies = costs
+    _CALIBRATIONS.setdefault(key, found)
+    for batch, value in latencies.items():
+        _LATENCY.setdefault((key, batch), value)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 
 from tunelab.config.vocabulary import HIGHER_IS_BETTER, METRIC_NAMES, higher_is_better, metric_name
 
@@ -63,6 +63,13 @@ def _host(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray
     return probs, y.detach().cpu().numpy()
 
 
+def _skm() -> Any:
+    """scikit-learn's metrics, imported on first use: at import it cost every command ~1-2 s of start-up."""
+    from sklearn import metrics
+
+    return metrics
+
+
 def _sklearn(fn: Callable[[np.ndarray, np.ndarray], float]) -> MetricFn:
     """Wrap a scikit-learn score of (probs, labels) as a MetricFn; undefined (one class only) is NaN."""
 
@@ -82,24 +89,24 @@ def _sklearn(fn: Callable[[np.ndarray, np.ndarray], float]) -> MetricFn:
 def _roc_auc(probs: np.ndarray, labels: np.ndarray) -> float:
     """Binary: AUC of the positive class; more classes: one-vs-rest, macro-averaged."""
     if probs.shape[1] == 2:
-        return skm.roc_auc_score(labels, probs[:, 1])
-    return skm.roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(probs.shape[1]))
+        return _skm().roc_auc_score(labels, probs[:, 1])
+    return _skm().roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=np.arange(probs.shape[1]))
 
 
 def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    return skm.log_loss(labels, probs, labels=np.arange(probs.shape[1]))
+    return _skm().log_loss(labels, probs, labels=np.arange(probs.shape[1]))
 
 
 def _balanced_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return skm.balanced_accuracy_score(labels, probs.argmax(axis=1))
+    return _skm().balanced_accuracy_score(labels, probs.argmax(axis=1))
 
 
 def _precision(probs: np.ndarray, labels: np.ndarray) -> float:
-    return skm.precision_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+    return _skm().precision_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
 
 
 def _recall(probs: np.ndarray, labels: np.ndarray) -> float:
-    return skm.recall_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
+    return _skm().recall_score(labels, probs.argmax(axis=1), average="macro", zero_division=0)
 
 
 METRICS: dict[str, MetricFn] = {
