@@ -77,12 +77,12 @@ def _terminate_backends(url: str, stop: threading.Event, kills: list[int]) -> No
             killed = conn.execute(query).scalar() or 0
         if killed:
             kills.append(killed)
-        stop.wait(0.5)  # the pace of the faults (a short study still meets several); nothing waits on it
+        stop.wait(0.2)  # the pace of the faults (a short study still meets several); nothing waits on it
     engine.dispose()
 
 
 def test_workers_survive_repeated_pg_terminate_backend_and_finish_the_study(tmp_path, fresh_db):
-    workers = _workers(tmp_path, fresh_db, 2)
+    workers = _workers(tmp_path, fresh_db, 2, epochs=40)  # ~1 s a trial on a quiet machine: long enough
     stop, kills = threading.Event(), []
     chaos = threading.Thread(target=_terminate_backends, args=(fresh_db, stop, kills))
     chaos.start()
