@@ -82,7 +82,9 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
         trial = _running_trial_of(study, victim.pid)
         if trial is not None and trial.user_attrs.get("trial_dir"):
             metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
-            if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            saved = list((out / trial.user_attrs["trial_dir"] / "checkpoints").glob("epoch_*.pt"))
+            # records and checkpoints are written off the training thread: wait until one is on disk
+            if saved and metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 killed = trial.number
