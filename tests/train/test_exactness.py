@@ -96,7 +96,14 @@ def test_the_batched_optimizer_is_each_members_torch_optimizer_bit_for_bit(kind:
     offsets = [0, *itertools.accumulate(p.numel() for p in models[0].parameters())]
     batched = BatchedOptimizer(cfgs, flat, offsets)
     alone = [make_optimizer(m.parameters(), c, torch.device("cpu")) for m, c in zip(models, cfgs, strict=True)]
-    for _ in range(12):
+    _step_both(batched, flat, models, alone)
+    for k, model in enumerate(models):
+        assert torch.equal(_weights(model), flat[k]), f"member {k} ({kind}, lr {lrs[k]}) left its optimizer's path"
+
+
+def _step_both(batched: BatchedOptimizer, flat: torch.Tensor, models: list, alone: list, steps: int = 12) -> None:
+    """The same random gradients, `steps` times, to the stacked optimizer and to each model's own."""
+    for _ in range(steps):
         grad = torch.randn_like(flat)
         batched.step(flat, grad.clone())
         for k, (model, opt) in enumerate(zip(models, alone, strict=True)):
@@ -105,8 +112,6 @@ def test_the_batched_optimizer_is_each_members_torch_optimizer_bit_for_bit(kind:
                 p.grad = grad[k, offset : offset + p.numel()].view_as(p).clone()
                 offset += p.numel()
             opt.step()
-    for k, model in enumerate(models):
-        assert torch.equal(_weights(model), flat[k]), f"member {k} ({kind}, lr {lrs[k]}) left its optimizer's path"
 
 
 def test_in_float64_a_member_equals_its_lone_trial_to_1e_12() -> None:
@@ -157,14 +162,6 @@ def test_adams_other_ways_stay_within_float_rounding(mode: str) -> None:
     batched = BatchedOptimizer(cfgs, flat)
     batched.one_call, batched.fused = mode == "one call", mode != "no fused kernel"
     alone = [make_optimizer(m.parameters(), c, torch.device("cpu")) for m, c in zip(models, cfgs, strict=True)]
-    for _ in range(12):
-        grad = torch.randn_like(flat)
-        batched.step(flat, grad.clone())
-        for k, (model, opt) in enumerate(zip(models, alone, strict=True)):
-            offset = 0
-            for p in model.parameters():
-                p.grad = grad[k, offset : offset + p.numel()].view_as(p).clone()
-                offset += p.numel()
-            opt.step()
+    _step_both(batched, flat, models, alone)
     for k, model in enumerate(models):
         assert _rel(flat[k], _weights(model)) < 1e-6
