@@ -16,8 +16,9 @@ from tunelab.train.batched_model import StackedNet, batched_loss
 from tunelab.train.batched_optim import BatchedOptimizer
 from tunelab.train.grouping import group_key, vectorize_error
 from tunelab.train.loop import FitResult, fit
+from tunelab.train.mixed import pad_error, pad_models
 from tunelab.train.optim import make_optimizer
-from tunelab.train.padding import PAD_FLOPS_LIMIT, pad_models, pad_stacks, padding_ratio
+from tunelab.train.padding import PAD_FLOPS_LIMIT, pad_stacks, padding_ratio
 from tunelab.train.trial import model_for
 from tunelab.train.vectorized import fit_group
 
@@ -149,11 +150,14 @@ def _key(widths: list[int]) -> str:
 def test_the_planner_pads_close_widths_but_not_far_ones() -> None:
     keys = [_key([32]), _key([48]), _key([64])]
     stacks = pad_stacks({key: 2 for key in keys})
-    assert set(stacks.values()) == {keys[0]}
+    assert len(set(stacks.values())) == 1
     far = [_key([8]), _key([512])]
     assert pad_stacks({key: 1 for key in far}) == {key: key for key in far}
     deeper = _key([32, 32])
-    assert pad_stacks({keys[0]: 1, deeper: 1}) == {keys[0]: keys[0], deeper: deeper}  # depths never pad together
+    # a deeper member's extra layer is computed for the shallow one too: 1.63x the FLOPs here
+    assert pad_stacks({keys[0]: 1, deeper: 1}) == {keys[0]: keys[0], deeper: deeper}
+    template = 10 * 32 + 32 * 32 + 32 + 32  # both hidden layers and an output Linear after each
+    assert padding_ratio([(1, [10, 32, 1]), (1, [10, 32, 32, 1])]) == pytest.approx(2 * template / (352 + 1376))
     assert padding_ratio([(1, [10, 32, 1]), (1, [10, 64, 1])]) == pytest.approx(2 * 64 * 11 / (32 * 11 + 64 * 11))
     assert padding_ratio([(1, [10, 8, 1]), (1, [10, 512, 1])]) > PAD_FLOPS_LIMIT
 
@@ -164,20 +168,25 @@ def test_the_round_log_says_padded_and_the_trials_share_one_chunk() -> None:
 
     keys = [_key([32]), _key([48]), _key([64]), _key([8]), _key([512])]
     line = packing_line(2, [keys[0], keys[1], keys[2], keys[3], keys[4]])
-    assert line == "round 2: 5 trials; vectorized groups of 3 (padded: 3 widths); 2 alone"
+    assert line == "round 2: 5 trials; vectorized groups of 3 (padded: 3 shapes, model.hidden_dims); 2 alone"
     started = [_Started(i, None, {}, None, None, [None], key) for i, key in enumerate(keys)]  # type: ignore[arg-type]
     chunks, alone = _plan(started, max_group=32)
     assert [[s.index for s in chunk] for chunk in chunks] == [[0, 1, 2]]
     assert sorted(s.index for s in alone) == [3, 4]
 
 
-def test_layer_norm_and_different_depths_are_not_padded() -> None:
+def test_layer_norm_and_different_depths_pad_but_other_layers_do_not() -> None:
     def error(members: list[dict], **model: Any) -> str | None:
         exps = _exps(members, **model)
         return vectorize_error([e.train for e in exps], [model_for(e, _data(e)) for e in exps])
 
-    assert error([{"hidden_dims": [16]}, {"hidden_dims": [24]}], layer_norm=True) == (
-        "member 1: different widths pad only without LayerNorm and convolutions")
-    assert error([{"hidden_dims": [16]}, {"hidden_dims": [16, 16]}]) == (
-        "member 1: different depth (padding needs the same layers)")
+    assert error([{"hidden_dims": [16]}, {"hidden_dims": [24]}], layer_norm=True) is None
+    assert error([{"hidden_dims": [16]}, {"hidden_dims": [16, 16]}]) is None
     assert error([{"hidden_dims": [16]}, {"hidden_dims": [24]}]) is None
+    nn = torch.nn
+    two_activations = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Tanh(), nn.Linear(8, 1))
+    plain = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 1))
+    assert pad_error([plain, two_activations]) == ("member 1: different shapes stack only as MLPs: layer 2 (Tanh) "
+                                                   "is not Linear -> [LayerNorm] -> activation")
+    assert pad_error([plain, nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 2))]) == (
+        "member 1: different output width")

@@ -1,6 +1,8 @@
 """Several asked trials at once: their seeds train as vectorized groups where the shapes allow,
-every other trial alone with `fit`. Trials whose shapes differ only in hidden widths share one
-padded stack when the padding costs little (train/padding.py).
+every other trial alone with `fit`. Trials whose MLP shapes differ (hidden widths, depth,
+activation, LayerNorm, a frozen head's max_length) share one padded stack when the padding costs
+little (train/padding.py, train/mixed.py); heads on embeddings of different max_lengths bring
+their own rows (`fit_group`'s member_data).
 
 A member of a group equals the same seed trained alone (see `train/vectorized.py`), so grouping
 changes the wall time, not the results. With `data.cv_folds` a trial's folds take its seeds'
@@ -52,7 +54,7 @@ from tunelab.train.hooks import Hook
 from tunelab.train.padding import PAD_FLOPS_LIMIT, keys_ratio, pad_stacks
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
-from tunelab.train.vectorized import fit_group, member_data_error
+from tunelab.train.vectorized import fit_group, member_data_error, same_rows
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]
@@ -203,8 +205,9 @@ def _train_group(
     if refusal:
         raise CannotVectorize(refusal)
     folds = bool(base.data.cv_folds)
+    own_rows = folds or any(not same_rows(datas[0], d) for d in datas[1:])  # folds, or embeddings per max_length
     parts = _parts(datas, folds=folds)  # folds: one fit_group per fold size
-    for part in parts if folds else ():
+    for part in parts if own_rows else ():
         refusal = member_data_error(datas[part[0]], [datas[i] for i in part], len(part))
         if refusal:
             raise CannotVectorize(refusal)
@@ -218,7 +221,7 @@ def _train_group(
             pick, datas[part[0]], [cfgs[i] for i in part], loss_name=exp0.train.loss,
             metrics=exp0.train.metrics or [], layouts=[layouts[i] for i in part],
             identities=[identities[i] for i in part], hooks=[hooks[i] for i in part],
-            rng_states=[states[i] for i in part], member_data=[datas[i] for i in part] if folds else (),
+            rng_states=[states[i] for i in part], member_data=[datas[i] for i in part] if own_rows else (),
         )
         for i, result in zip(part, done, strict=True):
             results[i] = result

@@ -37,7 +37,7 @@ from tunelab.search.planning import batch_size
 from tunelab.search.point_queue import pop_lock
 from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
-from tunelab.train.padding import pad_stacks
+from tunelab.train.padding import differing, pad_stacks
 from tunelab.train.trial import batch_rows
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,8 @@ class Rounds:
 
 def packing_line(index: int, shapes: Sequence[str]) -> str:
     """One line saying how a round was packed: its groups by size (a padded stack of several
-    widths says "padded"), and how many train alone."""
+    shapes says "padded", how many and in which model knobs they differ), and how many train
+    alone."""
     counts = Counter(shape for shape in shapes if shape)
     stack_of = pad_stacks(counts)
     stacks: dict[str, list[str]] = {}
@@ -178,8 +179,9 @@ def packing_line(index: int, shapes: Sequence[str]) -> str:
         stacks.setdefault(stack_of[shape], []).append(shape)
     sizes = {stack: sum(counts[shape] for shape in members) for stack, members in stacks.items()}
     alone = sum(1 for shape in shapes if not shape) + sum(1 for n in sizes.values() if n == 1)
-    groups = sorted(((n, len(stacks[stack])) for stack, n in sizes.items() if n > 1), reverse=True)
-    sizes_text = " + ".join(f"{n} (padded: {widths} widths)" if widths > 1 else str(n) for n, widths in groups)
+    groups = sorted(((n, stacks[stack]) for stack, n in sizes.items() if n > 1), key=lambda g: (-g[0], g[1]))
+    sizes_text = " + ".join(f"{n} (padded: {len(keys)} shapes, {', '.join(differing(keys))})" if len(keys) > 1
+                            else str(n) for n, keys in groups)
     return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
 
 

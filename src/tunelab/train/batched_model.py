@@ -20,7 +20,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
-from tunelab.train.padding import Padded, real_part
+from tunelab.train.mixed import Padded, fit_width, masked_layer_norm, real_part, unit_masks
 
 _ACTIVATIONS = tuple(ACTIVATION_MODULES.values())
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
@@ -68,9 +68,11 @@ def layer_signature(model: nn.Module) -> list[str]:
 class StackedNet:
     """The K members' parameters as one flat buffer plus a batched forward.
 
-    With `padded` (train/padding.py) the members differ in hidden widths: `models` are then the
-    zero-padded copies, each padded Linear's input is masked to the member's real units, and a
-    member's own parameters are the blocks `piece` cuts out of its row."""
+    With `padded` (train/mixed.py) the members differ in shape: `models` are then the copies in
+    one template, each padded Linear's input is masked to the member's real units, LayerNorms
+    normalize each member's real units, activations are each member's own, layers a member lacks
+    pass its input through untouched, and a member's own parameters are the blocks `piece` cuts
+    out of its row."""
 
     def __init__(
         self, models: Sequence[nn.Module], device: torch.device, rng_states: Sequence[torch.Tensor | None] = (),
@@ -114,8 +116,16 @@ class StackedNet:
         self.names = [n for n, p in models[0].named_parameters()]
         self.shapes = [tuple(p.shape) for p in models[0].parameters()]
         self.real_shapes = padded.real_shapes if padded else [self.shapes] * len(models)
+        self.own = padded.own if padded else [list(range(len(self.shapes)))] * len(models)
         self.in_masks = {j: m.to(device) for j, m in padded.in_masks.items()} if padded else {}
         self.widths = padded.widths if padded else {}
+        self.skip = {j: _rows(rows, device) for j, rows in padded.skip.items()} if padded else {}
+        self.widen = padded.widen if padded else {}
+        self.acts = {j: [(act, _rows([repr(a) == repr(act) for a in acts], device))  # beside models[0]'s
+                         for act in _distinct(acts) if repr(act) != repr(self.layers[j])]
+                     for j, acts in padded.acts.items()} if padded else {}
+        self.norms = {j: unit_masks(w, self.layers[j].normalized_shape[0], device)  # type: ignore[index]
+                      for j, w in self.widths.items() if isinstance(self.layers[j], nn.LayerNorm)}
         self.sizes = [math.prod(s) for s in self.shapes]
         self.offsets = [0]
         for size in self.sizes:
@@ -151,8 +161,12 @@ class StackedNet:
         keep = rows.tolist()
         self.rates = [self.rates[r] for r in keep]
         self.real_shapes = [self.real_shapes[r] for r in keep]
+        self.own = [self.own[r] for r in keep]
         self.in_masks = {j: m.index_select(0, rows) for j, m in self.in_masks.items()}
         self.widths = {j: [w[r] for r in keep] for j, w in self.widths.items()}
+        self.skip = {j: m.index_select(0, rows) for j, m in self.skip.items()}
+        self.acts = {j: [(act, m.index_select(0, rows)) for act, m in acts] for j, acts in self.acts.items()}
+        self.norms = {j: (m.index_select(0, rows), n.index_select(0, rows)) for j, (m, n) in self.norms.items()}
         if self.generators is not None:
             self.generators = [self.generators[r] for r in keep]
         self._make_views()
@@ -160,8 +174,13 @@ class StackedNet:
     def piece(self, buffer: torch.Tensor, row: int, index: int) -> torch.Tensor:
         """Member `row`'s own parameter `index` (its real block, a view) in a (K, P) buffer laid
         out as `flat` (the weights, or an optimizer state)."""
-        a, b = self.offsets[index], self.offsets[index + 1]
-        return real_part(buffer[row, a:b].view(self.shapes[index]), self.real_shapes[row][index])
+        at = self.own[row][index]
+        a, b = self.offsets[at], self.offsets[at + 1]
+        return real_part(buffer[row, a:b].view(self.shapes[at]), self.real_shapes[row][index])
+
+    def own_norms(self, norms: Sequence[Sequence[float]], row: int) -> list[float]:
+        """Member `row`'s gradient norm of each of its own parameters, from `grad_norms` (synced)."""
+        return [norms[at][row] for at in self.own[row]]
 
     def write_back(self, row: int, model: nn.Module) -> None:
         """Copy member `row`'s current weights into its own module."""
@@ -198,10 +217,13 @@ class StackedNet:
             h = self._drop(h, -1, conv, k)
         for i, layer in enumerate(self.layers):
             p = self.by_layer.get(i, {})
+            h_in = h
             if isinstance(layer, nn.Linear):
                 if i in self.in_masks:  # padded units: zero out, so they get zero gradients too
                     h = h * self.in_masks[i]
                 h = torch.baddbmm(p["bias"].unsqueeze(1), h, p["weight"].transpose(1, 2))
+                if i in self.widen:  # a shallower member's output; the deeper members' units go on
+                    h = fit_width(h, self.widen[i])
             elif isinstance(layer, nn.Conv2d):
                 w = p["weight"].reshape(-1, *p["weight"].shape[2:])
                 bias = p["bias"].reshape(-1) if "bias" in p else None
@@ -213,10 +235,20 @@ class StackedNet:
                 else:
                     h = h.reshape(k, h.shape[1], -1)
             elif isinstance(layer, nn.LayerNorm):
-                h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
+                if i in self.norms:  # members of different widths: each over its real units
+                    h = masked_layer_norm(h, *self.norms[i], layer.eps)
+                else:
+                    h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
                 h = torch.addcmul(p["bias"].unsqueeze(1), h, p["weight"].unsqueeze(1))
+            elif i in self.acts:  # each member's own activation
+                out = layer(h)
+                for act, rows in self.acts[i]:
+                    out = torch.where(rows, act(h), out)
+                h = out
             else:  # activations and pools act element- or channel-wise
                 h = layer(h)
+            if i in self.skip:  # members without this layer: their input, untouched
+                h = torch.where(self.skip[i], fit_width(h_in, h.shape[-1]), h)
             if train and i in self.drop_after:
                 h = self._drop(h, i, conv, k)
         return h
@@ -228,6 +260,18 @@ class StackedNet:
             return _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k,
                                    self.widths.get(position))
         return _dropout(h, self.dropout[:, slot], conv, k)
+
+
+def _rows(rows: Sequence[bool], device: torch.device) -> torch.Tensor:
+    """(K, 1, 1) booleans over the member axis, for `torch.where`."""
+    return torch.tensor(rows, dtype=torch.bool, device=device).view(-1, 1, 1)
+
+
+def _distinct(modules: Sequence[nn.Module]) -> list[nn.Module]:
+    seen: dict[str, nn.Module] = {}
+    for module in modules:
+        seen.setdefault(repr(module), module)
+    return list(seen.values())
 
 
 def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tensor:

@@ -22,7 +22,8 @@ from tunelab.runs.layout import TrialLayout
 from tunelab.train.batched_model import layer_signature, stackable, unsupported_module
 from tunelab.train.batched_optim import SUPPORTED_OPTIMIZERS
 from tunelab.train.losses import model_output_dim
-from tunelab.train.padding import pad_error
+from tunelab.train.mixed import pad_error
+from tunelab.train.padding import SHAPE_KEYS
 
 # Train keys that may differ between members of one group (the rest must be equal).
 PER_MEMBER_TRAIN_KEYS = frozenset({
@@ -56,8 +57,9 @@ def can_vectorize(members: Sequence[tuple[Experiment, Dataset]]) -> str | None:
             return f"member {i}: different data ({data.name} {data.data_hash[:12]} vs {data0.name})"
         m0 = exp0.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
         m = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
-        if m != m0:
-            keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
+        keys = sorted(k for k in set(m) | set(m0) if m.get(k) != m0.get(k))
+        if keys and (m.get("family") != m0.get("family") or not set(keys) <= SHAPE_KEYS.get(m["family"], set())
+                     or (m["family"] == "encoder_head" and not head)):
             return f"member {i}: different model shape ({', '.join('model.' + k for k in keys)})"
     return vectorize_error([exp.train for exp, _ in members])
 
@@ -79,11 +81,21 @@ def group_key(exp: Experiment, data: Dataset) -> str | None:
         return None
     model = exp.model.model_dump(mode="json", exclude=PER_MEMBER_MODEL_KEYS)
     train = exp.train.model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))
-    io = [math.prod(data.input_shape), model_output_dim(exp.train.loss, data.task, data.output_dim)]
+    io = [_input_width(exp, data), model_output_dim(exp.train.loss, data.task, data.output_dim)]
     rows: list[object] = [data.data_hash, len(data.train)]
     if exp.data.cv_folds:  # the folds of one data section: each member brings its own rows (fit_group member_data)
         rows = [exp.data.model_dump(mode="json", exclude={"cv_fold"})]
     return json.dumps([data.name, *rows, model, train, io], sort_keys=True, default=str)
+
+
+def _input_width(exp: Experiment, data: Dataset) -> int:
+    """The network's input width; a frozen head's before its texts are embedded: the encoder's."""
+    width = math.prod(data.input_shape)
+    if width == 0 and frozen_head(exp, data):
+        from tunelab.text.encoder import hidden_size, resolve_encoder  # config.json only, no weights
+
+        return hidden_size(resolve_encoder(exp.model.encoder))  # type: ignore[union-attr]
+    return width
 
 
 def has_progress(layout: TrialLayout | None) -> bool:

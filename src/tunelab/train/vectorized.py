@@ -16,9 +16,11 @@ data/folds.py): the same feature and target shapes and the same numbers of train
 validation rows (folds of one size), stacked (K, n, ...) so each member draws its own batches
 from its own rows and is validated on its own rows with its own target scaler; still exact.
 
-Members of one depth but different hidden widths (mlp without LayerNorm) train in one stack of
-zero-padded layers with masked units (train/padding.py), each still exact; their checkpoints,
-records and written-back weights hold only the member's own widths.
+Members of different shapes (MLPs, frozen encoder heads: hidden widths, depth, activation,
+LayerNorm) train in one template stack of zero-padded layers with masked units (train/mixed.py),
+each still exact; their checkpoints, records and written-back weights hold only the member's
+own layers and widths. Frozen heads on embeddings of different `max_length`s are members with
+data of their own (`member_data`, the same rows in another embedding).
 
 A member that finishes early (diverged, early-stopped, pruned) is written back to its module
 and dropped from the stack at the end of that epoch, so it stops costing compute. Members'
@@ -55,6 +57,7 @@ from tunelab.train.batched_model import (
     StackedNet,
     batched_loss,
     head_lr,
+    layer_signature,
     stackable,
 )
 from tunelab.train.batched_optim import BatchedOptimizer
@@ -65,8 +68,8 @@ from tunelab.train.hooks import Hook
 from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
+from tunelab.train.mixed import pad_models
 from tunelab.train.optim import make_optimizer
-from tunelab.train.padding import pad_error, pad_models
 
 
 @dataclass
@@ -111,9 +114,10 @@ def fit_group(
     member_hooks = list(hooks) if hooks else [() for _ in range(k)]
     start, saved = load_states(layouts)  # ResumeRefused: resume these members with fit
     stacks = [stackable(model) for model in models]
-    padded = pad_models(stacks) if pad_error(stacks) is None and _widths_differ(stacks) else None
+    signature = layer_signature(stacks[0])
+    padded = pad_models(stacks) if any(layer_signature(s) != signature for s in stacks[1:]) else None
     if padded is not None and saved:
-        raise ResumeRefused("members of different widths resume one by one (a padded group does not resume)")
+        raise ResumeRefused("members of different shapes resume one by one (a padded group does not resume)")
     for model, state in zip(models, saved, strict=False):
         model.load_state_dict(state["model"])
     if saved:
@@ -256,7 +260,7 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     record: dict[str, Any] = {"epoch": epoch, **{key: synced[j][row] for j, key in enumerate(keys)}}
     readable = param_names(m.model)  # the member's own names (dropout shifts them), made readable
     names = [readable[name] for name, _ in m.model.named_parameters()]
-    grad_norms = {name: synced[len(keys) + j][row] for j, name in enumerate(names)}
+    grad_norms = dict(zip(names, net.own_norms(synced[len(keys):], row), strict=True))
     record["lr"] = m.cfg.lr
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
 
@@ -270,17 +274,21 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     return False
 
 
-def _widths_differ(stacks: Sequence[nn.Module]) -> bool:
-    shapes = [[tuple(p.shape) for p in model.parameters()] for model in stacks]
-    return any(s != shapes[0] for s in shapes[1:])
-
-
 def _rng(m: _Member, net: StackedNet, row: int) -> dict[str, torch.Tensor]:
     """The member's batch order and, when it has its own, its dropout stream."""
     state = ckpt.rng_state(m.generator)
     if net.generators is not None:
         state["torch"] = net.generators[row].get_state()
     return state
+
+
+def same_rows(a: Dataset, b: Dataset) -> bool:
+    """Whether two members' data sets hold the same rows (one stacked copy serves both)."""
+    def same(u: torch.Tensor, v: torch.Tensor) -> bool:
+        return u is v or (u.shape == v.shape and u.dtype == v.dtype and torch.equal(u, v))
+
+    return all(same(getattr(a, s).x, getattr(b, s).x) and same(getattr(a, s).y, getattr(b, s).y)
+               for s in ("train", "val"))
 
 
 def member_data_error(data: Dataset, member_data: Sequence[Dataset], k: int) -> str | None:
@@ -291,8 +299,8 @@ def member_data_error(data: Dataset, member_data: Sequence[Dataset], k: int) -> 
         return f"need one data set per member, got {len(member_data)} for {k} members"
     d0 = member_data[0]
     for i, d in enumerate(member_data):
-        if d.is_image or d.is_text:
-            return f"member {i}: per-member data must be numeric tensors (no images or texts)"
+        if d.is_image or (d.is_text and not (d.train.x.is_floating_point() and d.train.x.dim() == 2)):
+            return f"member {i}: per-member data must be numeric tensors (no images or raw texts)"
         if (d.task, tuple(d.input_shape), d.output_dim) != (data.task, tuple(data.input_shape), data.output_dim):
             return f"member {i}: data of another task or shape"
         sizes, sizes0 = (len(d.train), len(d.val)), (len(d0.train), len(d0.val))
@@ -302,27 +310,36 @@ def member_data_error(data: Dataset, member_data: Sequence[Dataset], k: int) -> 
 
 
 class _OwnData:
-    """Each member's own rows (cross-validation folds), stacked: (K, n, ...) per split."""
+    """Each member's own rows (cross-validation folds, embeddings of its own max_length), stacked
+    once per distinct data set: (D, n, ...) per split, and which one each member reads."""
 
     def __init__(self, member_data: Sequence[Dataset], device: torch.device) -> None:
-        self.x = {s: torch.stack([getattr(d, s).x for d in member_data]).to(device) for s in ("train", "val")}
-        self.y = {s: torch.stack([getattr(d, s).y for d in member_data]).to(device) for s in ("train", "val")}
+        distinct: list[Dataset] = []
+        which = []
+        for d in member_data:
+            at = next((j for j, e in enumerate(distinct) if same_rows(d, e)), len(distinct))
+            if at == len(distinct):
+                distinct.append(d)
+            which.append(at)
+        self.which = torch.tensor(which, device=device)
+        self.x = {s: torch.stack([getattr(d, s).x for d in distinct]).to(device) for s in ("train", "val")}
+        self.y = {s: torch.stack([getattr(d, s).y for d in distinct]).to(device) for s in ("train", "val")}
         self.scalers = [d.target_scaler for d in member_data]
 
     def split(self, name: str, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """The active members' rows of one split, and their indices (for `_Evaluator`)."""
-        index = torch.tensor(list(rows), device=self.x[name].device)
+        index = self.which[torch.tensor(list(rows), device=self.which.device)]
         return self.x[name].index_select(0, index), self.y[name].index_select(0, index), list(rows)
 
     def batches(self, rows: Sequence[int], generators: Sequence[torch.Generator], batch_size: int | None,
                 net: StackedNet) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """One epoch's batches: each member's own training rows in its own seeded order (`fit`'s
         `randperm`), or all of them at once (`batch_size` None: full batch)."""
-        x, y, _ = self.split("train", rows)
         if batch_size is None:
+            x, y, _ = self.split("train", rows)
             return [net.input(x)], [y]
-        n = x.shape[1]
-        orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(x.device)
-        members = torch.arange(len(rows), device=x.device).unsqueeze(1)
+        x, y = self.x["train"], self.y["train"]
+        orders = torch.stack([torch.randperm(x.shape[1], generator=g) for g in generators]).to(x.device)
+        members = self.which[torch.tensor(list(rows), device=x.device)].unsqueeze(1)
         xs = [net.input(xb) for xb in x[members, orders].split(batch_size, dim=1)]
         return xs, list(y[members, orders].split(batch_size, dim=1))
