@@ -43,6 +43,7 @@ HEADS = [  # seed 001's shape knobs, one member each, with its own lr / decay / 
      "lr": 5e-3, "weight_decay": 1e-3, "seed": 3},
 ]
 TRAIN_KEYS = ("lr", "weight_decay", "seed")
+EXTRA_TRAIN = "train"  # a head's further train settings (early stopping)
 
 
 def _data(shift: float = 0.0) -> Dataset:
@@ -60,21 +61,22 @@ def _built(heads: list[dict[str, Any]], optimizer: str = "adamw", epochs: int = 
            ) -> list[tuple[EncoderHead, TrainSection, torch.Tensor]]:
     out = []
     for head in heads:
-        model = {k: v for k, v in head.items() if k not in TRAIN_KEYS}
+        model = {k: v for k, v in head.items() if k not in (*TRAIN_KEYS, EXTRA_TRAIN)}
         cfg = EncoderHeadModel.model_validate({"encoder": "local", "head_layout": "halving", **model})
         torch.manual_seed(head["seed"])
         net = EncoderHead(cfg, D, 1).to(torch.float64)
         train = TrainSection.model_validate({
             "epochs": epochs, "batch_size": 32, "device": "cpu", "optimizer": optimizer, "loss": "huber",
             "momentum": 0.9 if optimizer == "sgd" else 0.0, "max_grad_norm": 1.0,
-            **{k: head[k] for k in TRAIN_KEYS}})
+            **{k: head[k] for k in TRAIN_KEYS}, **head.get(EXTRA_TRAIN, {})})
         out.append((net, train, torch.get_rng_state()))
     return out
 
 
 def _compare(heads: list[dict[str, Any]], datas: list[Dataset], optimizer: str = "adamw",
-             layouts: list[TrialLayout | None] | None = None) -> list[Any]:
-    """Train each head alone on its data, then all in one group; assert they agree."""
+             layouts: list[TrialLayout | None] | None = None) -> tuple[list[Any], list[Any]]:
+    """Train each head alone on its data, then all in one group; assert they agree. Returns
+    the grouped heads (model, train section, RNG state) and their results."""
     alone = []
     for (model, cfg, state), data in zip(_built(heads, optimizer), datas, strict=True):
         torch.set_rng_state(state)
@@ -91,7 +93,7 @@ def _compare(heads: list[dict[str, Any]], datas: list[Dataset], optimizer: str =
         for (name, p1), (_, p2) in zip(m1.named_parameters(), m2.named_parameters(), strict=True):
             assert p1.shape == p2.shape, name
             torch.testing.assert_close(p2, p1, rtol=REL, atol=REL, msg=name)
-    return grouped
+    return grouped, results
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
@@ -109,7 +111,7 @@ def test_different_activations_in_one_stack_equal_each_alone() -> None:
 
 def test_different_depths_and_layer_norms_in_one_stack_equal_each_alone(tmp_path: Path) -> None:
     layouts: list[TrialLayout | None] = [TrialLayout(tmp_path / str(i)) for i in range(len(HEADS))]
-    grouped = _compare(HEADS, [_data()] * len(HEADS), layouts=layouts)
+    grouped, _ = _compare(HEADS, [_data()] * len(HEADS), layouts=layouts)
     for (model, cfg, _), layout in zip(grouped, layouts, strict=True):
         assert layout is not None
         own = [name for name, _ in model.named_parameters()]
@@ -125,6 +127,14 @@ def test_different_depths_and_layer_norms_in_one_stack_equal_each_alone(tmp_path
         assert len(norms[-1]["norms"]) == len(own) and all(v > 0 for v in norms[-1]["norms"].values())
 
 
+def test_the_deepest_head_leaves_early_and_the_others_stay_exact() -> None:
+    """After it stops, no member has the template's third layer: it gets no gradient (zeros)."""
+    heads = [{**HEADS[0], "lr": 0.05, EXTRA_TRAIN: {"early_stopping": {"patience": 1, "min_delta": 10.0}}},
+             *HEADS[1:]]
+    _, results = _compare(heads, [_data()] * len(heads))
+    assert results[0].epochs_run == 2 and [r.epochs_run for r in results[1:]] == [3, 3, 3]
+
+
 def test_heads_on_their_own_embeddings_equal_each_alone() -> None:
     """max_length 64 / 128 / 256: a different input per member, the same rows and targets."""
     datas = [_data(0.0), _data(0.3), _data(0.0), _data(-0.2)]
@@ -135,7 +145,7 @@ def test_padding_and_absent_layers_stay_zero_in_weights_gradients_and_optimizer_
     grouped = _built(HEADS)
     padded = pad_models([m.layers for m, _, _ in grouped])
     net = StackedNet(padded.models, torch.device("cpu"), [s for _, _, s in grouped], padded)
-    assert net.skip and net.acts and net.norms  # depths, activations and LayerNorm widths differ
+    assert net.runs and net.norms  # depths, activations and LayerNorm widths differ
     opt = BatchedOptimizer([c for _, c, _ in grouped], net.flat, net.offsets)
     real = torch.zeros_like(net.flat)
     for row, (model, _, _) in enumerate(grouped):

@@ -18,7 +18,7 @@ from tunelab.train.grouping import group_key, vectorize_error
 from tunelab.train.loop import FitResult, fit
 from tunelab.train.mixed import pad_error, pad_models
 from tunelab.train.optim import make_optimizer
-from tunelab.train.padding import PAD_FLOPS_LIMIT, pad_stacks, padding_ratio
+from tunelab.train.padding import PAD_FLOPS_LIMIT, pad_stacks, padding_ratio, stack_fits
 from tunelab.train.trial import model_for
 from tunelab.train.vectorized import fit_group
 
@@ -190,3 +190,17 @@ def test_layer_norm_and_different_depths_pad_but_other_layers_do_not() -> None:
                                                    "is not Linear -> [LayerNorm] -> activation")
     assert pad_error([plain, nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 2))]) == (
         "member 1: different output width")
+
+
+def test_at_most_two_layer_plans_share_a_stack() -> None:
+    """Depth, activation and LayerNorm split a layer into runs of members: two plans pay, more do not."""
+    def key(**model: Any) -> str:
+        exp = _exps([{"hidden_dims": [32], "seed": 0}], **model)[0]
+        out = group_key(exp, _data(exp))
+        assert out is not None
+        return out
+
+    plans = [key(activation=a) for a in ("relu", "tanh", "gelu")]
+    stacks = pad_stacks(dict.fromkeys(plans, 2))
+    assert len(set(stacks.values())) == 2 and stacks[plans[0]] == stacks[plans[2]] != stacks[plans[1]]
+    assert stack_fits(dict.fromkeys(plans[:2], 2)) and not stack_fits(dict.fromkeys(plans, 2))

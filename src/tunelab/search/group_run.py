@@ -51,7 +51,7 @@ from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.grouping import group_key, has_progress, vectorize_error
 from tunelab.train.hooks import Hook
-from tunelab.train.padding import PAD_FLOPS_LIMIT, keys_ratio, pad_stacks
+from tunelab.train.padding import pad_stacks, stack_fits
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
 from tunelab.train.vectorized import fit_group, member_data_error, same_rows
@@ -154,7 +154,7 @@ def _within_limit(chunk: list[_Started]) -> list[list[_Started]]:
     members: dict[str, int] = {}
     for s in chunk:
         members[s.key] = members.get(s.key, 0) + len(s.seeds)  # type: ignore[index]
-    if keys_ratio(members) <= PAD_FLOPS_LIMIT:
+    if stack_fits(members):
         return [chunk]
     return [[s for s in chunk if s.key == key] for key in members]
 

@@ -119,11 +119,13 @@ class StackedNet:
         self.own = padded.own if padded else [list(range(len(self.shapes)))] * len(models)
         self.in_masks = {j: m.to(device) for j, m in padded.in_masks.items()} if padded else {}
         self.widths = padded.widths if padded else {}
-        self.skip = {j: _rows(rows, device) for j, rows in padded.skip.items()} if padded else {}
         self.widen = padded.widen if padded else {}
-        self.acts = {j: [(act, _rows([repr(a) == repr(act) for a in acts], device))  # beside models[0]'s
-                         for act in _distinct(acts) if repr(act) != repr(self.layers[j])]
-                     for j, acts in padded.acts.items()} if padded else {}
+        # Where members differ: each member's module at that position (None: it passes its input
+        # through); applied per run of consecutive members (`fit_group` orders them so runs are few).
+        self.choices: dict[int, list[nn.Module | None]] = {}
+        for j in sorted(set(padded.skip) | set(padded.acts)) if padded else ():
+            skip, acts = padded.skip.get(j, [False] * len(models)), padded.acts.get(j)  # type: ignore[union-attr]
+            self.choices[j] = [None if s else (acts[r] if acts else self.layers[j]) for r, s in enumerate(skip)]
         self.norms = {j: unit_masks(w, self.layers[j].normalized_shape[0], device)  # type: ignore[index]
                       for j, w in self.widths.items() if isinstance(self.layers[j], nn.LayerNorm)}
         self.sizes = [math.prod(s) for s in self.shapes]
@@ -141,6 +143,7 @@ class StackedNet:
         return int(self.flat.shape[0])
 
     def _make_views(self) -> None:
+        self.runs = {j: _runs(c) for j, c in self.choices.items()}
         k = self.k
         self.views = []
         for (a, b), shape in zip(zip(self.offsets, self.offsets[1:], strict=False), self.shapes, strict=True):
@@ -164,8 +167,7 @@ class StackedNet:
         self.own = [self.own[r] for r in keep]
         self.in_masks = {j: m.index_select(0, rows) for j, m in self.in_masks.items()}
         self.widths = {j: [w[r] for r in keep] for j, w in self.widths.items()}
-        self.skip = {j: m.index_select(0, rows) for j, m in self.skip.items()}
-        self.acts = {j: [(act, m.index_select(0, rows)) for act, m in acts] for j, acts in self.acts.items()}
+        self.choices = {j: [c[r] for r in keep] for j, c in self.choices.items()}
         self.norms = {j: (m.index_select(0, rows), n.index_select(0, rows)) for j, (m, n) in self.norms.items()}
         if self.generators is not None:
             self.generators = [self.generators[r] for r in keep]
@@ -217,14 +219,7 @@ class StackedNet:
             h = self._drop(h, -1, conv, k)
         for i, layer in enumerate(self.layers):
             p = self.by_layer.get(i, {})
-            h_in = h
-            if isinstance(layer, nn.Linear):
-                if i in self.in_masks:  # padded units: zero out, so they get zero gradients too
-                    h = h * self.in_masks[i]
-                h = torch.baddbmm(p["bias"].unsqueeze(1), h, p["weight"].transpose(1, 2))
-                if i in self.widen:  # a shallower member's output; the deeper members' units go on
-                    h = fit_width(h, self.widen[i])
-            elif isinstance(layer, nn.Conv2d):
+            if isinstance(layer, nn.Conv2d):
                 w = p["weight"].reshape(-1, *p["weight"].shape[2:])
                 bias = p["bias"].reshape(-1) if "bias" in p else None
                 h = F.conv2d(h, w, bias, layer.stride, layer.padding, layer.dilation, groups=k)
@@ -234,24 +229,36 @@ class StackedNet:
                     conv = False
                 else:
                     h = h.reshape(k, h.shape[1], -1)
-            elif isinstance(layer, nn.LayerNorm):
-                if i in self.norms:  # members of different widths: each over its real units
-                    h = masked_layer_norm(h, *self.norms[i], layer.eps)
-                else:
-                    h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
-                h = torch.addcmul(p["bias"].unsqueeze(1), h, p["weight"].unsqueeze(1))
-            elif i in self.acts:  # each member's own activation
-                out = layer(h)
-                for act, rows in self.acts[i]:
-                    out = torch.where(rows, act(h), out)
-                h = out
-            else:  # activations and pools act element- or channel-wise
-                h = layer(h)
-            if i in self.skip:  # members without this layer: their input, untouched
-                h = torch.where(self.skip[i], fit_width(h_in, h.shape[-1]), h)
+            elif i in self.runs:  # members differ here: each run of them its own way
+                width = self.widen.get(i, layer.out_features) if isinstance(layer, nn.Linear) else h.shape[-1]
+                pieces = [fit_width(h[a:b], width) if module is None else self._apply(i, module, h[a:b], p, slice(a, b))
+                          for a, b, module in self.runs[i]]
+                h = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+            else:
+                h = self._apply(i, layer, h, p)
             if train and i in self.drop_after:
                 h = self._drop(h, i, conv, k)
         return h
+
+    def _apply(self, i: int, layer: nn.Module, h: torch.Tensor, p: dict[str, torch.Tensor],
+               rows: slice | None = None) -> torch.Tensor:
+        """Layer `i` (Linear, LayerNorm, an activation or a pool) on members `rows` of `h` (all)."""
+        def of(t: torch.Tensor) -> torch.Tensor:
+            return t if rows is None else t[rows]
+
+        if isinstance(layer, nn.Linear):
+            if i in self.in_masks:  # padded units: zero out, so they get zero gradients too
+                h = h * of(self.in_masks[i])
+            h = torch.baddbmm(of(p["bias"]).unsqueeze(1), h, of(p["weight"]).transpose(1, 2))
+            return fit_width(h, self.widen[i]) if i in self.widen else h  # a shallower member's output
+        if isinstance(layer, nn.LayerNorm):
+            if i in self.norms:  # members of different widths: each over its real units
+                mask, count = self.norms[i]
+                h = masked_layer_norm(h, of(mask), of(count), layer.eps)
+            else:
+                h = F.layer_norm(h, layer.normalized_shape, None, None, layer.eps)
+            return torch.addcmul(of(p["bias"]).unsqueeze(1), h, of(p["weight"]).unsqueeze(1))
+        return layer(h)  # activations and pools act element- or channel-wise
 
     def _drop(self, h: torch.Tensor, position: int, conv: bool, k: int) -> torch.Tensor:
         """Each member's dropout after layer `position` (-1: on the input)."""
@@ -262,16 +269,16 @@ class StackedNet:
         return _dropout(h, self.dropout[:, slot], conv, k)
 
 
-def _rows(rows: Sequence[bool], device: torch.device) -> torch.Tensor:
-    """(K, 1, 1) booleans over the member axis, for `torch.where`."""
-    return torch.tensor(rows, dtype=torch.bool, device=device).view(-1, 1, 1)
-
-
-def _distinct(modules: Sequence[nn.Module]) -> list[nn.Module]:
-    seen: dict[str, nn.Module] = {}
-    for module in modules:
-        seen.setdefault(repr(module), module)
-    return list(seen.values())
+def _runs(choices: Sequence[nn.Module | None]) -> list[tuple[int, int, nn.Module | None]]:
+    """Consecutive members with the same module (or None) as (start, end, module) runs."""
+    runs: list[tuple[int, int, nn.Module | None]] = []
+    for row, module in enumerate(choices):
+        key = None if module is None else repr(module)
+        if runs and (None if runs[-1][2] is None else repr(runs[-1][2])) == key:
+            runs[-1] = (runs[-1][0], row + 1, runs[-1][2])
+        else:
+            runs.append((row, row + 1, module))
+    return runs
 
 
 def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tensor:

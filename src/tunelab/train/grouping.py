@@ -3,7 +3,9 @@
 `group_key` sorts trials into groups before any model is built (same family, shape, data, batch
 size, epochs, loss, optimizer type); `can_vectorize` (before the models exist) and
 `vectorize_error` (the training recipe, and the built models' layers) give the reason a group is
-refused; `can_vectorize` ends with `vectorize_error`, so a rule is written once. `fit_group`
+refused; `can_vectorize` ends with `vectorize_error`, so a rule is written once. Members whose
+MLP shapes differ (train/padding.py `SHAPE_KEYS`) have different keys but may train in one padded
+stack (train/mixed.py; `padding.pad_stacks` decides when it pays). `fit_group`
 (train/vectorized.py) trains what these let through.
 """
 

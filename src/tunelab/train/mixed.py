@@ -10,13 +10,14 @@ of the template holds every member's hidden layer b, zero-padded to the widest w
   incoming and outgoing weights get exactly zero gradients, whatever the activation gives at 0.
   A LayerNorm whose members differ in width takes its mean and variance over each member's real
   units only and zeroes the rest before its (padded) affine parameters.
-- Activations: each member's own, selected per member (`torch.where` over the member axis).
+- Activations: each member's own, applied to runs of members that share it.
 - Depth: a member with fewer hidden layers has its output Linear right after its last hidden
   layer (the template holds one output Linear per depth present) and passes its output through
   the deeper layers (and a member without LayerNorm its input through the LayerNorms)
-  untouched: the stack selects its input, it does not add zeros to it, so no float changes;
-  those layers' weights for the member are zeros that get zero gradients and are never part of
-  the member's own parameters.
+  untouched: the stack copies its input past the layer (the layer runs only on the members that
+  have it), so no float changes; those layers' weights for the member are zeros that get zero
+  gradients and are never part of the member's own parameters. `stack_order` puts members of
+  one depth, activation and LayerNorm next to each other, so each layer runs as few calls.
 
 Zero weights with zero gradients stay zero under Adam, AdamW (decay of a zero is zero), SGD with
 momentum and gradient clipping (zeros add nothing to a norm), so a member follows its own
@@ -128,6 +129,22 @@ def _head(shape: _Shape) -> nn.Linear:
 
 def _of(shape: _Shape, kind: type) -> list:
     return [layer for layer in shape.layers.values() if isinstance(layer, kind)]
+
+
+def stack_order(models: Sequence[nn.Module]) -> list[int]:
+    """An order of the members that keeps those of one depth, activation and LayerNorm next to
+    each other (deepest first), so the stack applies each layer to few runs of members; the
+    given order when they cannot pad."""
+    shapes = [_read(m) for m in models]
+    if any(isinstance(s, str) for s in shapes):
+        return list(range(len(models)))
+
+    def key(i: int) -> tuple:
+        shape: _Shape = shapes[i]  # type: ignore[assignment]
+        acts = [repr(shape.layers[("act", b)]) for b in range(shape.depth)]
+        return (-shape.depth, acts, [("norm", b) in shape.layers for b in range(shape.depth)], i)
+
+    return sorted(range(len(models)), key=key)
 
 
 def stack_widths(dims: Sequence[Sequence[int]]) -> list[int]:

@@ -4,21 +4,24 @@ A stack computes every member at the template's widths and depth: its FLOPs are 
 the template's multiply-adds. `pad_stacks` joins group keys (`grouping.group_key`) that differ
 only in their MLP shape (hidden widths, depth, activation, LayerNorm; a frozen encoder head's
 max_length, a different embedding of the same rows) while the stack's padded FLOPs stay at most
-`PAD_FLOPS_LIMIT` x the members' own.
+`PAD_FLOPS_LIMIT` x the members' own and it holds at most `MAX_PLANS` layer plans: members of
+another depth, activation or LayerNorm split each layer into one call per run of members, and
+with three or more plans those calls cost more than the stack saves (benchmarks/padding.py,
+benchmarks/RESULTS.md). Widths and max_lengths add no calls.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Mapping, Sequence
 
 from tunelab.config.model_sections import EncoderHeadModel, MLPModel
 from tunelab.models.encoder_head import head_widths
 from tunelab.train.mixed import stack_flops
 
-PAD_FLOPS_LIMIT = 1.5  # padded FLOPs / the members' own FLOPs, at most: the one threshold
+PAD_FLOPS_LIMIT = 1.5  # padded FLOPs / the members' own FLOPs, at most
+MAX_PLANS = 2  # layer plans (depth, activation, LayerNorm) in one stack, at most (benchmarks/padding.py)
 # Model keys that may differ within one padded stack, per family.
 SHAPE_KEYS = {
     "mlp": frozenset({"hidden_dims", "hidden_dim", "num_layers", "hidden_dim_ratio", "activation", "layer_norm"}),
@@ -32,34 +35,37 @@ def pad_stacks(members: Mapping[str, int]) -> dict[str, str]:
     count) to the key of the stack it joins (its own when it trains unpadded).
 
     Keys that `pad_key` reads with one base (everything but the MLP shape) are sorted by their
-    FLOPs, largest first, and joined greedily while the stack's padded FLOPs stay within `PAD_FLOPS_LIMIT` x the
-    members' own; any other key stays itself."""
+    layer plan, then FLOPs, largest first, and joined greedily while the stack fits
+    (`stack_fits`); any other key stays itself."""
     out = {key: key for key in members}
-    by_base: dict[str, list[tuple[int, str, list[int]]]] = {}
+    by_base: dict[str, list[tuple[str, int, str]]] = {}
     for key in members:
         parsed = pad_key(key)
         if parsed is not None:
-            base, dims = parsed
-            by_base.setdefault(base, []).append((_flops(dims), key, dims))
+            base, dims, plan = parsed
+            by_base.setdefault(base, []).append((plan, -_flops(dims), key))
     for entries in by_base.values():
-        stack: list[tuple[str, list[int]]] = []
-        for _, key, dims in sorted(entries, reverse=True):  # the largest sets the template
-            if stack and padding_ratio([(members[k], d) for k, d in [*stack, (key, dims)]]) > PAD_FLOPS_LIMIT:
+        stack: list[str] = []
+        for _, _, key in sorted(entries):  # one plan's keys together, the largest first: it sets the template
+            if stack and not stack_fits({k: members[k] for k in [*stack, key]}):
                 stack = []
-            stack.append((key, dims))
-            out[key] = stack[0][0]
+            stack.append(key)
+            out[key] = stack[0]
     return out
 
 
-def keys_ratio(members: Mapping[str, int]) -> float:
-    """`padding_ratio` of group keys (with their member counts) that `pad_key` reads; 1.0 for
-    one key, infinity when one of several keys cannot pad."""
+def stack_fits(members: Mapping[str, int]) -> bool:
+    """Whether group keys (with their member counts) pay to train in one padded stack: one base,
+    padded FLOPs at most `PAD_FLOPS_LIMIT` x the members' own, and at most `MAX_PLANS` layer
+    plans (each further depth, activation or LayerNorm choice splits a layer into more calls)."""
     if len(members) < 2:
-        return 1.0
+        return True
     parsed = [(n, pad_key(key)) for key, n in members.items()]
     if any(p is None for _, p in parsed) or len({p[0] for _, p in parsed if p}) > 1:
-        return math.inf
-    return padding_ratio([(n, p[1]) for n, p in parsed if p])
+        return False
+    if len({p[2] for _, p in parsed if p}) > MAX_PLANS:
+        return False
+    return padding_ratio([(n, p[1]) for n, p in parsed if p]) <= PAD_FLOPS_LIMIT
 
 
 def padding_ratio(groups: Sequence[tuple[int, Sequence[int]]]) -> float:
@@ -80,9 +86,9 @@ def differing(keys: Sequence[str]) -> list[str]:
     return sorted(f"model.{k}" for k in set().union(*models) if len({json.dumps(m.get(k)) for m in models}) > 1)
 
 
-def pad_key(key: str) -> tuple[str, list[int]] | None:
-    """(the key without its MLP shape, its layer widths [in, hidden..., out]) for a group key
-    (`grouping.group_key`) that may pad, else None."""
+def pad_key(key: str) -> tuple[str, list[int], str] | None:
+    """(the key without its MLP shape, its layer widths [in, hidden..., out], its layer plan:
+    depth, activation and LayerNorm) for a group key (`grouping.group_key`) that may pad, else None."""
     try:
         parts = json.loads(key)
         name, data_hash, rows, model, train, io = parts
@@ -97,4 +103,5 @@ def pad_key(key: str) -> tuple[str, list[int]] | None:
         return None
     shape = {k: v for k, v in model.items() if k not in SHAPE_KEYS[family]}
     base = json.dumps([name, data_hash, rows, shape, train, io], sort_keys=True)
-    return base, [io[0], *hidden, io[1]]
+    plan = json.dumps([len(hidden), model.get("activation"), bool(model.get("layer_norm"))])
+    return base, [io[0], *hidden, io[1]], plan

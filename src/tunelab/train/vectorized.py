@@ -68,7 +68,7 @@ from tunelab.train.hooks import Hook
 from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
 from tunelab.train.metrics import METRICS
-from tunelab.train.mixed import pad_models
+from tunelab.train.mixed import pad_models, stack_order
 from tunelab.train.optim import make_optimizer
 
 
@@ -102,8 +102,38 @@ def fit_group(
     Each model's weights are updated in place to the member's final weights. `rng_states`: each
     member's global RNG state right after its model was built (`torch.get_rng_state()`); with
     them, dropout masks equal `fit`'s, so members with dropout are exact too. `member_data`: each
-    member's own data set (cross-validation folds), in place of `data` for all.
+    member's own data set (cross-validation folds, embeddings of its own max_length), in place
+    of `data` for all. Members of different shapes train in the order `mixed.stack_order` gives
+    (the same depth and activation next to each other), which changes nothing but the speed.
     """
+    order = stack_order([stackable(model) for model in models])
+
+    def pick(values: Sequence[Any]) -> list[Any]:
+        return [values[i] for i in order] if values else list(values)
+
+    results = _fit_group(pick(models), data, pick(cfgs), loss_name=loss_name, metrics=metrics,
+                         layouts=pick(layouts), identities=pick(identities), hooks=pick(hooks),
+                         rng_states=pick(rng_states), member_data=pick(member_data))
+    out: list[FitResult] = [None] * len(order)  # type: ignore[list-item]
+    for result, i in zip(results, order, strict=True):
+        out[i] = result
+    return out
+
+
+def _fit_group(
+    models: Sequence[nn.Module],
+    data: Dataset,
+    cfgs: Sequence[TrainSection],
+    *,
+    loss_name: str,
+    metrics: Sequence[str],
+    layouts: Sequence[TrialLayout | None],
+    identities: Sequence[dict[str, Any]],
+    hooks: Sequence[Sequence[Hook]] = (),
+    rng_states: Sequence[torch.Tensor | None] = (),
+    member_data: Sequence[Dataset] = (),
+) -> list[FitResult]:
+    """`fit_group` on members in the order they stack."""
     error = vectorize_error(cfgs, models) or member_data_error(data, member_data, len(models))
     if error:
         raise ValueError(f"cannot vectorize: {error}")
@@ -183,7 +213,8 @@ def fit_group(
         flat_grad = torch.empty_like(net.flat)  # one buffer per epoch: the optimizer keeps its views
         for i, (xb, yb) in enumerate(zip(xs, ys, strict=True)):
             losses = train_loss(net.forward(xb, train=True), yb)
-            grads = torch.autograd.grad(losses.sum(), net.views)
+            # materialize: a template layer that only members who left the stack had gets zeros
+            grads = torch.autograd.grad(losses.sum(), net.views, materialize_grads=bool(net.runs))
             torch.cat([g.reshape(kk, -1) for g in grads], dim=1, out=flat_grad)
             loss_sum.add_(losses.detach(), alpha=yb.shape[1])
             if i == last:
