@@ -104,39 +104,15 @@ def fit_group(
     them, dropout masks equal `fit`'s, so members with dropout are exact too. `member_data`: each
     member's own data set (cross-validation folds, embeddings of its own max_length), in place
     of `data` for all. Members of different shapes train in the order `mixed.stack_order` gives
-    (the same depth and activation next to each other), which changes nothing but the speed.
+    (one depth and activation side by side), which changes nothing but the speed.
     """
-    order = stack_order([stackable(model) for model in models])
-
-    def pick(values: Sequence[Any]) -> list[Any]:
-        return [values[i] for i in order] if values else list(values)
-
-    results = _fit_group(pick(models), data, pick(cfgs), loss_name=loss_name, metrics=metrics,
-                         layouts=pick(layouts), identities=pick(identities), hooks=pick(hooks),
-                         rng_states=pick(rng_states), member_data=pick(member_data))
-    out: list[FitResult] = [None] * len(order)  # type: ignore[list-item]
-    for result, i in zip(results, order, strict=True):
-        out[i] = result
-    return out
-
-
-def _fit_group(
-    models: Sequence[nn.Module],
-    data: Dataset,
-    cfgs: Sequence[TrainSection],
-    *,
-    loss_name: str,
-    metrics: Sequence[str],
-    layouts: Sequence[TrialLayout | None],
-    identities: Sequence[dict[str, Any]],
-    hooks: Sequence[Sequence[Hook]] = (),
-    rng_states: Sequence[torch.Tensor | None] = (),
-    member_data: Sequence[Dataset] = (),
-) -> list[FitResult]:
-    """`fit_group` on members in the order they stack."""
     error = vectorize_error(cfgs, models) or member_data_error(data, member_data, len(models))
     if error:
         raise ValueError(f"cannot vectorize: {error}")
+    order = stack_order([stackable(model) for model in models])
+    models, cfgs, layouts, identities, hooks, rng_states, member_data = (
+        [values[i] for i in order] if values else values
+        for values in (models, cfgs, layouts, identities, hooks, rng_states, member_data))
     cfgs = [head_lr(model, cfg) for model, cfg in zip(models, cfgs, strict=True)]
     k = len(models)
     layouts = list(layouts) if layouts else [None] * k
@@ -247,7 +223,10 @@ def _fit_group(
     for r, m in enumerate(active):
         net.write_back(r, m.model)
         m.result = m.book.finish(peak_memory_mb(device))
-    return [m.result for m in members]  # type: ignore[misc]
+    results: list[FitResult] = [None] * k  # type: ignore[list-item]
+    for m, i in zip(members, order, strict=True):
+        results[i] = m.result  # type: ignore[assignment]
+    return results
 
 
 class _Evaluator:
