@@ -204,3 +204,5 @@ def test_at_most_two_layer_plans_share_a_stack() -> None:
     stacks = pad_stacks(dict.fromkeys(plans, 2))
     assert len(set(stacks.values())) == 2 and stacks[plans[0]] == stacks[plans[2]] != stacks[plans[1]]
     assert stack_fits(dict.fromkeys(plans[:2], 2)) and not stack_fits(dict.fromkeys(plans, 2))
+    assert not stack_fits({plans[0]: 3, plans[1]: 1})  # a plan of one member would run alone inside the stack
+    assert stack_fits({key(): 1, key(hidden_dims=[40]): 1})  # one plan: widths pad whatever their counts

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from tunelab.config.model_sections import EncoderHeadModel, MLPModel
@@ -22,6 +23,7 @@ from tunelab.train.mixed import stack_flops
 
 PAD_FLOPS_LIMIT = 1.5  # padded FLOPs / the members' own FLOPs, at most
 MAX_PLANS = 2  # layer plans (depth, activation, LayerNorm) in one stack, at most (benchmarks/padding.py)
+MIN_PLAN_MEMBERS = 2  # members of each plan in a stack of several plans, at least (a run of one costs more)
 # Model keys that may differ within one padded stack, per family.
 SHAPE_KEYS = {
     "mlp": frozenset({"hidden_dims", "hidden_dim", "num_layers", "hidden_dim_ratio", "activation", "layer_norm"}),
@@ -57,13 +59,17 @@ def pad_stacks(members: Mapping[str, int]) -> dict[str, str]:
 def stack_fits(members: Mapping[str, int]) -> bool:
     """Whether group keys (with their member counts) pay to train in one padded stack: one base,
     padded FLOPs at most `PAD_FLOPS_LIMIT` x the members' own, and at most `MAX_PLANS` layer
-    plans (each further depth, activation or LayerNorm choice splits a layer into more calls)."""
+    plans of at least `MIN_PLAN_MEMBERS` members each (each further depth, activation or
+    LayerNorm choice splits a layer into one more call)."""
     if len(members) < 2:
         return True
     parsed = [(n, pad_key(key)) for key, n in members.items()]
     if any(p is None for _, p in parsed) or len({p[0] for _, p in parsed if p}) > 1:
         return False
-    if len({p[2] for _, p in parsed if p}) > MAX_PLANS:
+    per_plan = Counter()
+    for n, p in parsed:
+        per_plan[p[2]] += n  # type: ignore[index]
+    if len(per_plan) > MAX_PLANS or (len(per_plan) > 1 and min(per_plan.values()) < MIN_PLAN_MEMBERS):
         return False
     return padding_ratio([(n, p[1]) for n, p in parsed if p]) <= PAD_FLOPS_LIMIT
 
