@@ -144,10 +144,10 @@ def train_heads(heads: list[dict[str, Any]], datas: dict[int, Dataset], batch: i
     return [r.last_record["val_loss"] for r in results]
 
 
-def head_keys(heads: list[dict[str, Any]], datas: dict[int, Dataset]) -> list[str]:
+def head_keys(heads: list[dict[str, Any]], datas: dict[int, Dataset], batch: int) -> list[str]:
     """The heads' group keys, as a study computes them."""
     return [group_key(Experiment.model_validate({
-        "data": {"name": "query_wellformedness"}, "train": {"loss": "mse", "optimizer": "adamw"},
+        "data": {"name": "query_wellformedness"}, "train": {"loss": "mse", "optimizer": "adamw", "batch_size": batch},
         "model": {"family": "encoder_head", "head_layout": "halving", **{k: h[k] for k in SHAPE}}}),
         datas[h["max_length"]]) or "" for h in heads]
 
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 dims = [[384, *head_widths(EncoderHeadModel(head_layout="halving", num_layers=h["num_layers"],
                                                             hidden_dim_ratio=h["hidden_dim_ratio"]), 384), 1]
                         for h in heads]
-                rows.append([name, *compare_round(heads, head_keys(heads, datas), dims, batch, args.repeats,
+                rows.append([name, *compare_round(heads, head_keys(heads, datas, batch), dims, batch, args.repeats,
                                                   lambda hs, b, how: train_heads(hs, datas, b, how))])
         print(table(["round", *HEADERS], rows))
     return 0

@@ -26,7 +26,7 @@ from tunelab.train.grouping import can_vectorize, group_key, vectorize_error
 from tunelab.train.loop import fit
 from tunelab.train.mixed import pad_models
 from tunelab.train.optim import make_optimizer
-from tunelab.train.padding import pad_stacks
+from tunelab.train.padding import pad_stacks, stack_fits
 from tunelab.train.trial import model_for
 from tunelab.train.vectorized import fit_group
 
@@ -167,9 +167,10 @@ def test_padding_and_absent_layers_stay_zero_in_weights_gradients_and_optimizer_
 
 
 def _exp(head: dict[str, Any]) -> Experiment:
-    model = {k: v for k, v in head.items() if k not in TRAIN_KEYS}
+    model = {k: v for k, v in head.items() if k not in (*TRAIN_KEYS, EXTRA_TRAIN)}
     return Experiment.model_validate({
-        "data": {"name": "diabetes"}, "train": {"epochs": 2, **{k: head[k] for k in TRAIN_KEYS}},
+        "data": {"name": "diabetes"},
+        "train": {"epochs": 2, **{k: head[k] for k in TRAIN_KEYS}, **head.get(EXTRA_TRAIN, {})},
         "model": {"family": "encoder_head", "encoder": "local", "head_layout": "halving", **model},
     })
 
@@ -188,3 +189,18 @@ def test_seed001_shapes_share_a_key_base_and_pad_together_when_the_flops_allow()
     assert len(set(stacks.values())) < 5
     other = _exp({**HEADS[0], "pooling": "cls"})
     assert pad_stacks({keys[0]: 1, group_key(other, data): 1})[keys[0]] == keys[0]  # type: ignore[dict-item]
+
+
+def test_compute_bound_heads_pad_only_when_the_padding_wastes_almost_nothing() -> None:
+    """Widths 0.5 / 0.75 of 384-d embeddings (1.24x the FLOPs) pad at batch 8, not at batch 512
+    (122 k multiply-adds a row x 512 rows: compute-bound)."""
+    x = torch.zeros(600, 384)
+    data = Dataset(name="generated", task="regression", train=Split(x, torch.zeros(600, 1), texts=[""] * 600),
+                   val=Split(x[:10], torch.zeros(10, 1)), test=None, input_shape=(384,), output_dim=1)
+
+    def keys(batch: int) -> dict[str, int]:
+        heads = [{**HEADS[1], "num_layers": 2, "hidden_dim_ratio": r, EXTRA_TRAIN: {"batch_size": batch}}
+                 for r in (0.5, 0.75)]
+        return {group_key(_exp(h), data): 2 for h in heads}  # type: ignore[misc]
+
+    assert stack_fits(keys(8)) and not stack_fits(keys(512))

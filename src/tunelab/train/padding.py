@@ -22,6 +22,11 @@ from tunelab.models.encoder_head import head_widths
 from tunelab.train.mixed import stack_flops
 
 PAD_FLOPS_LIMIT = 1.5  # padded FLOPs / the members' own FLOPs, at most
+# A member whose step costs more multiply-adds than this is compute-bound (seed 001's heads at
+# batch 32: 3-5 M; California housing MLPs at 256: 0.7 M): its stack gains little over training it
+# alone (1.4x, benchmarks/RESULTS.md), so padding there pays only when it wastes almost nothing.
+COMPUTE_BOUND_MACS = 2_000_000
+PAD_FLOPS_LIMIT_COMPUTE_BOUND = 1.1
 MAX_PLANS = 2  # layer plans (depth, activation, LayerNorm) in one stack, at most (benchmarks/padding.py)
 MIN_PLAN_MEMBERS = 2  # members of each plan in a stack of several plans, at least (a run of one costs more)
 # Model keys that may differ within one padded stack, per family.
@@ -58,7 +63,8 @@ def pad_stacks(members: Mapping[str, int]) -> dict[str, str]:
 
 def stack_fits(members: Mapping[str, int]) -> bool:
     """Whether group keys (with their member counts) pay to train in one padded stack: one base,
-    padded FLOPs at most `PAD_FLOPS_LIMIT` x the members' own, and at most `MAX_PLANS` layer
+    padded FLOPs at most `PAD_FLOPS_LIMIT` x the members' own (`PAD_FLOPS_LIMIT_COMPUTE_BOUND`
+    when a member's step is compute-bound: `COMPUTE_BOUND_MACS`), and at most `MAX_PLANS` layer
     plans of at least `MIN_PLAN_MEMBERS` members each (each further depth, activation or
     LayerNorm choice splits a layer into one more call)."""
     if len(members) < 2:
@@ -71,7 +77,17 @@ def stack_fits(members: Mapping[str, int]) -> bool:
         per_plan[p[2]] += n  # type: ignore[index]
     if len(per_plan) > MAX_PLANS or (len(per_plan) > 1 and min(per_plan.values()) < MIN_PLAN_MEMBERS):
         return False
-    return padding_ratio([(n, p[1]) for n, p in parsed if p]) <= PAD_FLOPS_LIMIT
+    groups = [(n, p[1]) for n, p in parsed if p]
+    own_step = sum(n * _flops(dims) for n, dims in groups) / sum(n for n, _ in groups) * _batch_rows(members)
+    limit = PAD_FLOPS_LIMIT if own_step <= COMPUTE_BOUND_MACS else PAD_FLOPS_LIMIT_COMPUTE_BOUND
+    return padding_ratio(groups) <= limit
+
+
+def _batch_rows(members: Mapping[str, int]) -> int:
+    """Rows per step of these keys' recipe (their base is one: one batch size)."""
+    parts = json.loads(next(iter(members)))
+    rows, batch = int(parts[2]), parts[4].get("batch_size", "full")
+    return rows if batch == "full" else min(int(batch), rows)
 
 
 def padding_ratio(groups: Sequence[tuple[int, Sequence[int]]]) -> float:
