@@ -206,3 +206,5 @@ def test_at_most_two_layer_plans_share_a_stack() -> None:
     assert stack_fits(dict.fromkeys(plans[:2], 2)) and not stack_fits(dict.fromkeys(plans, 2))
     assert not stack_fits({plans[0]: 3, plans[1]: 1})  # a plan of one member would run alone inside the stack
     assert stack_fits({key(): 1, key(hidden_dims=[40]): 1})  # one plan: widths pad whatever their counts
+    singles = [key(hidden_dims=[w], activation=a) for a in ("relu", "tanh") for w in (32, 40)]
+    assert len(set(pad_stacks(dict.fromkeys(singles, 1)).values())) == 1  # each plan's keys join first

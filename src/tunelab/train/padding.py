@@ -42,8 +42,9 @@ def pad_stacks(members: Mapping[str, int]) -> dict[str, str]:
     count) to the key of the stack it joins (its own when it trains unpadded).
 
     Keys that `pad_key` reads with one base (everything but the MLP shape) are sorted by their
-    layer plan, then FLOPs, largest first, and joined greedily while the stack fits
-    (`stack_fits`); any other key stays itself."""
+    layer plan, then FLOPs, largest first, and joined greedily into one-plan stacks while they
+    fit (`stack_fits`); then neighbouring stacks of different plans join where their union
+    fits. Any other key stays itself."""
     out = {key: key for key in members}
     by_base: dict[str, list[tuple[str, int, str]]] = {}
     for key in members:
@@ -52,12 +53,22 @@ def pad_stacks(members: Mapping[str, int]) -> dict[str, str]:
             base, dims, plan = parsed
             by_base.setdefault(base, []).append((plan, -_flops(dims), key))
     for entries in by_base.values():
-        stack: list[str] = []
-        for _, _, key in sorted(entries):  # one plan's keys together, the largest first: it sets the template
-            if stack and not stack_fits({k: members[k] for k in [*stack, key]}):
-                stack = []
-            stack.append(key)
-            out[key] = stack[0]
+        stacks: list[list[str]] = []  # first each plan's keys, the largest first (it sets the template)
+        last = None
+        for plan, _, key in sorted(entries):
+            if plan != last or not stack_fits({k: members[k] for k in [*stacks[-1], key]}):
+                stacks.append([])
+            stacks[-1].append(key)
+            last = plan
+        merged: list[list[str]] = []  # then stacks of different plans together, where they fit
+        for stack in stacks:
+            if merged and stack_fits({k: members[k] for k in [*merged[-1], *stack]}):
+                merged[-1] += stack
+            else:
+                merged.append(list(stack))
+        for stack in merged:
+            for key in stack:
+                out[key] = stack[0]
     return out
 
 
