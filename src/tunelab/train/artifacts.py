@@ -35,13 +35,20 @@ from tunelab.train import checkpoint as ckpt
 MAX_PENDING = 8  # queued writes; the training thread waits when the writer is this far behind
 IDLE_EXIT_S = 2.0  # the writer thread ends after this long without work (a new write restarts it)
 Write = tuple[Callable[..., None], tuple[Any, ...]]
+WRITER_THREAD = "tunelab-artifacts"
 
 
 class ArtifactWriter:
     """One background thread that runs submitted writes in order."""
 
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
-        self._queue: queue.Queue[Write] = queue.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        self.forget_parent()
+
+    def forget_parent(self) -> None:
+        """Start empty, with no thread: also in a forked child, where the parent's writer thread (and
+        any lock it held at the fork) does not exist; the parent writes its own queued artifacts."""
+        self._queue: queue.Queue[Write] = queue.Queue(maxsize=self._max_pending)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -53,7 +60,7 @@ class ArtifactWriter:
             return
         with self._lock:  # the thread only takes the lock when the queue is empty, so a full put cannot deadlock
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="tunelab-artifacts", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
                 self._thread.start()
             self._queue.put((fn, args))
 
@@ -83,6 +90,7 @@ class ArtifactWriter:
 
 
 WRITER = ArtifactWriter()  # one per process: every fit's writes share one ordered queue
+os.register_at_fork(after_in_child=WRITER.forget_parent)  # a forked trial process writes with its own thread
 atexit.register(lambda: WRITER.flush() if WRITER._thread is not None else None)
 
 
@@ -114,6 +122,11 @@ def save_later(
 def flush() -> None:
     """Every queued artifact is on disk (call before reading a trial folder or ending a trial)."""
     WRITER.flush()
+
+
+def is_writer(thread: threading.Thread) -> bool:
+    """Whether `thread` is the artifact writer's (idle once `flush` returned)."""
+    return thread.name == WRITER_THREAD
 
 
 def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
