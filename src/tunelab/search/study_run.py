@@ -41,6 +41,7 @@ from tunelab.search.results import (
     study_counts,
     summarize_study,
 )
+from tunelab.search.results import running as n_running
 from tunelab.search.results import waiting as n_waiting
 from tunelab.search.rounds import ROUND_POLL_S, rounds_for, share_processes
 from tunelab.search.shared_study import check_compatible, duplicate_of, recover_dead_trials, retry_trial, stamp_study
@@ -159,12 +160,17 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
             if n_trials is not None and ran >= n_trials:
                 break
             if n_waiting(study) == 0:
-                if not others_running(study) or os.environ.get(TRIAL_PROCESS_ENV):
-                    break  # a trial process of `tune` leaves the rest to it: tune retries what comes back
+                if not others_running(study) or _leaves_the_rest():
+                    break
                 time.sleep(POLL_S)  # another worker is training; its trial may still die and come back
                 continue
         elif len(counted(study)) >= budget:
             break
+        elif rounds is None and len(counted(study)) + n_running(study) >= budget:
+            if _leaves_the_rest():  # the last trials of the budget train elsewhere; they may die and come back
+                break
+            time.sleep(POLL_S)
+            continue
         if rounds is not None:  # model-based sampler in rounds (search/rounds.py)
             items = rounds.ask(study, len(counted(study)))
             if items is None:
@@ -184,6 +190,12 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
             continue
         ran += _train_round(run, items, max_group)
     return ran
+
+
+def _leaves_the_rest() -> bool:
+    """A trial process of `tune` leaves the trials others still train to it (tune retries whatever
+    comes back after its trial processes end); any other process waits for them."""
+    return bool(os.environ.get(TRIAL_PROCESS_ENV))
 
 
 def _params_of(
@@ -206,9 +218,7 @@ def _ask(study: optuna.Study) -> optuna.trial.Trial:
     with warnings.catch_warnings():  # we send heartbeats ourselves (search/heartbeat.py)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         with pop_lock(study):  # a queued point goes to one process only (SQLite locks no row)
-            trial = study.ask()
-    claim(study, trial)  # owner and first heartbeat at once; an unclaimed trial is recovered later
-    return trial
+            return study.ask()
 
 
 def _ask_round(
@@ -225,6 +235,10 @@ def _ask_round(
             break
         trial = _ask(study)
         params = _params_of(trial, run.knobs, run.base, choices)
+        # Owner, first heartbeat and configuration at once, before the twin check below reads the
+        # study: two processes whose samplers propose the same point together then see each other.
+        # (A trial asked but never claimed is recovered later.)
+        claim(study, trial, {"config_key": config_key(params)} if params is not None else {})
         if params is None:  # another worker took the last point between our check and ask()
             trial.set_user_attr("outcome", Outcome.SKIPPED.value)
             study.tell(trial, state=TrialState.FAIL)
