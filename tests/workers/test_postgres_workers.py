@@ -46,6 +46,24 @@ def _running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial
     return None
 
 
+def _frozen_mid_trial(victim: subprocess.Popen, folder: Path) -> bool:
+    """Stop the victim (SIGSTOP, waited for) and look at its trial folder as a kill would leave it.
+
+    True, with the victim still stopped, when an epoch checkpoint is on disk and the trial has not
+    finished (no result.json yet): a kill now must be resumed from that checkpoint. Otherwise the
+    victim runs on. Looking while it runs raced: the last epoch, result.json and the cost
+    measurement after it could all pass between the look and the kill, and a retry then rightly
+    reused the finished result (resumed_from_epoch 0) instead of resuming.
+    """
+    os.kill(victim.pid, signal.SIGSTOP)
+    _, status = os.waitpid(victim.pid, os.WUNTRACED)  # every thread stopped: the folder no longer changes
+    assert os.WIFSTOPPED(status), f"the victim ended before it was caught mid-trial (status {status})"
+    if list((folder / "checkpoints").glob("epoch_*.pt")) and not (folder / "result.json").exists():
+        return True
+    os.kill(victim.pid, signal.SIGCONT)
+    return False
+
+
 def _wait_for_the_queued_grid(name: str, url: str, n_points: int, first: subprocess.Popen) -> None:
     """Return as soon as the study holds every point (no fixed sleep: start-up time varies with load)."""
     deadline = time.time() + 120
@@ -80,11 +98,10 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
             continue
         assert victim.poll() is None, f"the victim exited before it was caught mid-trial: {victim.stderr.read()}"
         trial = _running_trial_of(study, victim.pid)
+        # checkpoints are written off the training thread: kill only once one is on disk, and
+        # only before the trial finished (a finished trial's retry reuses its result.json)
         if trial is not None and trial.user_attrs.get("trial_dir"):
-            metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
-            saved = list((out / trial.user_attrs["trial_dir"] / "checkpoints").glob("epoch_*.pt"))
-            # records and checkpoints are written off the training thread: wait until one is on disk
-            if saved and metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            if _frozen_mid_trial(victim, out / trial.user_attrs["trial_dir"]):
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 killed = trial.number
