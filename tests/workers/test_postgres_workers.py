@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from fixtures.mid_trial import frozen_mid_trial
 from fixtures.postgres import pg_storage
 
 GRID = {
@@ -44,24 +45,6 @@ def _running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial
         if t.user_attrs.get("pid") == pid:
             return t
     return None
-
-
-def _frozen_mid_trial(victim: subprocess.Popen, folder: Path) -> bool:
-    """Stop the victim (SIGSTOP, waited for) and look at its trial folder as a kill would leave it.
-
-    True, with the victim still stopped, when an epoch checkpoint is on disk and the trial has not
-    finished (no result.json yet): a kill now must be resumed from that checkpoint. Otherwise the
-    victim runs on. Looking while it runs raced: the last epoch, result.json and the cost
-    measurement after it could all pass between the look and the kill, and a retry then rightly
-    reused the finished result (resumed_from_epoch 0) instead of resuming.
-    """
-    os.kill(victim.pid, signal.SIGSTOP)
-    _, status = os.waitpid(victim.pid, os.WUNTRACED)  # every thread stopped: the folder no longer changes
-    assert os.WIFSTOPPED(status), f"the victim ended before it was caught mid-trial (status {status})"
-    if list((folder / "checkpoints").glob("epoch_*.pt")) and not (folder / "result.json").exists():
-        return True
-    os.kill(victim.pid, signal.SIGCONT)
-    return False
 
 
 def _wait_for_the_queued_grid(name: str, url: str, n_points: int, first: subprocess.Popen) -> None:
@@ -101,7 +84,7 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
         # checkpoints are written off the training thread: kill only once one is on disk, and
         # only before the trial finished (a finished trial's retry reuses its result.json)
         if trial is not None and trial.user_attrs.get("trial_dir"):
-            if _frozen_mid_trial(victim, out / trial.user_attrs["trial_dir"]):
+            if frozen_mid_trial(victim, [out / trial.user_attrs["trial_dir"]]):
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 killed = trial.number
@@ -123,8 +106,10 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
     assert len(retries) == 1 and retries[0].user_attrs["config_key"] == dead.user_attrs["config_key"]
     # the retry continued the dead trial's folder: epochs 1..12 once each, no restart from scratch
     folder = out / retries[0].user_attrs["trial_dir"]
-    epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == list(range(1, 13))
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    # and its curve in the study is that whole curve, the dead attempt's epochs included
+    assert retries[0].intermediate_values == {r["epoch"]: r["val_loss"] for r in records}
     result = json.loads((folder / "result.json").read_text())
     assert result["resumed_from_epoch"] >= 1, (result, sorted(p.name for p in folder.rglob("*")),
                                                retries[0].user_attrs, dead.user_attrs)
