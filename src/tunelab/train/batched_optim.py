@@ -84,7 +84,8 @@ class BatchedOptimizer:
             self.state["exp_avg"] = torch.zeros_like(flat)
             self.state["exp_avg_sq"] = torch.zeros_like(flat)
         self._step_tensor = torch.zeros((), dtype=torch.float32, device=flat.device)
-        self._step_tensors = [torch.zeros((), dtype=torch.float32, device=flat.device) for _ in cfgs]
+        self._steps_t = torch.zeros(len(cfgs), dtype=torch.float32, device=flat.device)  # as the kernel reads them
+        self._step_views = list(self._steps_t.unbind(0))
         self.bounds = kernel_segments(offsets) if offsets else [(0, flat.shape[1])]
         self._views: dict[str, tuple[torch.Tensor, list[list[torch.Tensor]]]] = {}
         self._derive()
@@ -120,13 +121,19 @@ class BatchedOptimizer:
             self.hyper["lr"] = torch.tensor(list(lrs), dtype=torch.float64, device=self.neg_lr.device).reshape(-1, 1)
             self._lr_columns()
 
+    def set_steps(self, steps: Sequence[int]) -> None:
+        """Each member's step count so far (a resumed group's)."""
+        self.steps = list(steps)
+        self._steps_t.copy_(torch.tensor(self.steps, dtype=torch.float32))
+
     def keep(self, rows: torch.Tensor) -> None:
         self.hyper = {k: v.index_select(0, rows) for k, v in self.hyper.items()}
         self.state = {k: v.index_select(0, rows) for k, v in self.state.items()}
         keep = rows.tolist()
         self.scalars = [self.scalars[r] for r in keep]
         self.steps = [self.steps[r] for r in keep]
-        self._step_tensors = [self._step_tensors[r] for r in keep]
+        self._steps_t = self._steps_t.index_select(0, rows)
+        self._step_views = list(self._steps_t.unbind(0))
         self._derive()
 
     def clip_(self, grad: torch.Tensor, rows: Sequence[int] | None = None) -> None:
@@ -149,6 +156,10 @@ class BatchedOptimizer:
         stepping = range(len(self.steps)) if rows is None else rows
         for row in stepping:
             self.steps[row] += 1
+        if rows is None:  # torch.optim increments the step, then calls the kernel
+            self._steps_t.add_(1)
+        else:
+            self._steps_t[list(rows)] += 1
         if self.fused and self.kind != "sgd" and not self.one_call:
             self._fused(param, grad, None if rows is None else set(rows))
             return
@@ -187,9 +198,7 @@ class BatchedOptimizer:
                 rows = [row for row in rows if row in only]
                 if not rows:
                     continue
-            for row in rows:  # torch.optim increments the step, then calls the kernel
-                self._step_tensors[row].fill_(self.steps[row])
-            steps = [self._step_tensors[row] for row in rows for _ in self.bounds]
+            steps = [self._step_views[row] for row in rows for _ in self.bounds]
             lists = [[view for row in rows for view in per_row[row]] for per_row in tensors]
             kernel(*lists, [], steps, lr=lr, beta1=beta1, beta2=beta2,
                    weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False)

@@ -89,4 +89,4 @@ def restore_optimizer(opt: Any, states: Sequence[dict[str, Any]], offsets: Seque
                 if "step" in saved and int(float(saved["step"])) != steps[row]:
                     raise ValueError(f"member {row} was saved at optimizer step {int(float(saved['step']))}, "
                                      f"its schedule expects {steps[row]}")
-    opt.steps = list(steps)
+    opt.set_steps(steps)

@@ -43,6 +43,7 @@ class MemberSchedule:
         self._holder = torch.optim.SGD([torch.zeros(0)], lr=cfg.lr)
         self.scheduler = make_scheduler(self._holder, cfg, self.steps_per_epoch * cfg.epochs, self.steps_per_epoch)
         self.plateau = isinstance(self.scheduler, _Plateau)
+        self.stepwise = self.scheduler is not None and not self.plateau  # a new lr at every step
 
     def lr(self, steps: int) -> float:
         """The lr of the member's next step after `steps` steps (its torch group's lr then)."""
@@ -89,6 +90,8 @@ class GroupSchedule:
         self.schedules = list(schedules)
         self.last = batches_per_epoch - 1
         self._accumulating = any(s.accum > 1 for s in self.schedules)
+        self._stepwise = any(s.stepwise for s in self.schedules)
+        self._new_epoch = True  # lrs are set at every step, or once an epoch (constant, plateau)
         self._make(flat)
 
     def _make(self, flat: torch.Tensor) -> None:
@@ -108,6 +111,7 @@ class GroupSchedule:
     def accumulate(self, grad: torch.Tensor, batch: int) -> tuple[torch.Tensor, list[int] | None]:
         """After `batch`'s gradients: the gradient to step on and the members whose window ends
         here (None: every member; [] none)."""
+        self._new_epoch = self._new_epoch or batch == 0
         if self.buffer is None:
             return grad, None
         self.buffer.add_(grad)
@@ -120,7 +124,9 @@ class GroupSchedule:
         """Clip and step the members in `rows` (None: all) at their scheduled lr; their windows restart."""
         if rows == []:
             return
-        opt.set_lrs([s.lr(steps) for s, steps in zip(self.schedules, opt.steps, strict=True)])
+        if self._stepwise or self._new_epoch:
+            opt.set_lrs([s.lr(steps) for s, steps in zip(self.schedules, opt.steps, strict=True)])
+            self._new_epoch = False
         opt.clip_(grad, rows)
         opt.step(flat, grad, rows)
         if self.buffer is not None:
