@@ -2,8 +2,9 @@
 
 At the size of most trials an epoch is a few dozen steps, and writing its checkpoint and
 records costs a large share of it. `fit` therefore hands those writes to one background
-writer thread per process: the training thread only snapshots the state (tensor copies, so
-training can go on mutating its own), and the writer serializes and writes in submission order.
+writer thread per process: the training thread serializes the state into bytes (what a copy of
+the tensors would cost, and no second thread competing for the interpreter lock while it
+pickles), and the writer writes the files, links best.pt and prunes, in submission order.
 The queue is bounded (`MAX_PENDING` writes), so a slow disk slows training down instead of
 filling memory. Writes happen in order, so records on disk never run behind a checkpoint on
 disk: a resume from the newest checkpoint finds every record up to it.
@@ -27,9 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import write_bytes_atomic
 from tunelab.train import checkpoint as ckpt
 
 MAX_PENDING = 8  # queued writes; the training thread waits when the writer is this far behind
@@ -94,17 +94,6 @@ os.register_at_fork(after_in_child=WRITER.forget_parent)  # a forked trial proce
 atexit.register(lambda: WRITER.flush() if WRITER._thread is not None else None)
 
 
-def snapshot(value: Any) -> Any:
-    """A copy of a (nested) state dict whose tensors training can no longer change."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {key: snapshot(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(snapshot(item) for item in value)
-    return value
-
-
 def write_later(fn: Callable[..., None], *args: Any) -> None:
     """Run a write (a record append) on the writer thread, after every write queued before it."""
     WRITER.submit(fn, *args)
@@ -113,10 +102,10 @@ def write_later(fn: Callable[..., None], *args: Any) -> None:
 def save_later(
     path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None = None, best: Path | None = None
 ) -> None:
-    """Save a checkpoint of `state` (snapshotted now) on the writer thread; then make `best` the
+    """Save a checkpoint of `state` (serialized now) on the writer thread; then make `best` the
     same file (best.pt, when this epoch is the best so far) and keep the newest `prune[1]` epoch
     checkpoints of `prune[0]`."""
-    WRITER.submit(_save, path, snapshot(state), prune, best)
+    WRITER.submit(_save, path, ckpt.serialize(state), prune, best)
 
 
 def flush() -> None:
@@ -129,8 +118,8 @@ def is_writer(thread: threading.Thread) -> bool:
     return thread.name == WRITER_THREAD
 
 
-def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
-    ckpt.save_checkpoint(path, state)
+def _save(path: Path, data: bytes, prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
+    write_bytes_atomic(path, data)
     if best is not None:
         ckpt.link_checkpoint(path, best)
     if prune is not None:
