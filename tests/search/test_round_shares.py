@@ -73,3 +73,15 @@ def test_a_same_shape_group_is_shared_fairly_between_processes(tmp_path: Path) -
         study.tell(trial, 1.0)
     assert len(first.ask(study, 6)) == 3  # round two
     assert {t.state for t in study.get_trials()} == {TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING}
+
+
+def test_a_small_group_is_not_split_into_lone_trials(tmp_path: Path) -> None:
+    """Three trials of one shape and two processes: one process takes all three (shares of 2 and
+    1 would train one of them alone, which gains nothing from the group)."""
+    study, (first, second) = planners(tmp_path, 2)
+    shapes = iter(["trio"] * 3 + [""] * 3)  # the round's asks in order: three of one shape, three alone
+    first.shape_of = lambda params: next(shapes)
+    a, b = first.ask(study, 0), second.ask(study, 0)
+    shapes_of = [study._storage.get_trial_user_attrs(t._trial_id).get(SHAPE_ATTR) for t, _ in a + b]
+    assert len(a) == 3 and shapes_of[0] is not None and shapes_of[:3] == [shapes_of[0]] * 3
+    assert len(b) == 1 and shapes_of[3] is None  # the other process goes on with a lone trial

@@ -19,7 +19,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from fixtures.mid_trial import frozen_mid_trial
 from tunelab.errors import RunFolderError
+from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import read_jsonl
 
 EXPERIMENT = """\
 name: kill_resume
@@ -72,8 +75,22 @@ def member_records(out: Path) -> dict[str, list[dict]]:
 
 
 def epochs_of(trial_dir: Path) -> list[int]:
-    lines = (trial_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["epoch"] for line in lines if line.strip()]
+    """The epochs in metrics.jsonl (a line torn by the kill is not a record)."""
+    return [r["epoch"] for r in read_jsonl(trial_dir / "metrics.jsonl")]
+
+
+def checkpointed(trial_dirs: list[Path]) -> int:
+    """The fewest epochs any of the folders has a checkpoint of (a cheap look while it trains)."""
+    return min((TrialLayout(d).epoch_checkpoints() or [(0, None)])[0][0] for d in trial_dirs)
+
+
+def assert_study_curves_match_the_folders(study: optuna.Study, out: Path) -> None:
+    """Each complete trial's curve in the study is its folder's whole curve, also the epochs a
+    killed attempt trained before its retry resumed."""
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        records = read_jsonl(out / t.user_attrs["trial_dir"] / "metrics.jsonl")
+        assert t.intermediate_values == {r["epoch"]: r["val_loss"] for r in records}, t.number
+        assert sorted(t.intermediate_values) == list(range(1, 31)), t.number
 
 
 def test_kill_9_mid_grid_then_rerun_completes_every_configuration_exactly_once(tmp_path):
@@ -91,10 +108,10 @@ def test_kill_9_mid_grid_then_rerun_completes_every_configuration_exactly_once(t
             assert proc.poll() is None, f"tune ended before the kill: {proc.stderr.read().decode()}"
             assert time.monotonic() < deadline, "no two finished trials within 90 s"
             time.sleep(0.02)
-        # let the next trial train a few epochs, then kill it mid-trial
+        # let the next trial train a few epochs, then kill it mid-trial (checked with it stopped)
         while True:
             running = [d for d in (out / "trials").iterdir() if not (d / "result.json").exists()]
-            if running and (running[0] / "metrics.jsonl").exists() and len(epochs_of(running[0])) >= 3:
+            if running and checkpointed(running) >= 3 and frozen_mid_trial(proc, running):
                 break
             assert proc.poll() is None, "tune finished before it could be killed mid-trial"
             assert time.monotonic() < deadline
@@ -149,6 +166,7 @@ def test_kill_9_mid_grid_then_rerun_completes_every_configuration_exactly_once(t
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
     assert len(failed) == 1 and failed[0].user_attrs["outcome"] == "crashed"
+    assert_study_curves_match_the_folders(study, out)
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
 
@@ -161,8 +179,7 @@ def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_
         deadline = time.monotonic() + 90
         while True:  # every member of the group has trained a few epochs (all six run together)
             dirs = list((out / "trials").iterdir()) if (out / "trials").exists() else []
-            ready = [d for d in dirs if (d / "metrics.jsonl").exists() and len(epochs_of(d)) >= 3]
-            if len(ready) == 6:
+            if len(dirs) == 6 and checkpointed(dirs) >= 3 and frozen_mid_trial(proc, dirs):
                 break
             assert proc.poll() is None, f"tune ended before the kill: {proc.stderr.read().decode()}"
             assert time.monotonic() < deadline, "the group did not train 3 epochs within 90 s"
@@ -197,6 +214,7 @@ def test_kill_9_mid_vectorized_group_then_rerun_continues_every_member_from_its_
     crashed = [t for t in study.trials if t.user_attrs.get("outcome") == "crashed"]
     assert len(complete) == 6 and len({t.params["lr"] for t in complete}) == 6
     assert len(crashed) == 6
+    assert_study_curves_match_the_folders(study, out)
 
 
 def test_a_folder_from_an_older_tunelab_or_other_run_settings_still_resumes(tmp_path):

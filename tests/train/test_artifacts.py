@@ -14,7 +14,7 @@ from tunelab.models import build_model
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
 from tunelab.train import checkpoint as ckpt
-from tunelab.train.artifacts import ArtifactWriter, flush, save_later, snapshot
+from tunelab.train.artifacts import ArtifactWriter, flush, save_later
 from tunelab.train.loop import fit
 
 
@@ -48,12 +48,16 @@ def test_a_failed_write_is_raised_by_the_next_flush_once() -> None:
     writer.flush()  # reported once
 
 
-def test_snapshot_is_not_changed_by_training() -> None:
+def test_a_queued_checkpoint_holds_the_state_at_save_time_not_what_training_did_next(tmp_path: Path) -> None:
     weight = torch.ones(3)
-    state = {"model": {"w": weight}, "opt": [{"step": torch.tensor(1.0)}], "epoch": 2}
-    copy = snapshot(state)
-    weight.add_(1.0)
-    assert copy["model"]["w"].tolist() == [1.0, 1.0, 1.0] and copy["epoch"] == 2
+    state = {"epoch": 2, "model": {"w": weight}, "optimizer": [{"step": torch.tensor(1.0)}]}
+    path = tmp_path / "epoch_2.pt"
+    save_later(path, state)
+    weight.add_(1.0)  # training goes on while the writer may not have written yet
+    state["optimizer"][0]["step"].add_(1.0)
+    flush()
+    saved = ckpt.load_checkpoint(path)
+    assert saved["model"]["w"].tolist() == [1.0, 1.0, 1.0] and saved["optimizer"][0]["step"].item() == 1.0
 
 
 def test_fit_leaves_every_record_best_and_last_checkpoint_when_it_returns(tmp_path: Path) -> None:

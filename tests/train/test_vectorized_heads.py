@@ -16,10 +16,14 @@ from tunelab.train.loop import fit
 from tunelab.train.vectorized import fit_group
 
 RTOL, ATOL = 1e-5, 1e-6
-HEADS = [  # the head's own knobs, and the trial's lr / weight decay / seed
-    ({"dropout": 0.0, "head_lr_multiplier": 1.0}, {"lr": 1e-3, "weight_decay": 0.0, "seed": 0}),
+HEADS = [  # the head's own knobs, and the trial's lr / weight decay / seed / recipe (seed 001's knobs)
+    ({"dropout": 0.0, "head_lr_multiplier": 1.0}, {"lr": 1e-3, "weight_decay": 0.0, "seed": 0,
+                                                   "scheduler": "linear", "warmup_ratio": 0.2,
+                                                   "gradient_accumulation_steps": 2}),
     ({"dropout": 0.2, "head_lr_multiplier": 10.0}, {"lr": 3e-4, "weight_decay": 1e-2, "seed": 1}),
-    ({"dropout": 0.1, "head_lr_multiplier": 3.0}, {"lr": 1e-3, "weight_decay": 0.0, "seed": 2}),
+    ({"dropout": 0.1, "head_lr_multiplier": 3.0}, {"lr": 1e-3, "weight_decay": 0.0, "seed": 2, "epochs": 3,
+                                                   "scheduler": "linear", "warmup_ratio": 0.1,
+                                                   "gradient_accumulation_steps": 4, "max_grad_norm": 1.0}),
 ]
 SHAPE = {"encoder": "local-encoder", "num_layers": 2, "hidden_dim_ratio": 0.8, "layer_norm": True}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from fixtures.mid_trial import frozen_mid_trial
 from fixtures.postgres import pg_storage
 
 GRID = {
@@ -80,11 +81,10 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
             continue
         assert victim.poll() is None, f"the victim exited before it was caught mid-trial: {victim.stderr.read()}"
         trial = _running_trial_of(study, victim.pid)
+        # checkpoints are written off the training thread: kill only once one is on disk, and
+        # only before the trial finished (a finished trial's retry reuses its result.json)
         if trial is not None and trial.user_attrs.get("trial_dir"):
-            metrics = out / trial.user_attrs["trial_dir"] / "metrics.jsonl"
-            saved = list((out / trial.user_attrs["trial_dir"] / "checkpoints").glob("epoch_*.pt"))
-            # records and checkpoints are written off the training thread: wait until one is on disk
-            if saved and metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            if frozen_mid_trial(victim, [out / trial.user_attrs["trial_dir"]]):
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait()
                 killed = trial.number
@@ -106,8 +106,10 @@ def test_four_workers_complete_a_24_point_grid_and_retry_the_killed_trial(tmp_pa
     assert len(retries) == 1 and retries[0].user_attrs["config_key"] == dead.user_attrs["config_key"]
     # the retry continued the dead trial's folder: epochs 1..12 once each, no restart from scratch
     folder = out / retries[0].user_attrs["trial_dir"]
-    epochs = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == list(range(1, 13))
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    # and its curve in the study is that whole curve, the dead attempt's epochs included
+    assert retries[0].intermediate_values == {r["epoch"]: r["val_loss"] for r in records}
     result = json.loads((folder / "result.json").read_text())
     assert result["resumed_from_epoch"] >= 1, (result, sorted(p.name for p in folder.rglob("*")),
                                                retries[0].user_attrs, dead.user_attrs)

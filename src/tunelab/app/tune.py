@@ -27,6 +27,7 @@ from tunelab.runs.layout import RunLayout
 from tunelab.runs.lock import hold, writer
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.search.cost_ahead import CostAhead, IdleProbe, spare_core
+from tunelab.search.forked_jobs import can_fork, fork_workers
 from tunelab.search.local_jobs import pin_devices, spawn_workers, wait_workers
 from tunelab.search.planning import resolve_jobs
 from tunelab.search.proxy import serve_storage
@@ -174,15 +175,20 @@ def _run_with_local_jobs(
             on_ray.append(trained)
             return workers
         jobs = 1 if limited else resolve_jobs(run.base, units)
+        threads = max(1, int(run.base.resources.cpus_per_trial))
+        if jobs > 1 and can_fork(run, worker_url, threads):  # before any thread starts here
+            procs.extend(fork_workers(jobs - 1, run, data_dir))
+        elif jobs > 1:
+            pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
+            procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
+                                       devices=pins[1:], threads=threads))
+        else:
+            pin_devices(run.base, jobs)
         if spare_core(jobs, run.base.train, probe.idle_cores() if probe is not None else None):
             run.cost_ahead = CostAhead()
             run.cost_ahead.open(run.base.train)
             if plots is not None:
                 plots.warm_up()
-        pins = pin_devices(run.base, jobs)  # CUDA_VISIBLE_DEVICES per process, by search/placement.py
-        if jobs > 1:
-            procs.extend(spawn_workers(jobs - 1, run.layout.root, worker_url, data_dir, n_trials=run.n_trials,
-                                       devices=pins[1:], threads=max(1, int(run.base.resources.cpus_per_trial))))
         return jobs
 
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import os
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -21,11 +23,11 @@ from tunelab.search.heartbeat import beat, grace_s, keeps_heartbeats, rdb_backen
 from tunelab.search.resilient_storage import retry_disconnects
 
 
-def claim(study: optuna.Study, trial: optuna.trial.Trial) -> None:
-    """Mark a just-asked trial as this process's: host and pid, then its first heartbeat."""
+def claim(study: optuna.Study, trial: optuna.trial.Trial, attrs: Mapping[str, Any] | None = None) -> None:
+    """Mark a just-asked trial as this process's: host and pid (with `attrs`), then its first heartbeat."""
     from tunelab.search.trial_writes import write_trial
 
-    write_trial(study, trial, {"host": socket.gethostname(), "pid": os.getpid()})
+    write_trial(study, trial, {"host": socket.gethostname(), "pid": os.getpid(), **(attrs or {})})
     beat(study._storage, [trial._trial_id])
 
 

@@ -232,7 +232,7 @@ def _train_group(
         outcome = reduce_seeds(results[at : at + len(s.seeds)], metric)
         cost = trial_cost(models[at : at + len(s.seeds)], datas[at], s.exp, outcome.results, s.layout, alone=False)
         at += len(s.seeds)
-        record_outcome(s.trial.study, s.trial, outcome, pruning.curve, cost)
+        record_outcome(s.trial.study, s.trial, outcome, pruning.unreported(s.seeds[0][2]), cost)
         outcomes.append(outcome)
     return outcomes
 

@@ -96,8 +96,9 @@ class Rounds:
 
     def _pop_share(self, study: optuna.Study) -> list[Item]:
         """Pop this process's next piece of the queued round: all of it in a lone process; else a
-        fair share (its count over the processes) of the same-shape group at the head of the
-        queue, or the single next trial when that one trains alone. Lone trials are handed out one
+        fair share (its count over the processes, never a lone member: a group of 2 or 3 goes to
+        one process) of the same-shape group at the head of the queue, or the single next trial
+        when that one trains alone. Lone trials are handed out one
         at a time, so a process that finishes early takes the next instead of idling while the
         other works through a costlier share."""
         waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
@@ -106,8 +107,9 @@ class Rounds:
         processes = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1)))
         shape = waiting[0].user_attrs.get(SHAPE_ATTR, "")
         share = len(waiting) if processes == 1 else 1
-        if processes > 1 and shape:  # the first process to arrive takes its share of the whole group
-            share = math.ceil(_shape_count(study, waiting[0], shape) / processes)
+        if processes > 1 and shape:  # the first process to arrive takes its share of the whole group,
+            count = _shape_count(study, waiting[0], shape)  # two members at least: a lone one gains nothing
+            share = math.ceil(count / max(1, min(processes, count // 2)))
         items: list[Item] = []
         while len(items) < share:
             with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)

@@ -20,6 +20,7 @@ from tunelab.data.folds import fold_experiments, repeats
 from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.naming import trial_name
 from tunelab.runs.outcome import STOPPED_EARLY, Outcome
+from tunelab.runs.records import read_jsonl
 from tunelab.search.selection import tie_attrs
 from tunelab.search.trial_writes import write_trial
 from tunelab.text.features import model_inputs
@@ -37,10 +38,11 @@ def config_key(params: Mapping[str, Any]) -> str:
 class OptunaPruning(Hook):
     """The objective's learning curve for the study and, with a pruner, Optuna's verdict.
 
-    With a pruner every epoch is reported as it ends (the pruner needs it); without one the
-    curve is kept here and written with the trial's other attributes in one transaction.
-    `group` (shared by one configuration's seeds) carries a pruning verdict to the sibling seeds
-    that train beside it in a vectorized group.
+    With a pruner every epoch is reported as it ends (the pruner needs it). The rest of the curve
+    is read from seed 0's records on disk when the trial ends (`unreported`) and written with the
+    trial's other attributes in one transaction: without a pruner all of it, with one the epochs
+    trained before a resume. `group` (shared by one configuration's seeds) carries a pruning
+    verdict to the sibling seeds that train beside it in a vectorized group.
     """
 
     name = "optuna_pruning"
@@ -49,21 +51,30 @@ class OptunaPruning(Hook):
         self, trial: optuna.trial.Trial, key: str, prune: bool = True, group: dict[str, str] | None = None
     ) -> None:
         self.trial, self.key, self.prune = trial, key, prune
-        self.curve: dict[int, float] = {}
+        self.reported: set[int] = set()
         self.group = group if group is not None else {}
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         value = record.get(self.key)
-        if value is None or value != value:
-            return
-        if not self.prune:
-            self.curve[int(record["epoch"])] = float(value)
+        if not self.prune or value is None or value != value:
             return
         self.trial.report(float(value), record["epoch"])
+        self.reported.add(int(record["epoch"]))
         if self.trial.should_prune():
             reason = f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})"
             self.group["pruned"] = reason
             ctx.request_stop(Outcome.PRUNED.value, reason)
+
+    def unreported(self, seed0: TrialLayout) -> dict[int, float]:
+        """The curve in seed 0's metrics.jsonl less the epochs reported live. The records on disk
+        hold every epoch of the trial: those a killed earlier attempt trained before this one
+        resumed, and those of a finished result a retry reuses without training."""
+        curve = {}
+        for record in read_jsonl(seed0.metrics_jsonl):
+            value, epoch = record.get(self.key), record.get("epoch")
+            if epoch is not None and value is not None and value == value and int(epoch) not in self.reported:
+                curve[int(epoch)] = float(value)
+        return curve
 
 
 class FollowPruning(Hook):
@@ -159,7 +170,8 @@ def train_alone(
     data = model_inputs(exp, datasets.get(exp))
     models = solo_models(seeds, data, trial_layouts(layout, repeats(base)))
     cost = trial_cost(models, data, exp, results, layout, alone=True)
-    record_outcome(trial.study, trial, outcome, pruning.curve, cost)
+    curve = pruning.unreported(trial_layouts(layout, repeats(base))[0])
+    record_outcome(trial.study, trial, outcome, curve, cost)
     return outcome
 
 
@@ -213,7 +225,7 @@ def record_outcome(
     curve: Mapping[int, float],
     cost: Mapping[str, Any] | None = None,
 ) -> None:
-    """Every result attribute (and the learning curve, when it was not reported live) in one write."""
+    """Every result attribute and the learning curve not reported live (`OptunaPruning.unreported`) in one write."""
     results = outcome.results
     attrs: dict[str, Any] = {
         "outcome": outcome.state,

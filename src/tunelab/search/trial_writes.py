@@ -9,7 +9,9 @@ other storage it falls back to the public calls, one by one.
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,7 @@ from optuna.trial import TrialState
 from tunelab.search.resilient_storage import retry_disconnects
 
 log = logging.getLogger(__name__)
+ROWS_PER_STATEMENT = 200  # of at most 4 columns: far below SQLite's 32766 bound variables
 
 
 def _rdb_backend(study: optuna.Study) -> Any | None:
@@ -53,9 +56,15 @@ def write_trial(
     from optuna.storages._rdb.storage import _create_scoped_session
 
     trial_id = trial._trial_id
+    insert = _upsert_insert(backend)
 
     def write() -> None:
         with _create_scoped_session(backend.scoped_session, True) as session:
+            if insert is not None and (attrs or intermediate):
+                row = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                backend.check_trial_is_updatable(trial_id, row.state)
+                _upsert_rows(session, insert, trial_id, attrs, intermediate)
+                return
             for step, value in intermediate.items():
                 backend._set_trial_intermediate_value_without_commit(session, trial_id, int(step), float(value))
             for key, value in attrs.items():
@@ -63,6 +72,49 @@ def write_trial(
 
     retry_disconnects(write, "write_trial")  # one transaction: a retry after a dropped connection is whole
     _update_cached(trial, attrs, intermediate)
+
+
+def _upsert_insert(backend: Any) -> Any | None:
+    """The dialect's INSERT with ON CONFLICT (SQLite >= 3.24, PostgreSQL), else None.
+
+    Optuna's per-row helpers read the trial row again for every attribute and every epoch value:
+    a trial's result (~20 attributes and 15 epoch values) was ~70 statements, ~50 ms each under
+    load. The same rows go in as one statement per table, with the same upsert Optuna uses."""
+    if backend.engine.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
+    if backend.engine.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert
+    return None
+
+
+def _upsert_rows(
+    session: Any, insert: Any, trial_id: int, attrs: Mapping[str, Any], intermediate: Mapping[int, float]
+) -> None:
+    """Every attribute and epoch value of one trial, one upsert statement per table."""
+    from optuna.storages._rdb import models
+
+    steps = models.TrialIntermediateValueModel
+    rows = []
+    for step, value in intermediate.items():
+        stored, kind = steps.intermediate_value_to_stored_repr(float(value))
+        rows.append({"trial_id": trial_id, "step": int(step), "intermediate_value": stored,
+                     "intermediate_value_type": kind})
+    _upsert(session, insert(steps), rows, [steps.trial_id, steps.step],
+            ("intermediate_value", "intermediate_value_type"))
+    named = models.TrialUserAttributeModel
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    _upsert(session, insert(named), rows, [named.trial_id, named.key], ("value_json",))
+
+
+def _upsert(session: Any, insert: Any, rows: list[dict[str, Any]], index: list[Any], columns: tuple[str, ...]) -> None:
+    for at in range(0, len(rows), ROWS_PER_STATEMENT):
+        stmt = insert.values(rows[at : at + ROWS_PER_STATEMENT])
+        session.execute(stmt.on_conflict_do_update(index_elements=index,
+                                                   set_={name: stmt.excluded[name] for name in columns}))
 
 
 def _update_cached(trial: Any, attrs: Mapping[str, Any], intermediate: Mapping[int, float]) -> None:
@@ -79,8 +131,6 @@ def annotate_finished_trial(study: optuna.Study, trial_id: int, attrs: Mapping[s
     if backend is None:
         log.warning("trial %d: cannot annotate a finished trial in this storage (%s)", trial_id, dict(attrs))
         return
-    import json
-
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 

@@ -2,8 +2,9 @@
 
 At the size of most trials an epoch is a few dozen steps, and writing its checkpoint and
 records costs a large share of it. `fit` therefore hands those writes to one background
-writer thread per process: the training thread only snapshots the state (tensor copies, so
-training can go on mutating its own), and the writer serializes and writes in submission order.
+writer thread per process: the training thread serializes the state into bytes (what a copy of
+the tensors would cost, and no second thread competing for the interpreter lock while it
+pickles), and the writer writes the files, links best.pt and prunes, in submission order.
 The queue is bounded (`MAX_PENDING` writes), so a slow disk slows training down instead of
 filling memory. Writes happen in order, so records on disk never run behind a checkpoint on
 disk: a resume from the newest checkpoint finds every record up to it.
@@ -27,21 +28,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from tunelab.runs.layout import TrialLayout
+from tunelab.runs.records import write_bytes_atomic
 from tunelab.train import checkpoint as ckpt
 
 MAX_PENDING = 8  # queued writes; the training thread waits when the writer is this far behind
 IDLE_EXIT_S = 2.0  # the writer thread ends after this long without work (a new write restarts it)
 Write = tuple[Callable[..., None], tuple[Any, ...]]
+WRITER_THREAD = "tunelab-artifacts"
 
 
 class ArtifactWriter:
     """One background thread that runs submitted writes in order."""
 
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
-        self._queue: queue.Queue[Write] = queue.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        self.forget_parent()
+
+    def forget_parent(self) -> None:
+        """Start empty, with no thread: also in a forked child, where the parent's writer thread (and
+        any lock it held at the fork) does not exist; the parent writes its own queued artifacts."""
+        self._queue: queue.Queue[Write] = queue.Queue(maxsize=self._max_pending)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -53,7 +60,7 @@ class ArtifactWriter:
             return
         with self._lock:  # the thread only takes the lock when the queue is empty, so a full put cannot deadlock
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="tunelab-artifacts", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
                 self._thread.start()
             self._queue.put((fn, args))
 
@@ -83,18 +90,8 @@ class ArtifactWriter:
 
 
 WRITER = ArtifactWriter()  # one per process: every fit's writes share one ordered queue
+os.register_at_fork(after_in_child=WRITER.forget_parent)  # a forked trial process writes with its own thread
 atexit.register(lambda: WRITER.flush() if WRITER._thread is not None else None)
-
-
-def snapshot(value: Any) -> Any:
-    """A copy of a (nested) state dict whose tensors training can no longer change."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {key: snapshot(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(snapshot(item) for item in value)
-    return value
 
 
 def write_later(fn: Callable[..., None], *args: Any) -> None:
@@ -105,10 +102,10 @@ def write_later(fn: Callable[..., None], *args: Any) -> None:
 def save_later(
     path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None = None, best: Path | None = None
 ) -> None:
-    """Save a checkpoint of `state` (snapshotted now) on the writer thread; then make `best` the
+    """Save a checkpoint of `state` (serialized now) on the writer thread; then make `best` the
     same file (best.pt, when this epoch is the best so far) and keep the newest `prune[1]` epoch
     checkpoints of `prune[0]`."""
-    WRITER.submit(_save, path, snapshot(state), prune, best)
+    WRITER.submit(_save, path, ckpt.serialize(state), prune, best)
 
 
 def flush() -> None:
@@ -116,8 +113,13 @@ def flush() -> None:
     WRITER.flush()
 
 
-def _save(path: Path, state: dict[str, Any], prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
-    ckpt.save_checkpoint(path, state)
+def is_writer(thread: threading.Thread) -> bool:
+    """Whether `thread` is the artifact writer's (idle once `flush` returned)."""
+    return thread.name == WRITER_THREAD
+
+
+def _save(path: Path, data: bytes, prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
+    write_bytes_atomic(path, data)
     if best is not None:
         ckpt.link_checkpoint(path, best)
     if prune is not None:

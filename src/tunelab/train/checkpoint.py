@@ -22,9 +22,14 @@ FORMAT = 1
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Serialize to memory first so the file on disk is either the old one or the whole new one."""
+    write_bytes_atomic(path, serialize(state))
+
+
+def serialize(state: dict[str, Any]) -> bytes:
+    """A checkpoint's bytes: the state as it is now (later changes to its tensors do not show)."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def link_checkpoint(source: Path, target: Path) -> None:

@@ -7,7 +7,8 @@ its own checkpoint at one epoch they all have, repeats the group's arithmetic ex
 member needs beyond its weights is restored here:
 
 - its optimizer state, from the torch layout the checkpoint keeps (per parameter) back into the
-  group's flat rows, and the step count;
+  group's flat rows, and its step count (members with their own accumulation or epochs count
+  their own steps; a step-wise lr schedule follows from it, a plateau's is restored with it);
 - its batch-order generator (`rng["data"]`, as `fit` keeps it);
 - its own dropout generator (`rng["torch"]`: the member's stream, the one `fit` would draw from
   as the global RNG, so a checkpoint resumes alike with `fit` or with the group);
@@ -72,10 +73,11 @@ def dropout_stream(state: dict[str, Any]) -> torch.Tensor:
     return state["rng"]["torch"]
 
 
-def restore_optimizer(opt: Any, states: Sequence[dict[str, Any]], offsets: Sequence[int]) -> None:
+def restore_optimizer(opt: Any, states: Sequence[dict[str, Any]], offsets: Sequence[int],
+                      steps: Sequence[int]) -> None:
     """Put each member's optimizer state (torch layout, parameters in `parameters()` order) back
-    into the batched optimizer's rows, and its step count."""
-    steps = set()
+    into the batched optimizer's rows, and its step count (`steps`: each member's steps by the
+    checkpoint's epoch, checked against the count Adam saves; SGD saves none)."""
     with torch.no_grad():
         for row, state in enumerate(states):
             per_param = state["optimizer"].get("state", {})
@@ -84,9 +86,7 @@ def restore_optimizer(opt: Any, states: Sequence[dict[str, Any]], offsets: Seque
                 for name, buffer in opt.state.items():
                     if name in saved:
                         buffer[row, a:b].copy_(saved[name].reshape(-1))
-                if "step" in saved:
-                    steps.add(int(float(saved["step"])))
-    if len(steps) > 1:
-        raise ValueError(f"members were saved at different optimizer steps {sorted(steps)}")
-    epoch = int(states[0]["epoch"]) if states else 0
-    opt.step_count = steps.pop() if steps else (1 if epoch else 0)  # sgd keeps no step: past the first is enough
+                if "step" in saved and int(float(saved["step"])) != steps[row]:
+                    raise ValueError(f"member {row} was saved at optimizer step {int(float(saved['step']))}, "
+                                     f"its schedule expects {steps[row]}")
+    opt.set_steps(steps)

@@ -1,12 +1,12 @@
 """Which trials can train together as one vectorized group, and why not.
 
 `group_key` sorts trials into groups before any model is built (same family, shape, data, batch
-size, epochs, loss, optimizer type); `can_vectorize` (before the models exist) and
-`vectorize_error` (the training recipe, and the built models' layers) give the reason a group is
-refused; `can_vectorize` ends with `vectorize_error`, so a rule is written once. Members whose
-MLP shapes differ (train/padding.py `SHAPE_KEYS`) have different keys but may train in one padded
-stack (train/mixed.py; `padding.pad_stacks` decides when it pays). `fit_group`
-(train/vectorized.py) trains what these let through.
+size, loss, optimizer type; lr schedules, epochs and accumulation may differ); `can_vectorize`
+(before the models exist) and `vectorize_error` (the training recipe, and the built models'
+layers) give the reason a group is refused; `can_vectorize` ends with `vectorize_error`, so a
+rule is written once. Members whose MLP shapes differ (train/padding.py `SHAPE_KEYS`) have
+different keys but may train in one padded stack (train/mixed.py; `padding.pad_stacks` decides
+when it pays). `fit_group` (train/vectorized.py) trains what these let through.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from tunelab.train.padding import SHAPE_KEYS
 # Train keys that may differ between members of one group (the rest must be equal).
 PER_MEMBER_TRAIN_KEYS = frozenset({
     "lr", "weight_decay", "momentum", "betas", "eps", "max_grad_norm", "seed", "monitor",
-    "early_stopping", "checkpoints", "divergence",
-    "alpha", "step_size", "gamma", "plateau_patience",  # unused with a constant schedule and no rmsprop
+    "early_stopping", "checkpoints", "divergence", "alpha",  # alpha: rmsprop's, not vectorized
+    # each member's own recipe (train/member_schedule.py): lr schedule, length, accumulation
+    "scheduler", "warmup_ratio", "step_size", "gamma", "plateau_patience", "epochs",
+    "gradient_accumulation_steps",
 })
 PER_MEMBER_MODEL_KEYS = frozenset({"dropout", "head_lr_multiplier"})  # a head's multiplier scales its lr
 
@@ -119,10 +121,6 @@ def vectorize_error(cfgs: Sequence[TrainSection], models: Sequence[nn.Module] = 
     for i, train in enumerate(cfgs):
         if train.optimizer not in SUPPORTED_OPTIMIZERS:
             return f"member {i}: optimizer {train.optimizer!r} is not vectorized ({', '.join(SUPPORTED_OPTIMIZERS)})"
-        if train.scheduler != "constant" or train.warmup_ratio > 0:
-            return f"member {i}: scheduler {train.scheduler!r} / warmup is not vectorized (constant only)"
-        if train.gradient_accumulation_steps != 1:
-            return f"member {i}: gradient_accumulation_steps > 1 is not vectorized"
         if train.precision != "fp32":
             return f"member {i}: precision {train.precision} is not vectorized (fp32 only)"
     t0 = cfgs[0].model_dump(mode="json", exclude=set(PER_MEMBER_TRAIN_KEYS))

@@ -1,8 +1,9 @@
 """Vectorized trials: K same-shape configurations trained together as one batched model.
 
-`fit_group` trains K members (same architecture, data, batch size, epochs, loss and optimizer
-type; any lr / weight decay / betas / eps / momentum / max_grad_norm / dropout / seed / init)
-in one loop. Each member keeps its own initial weights (the caller builds them with
+`fit_group` trains K members (same architecture, data, batch size, loss and optimizer type;
+any lr / weight decay / betas / eps / momentum / max_grad_norm / dropout / seed / init, and each
+its own lr schedule, epochs and gradient accumulation: train/member_schedule.py) in one loop.
+Each member keeps its own initial weights (the caller builds them with
 `model_for` under the member's seed), its own data order (the same seeded `randperm` per epoch
 as `fit`), its own optimizer state and hyperparameters, its own records, checkpoints, early
 stopping, hooks and divergence verdict. A member's records and weights equal `fit` of that
@@ -22,11 +23,12 @@ each still exact; their checkpoints, records and written-back weights hold only 
 own layers and widths. Frozen heads on embeddings of different `max_length`s are members with
 data of their own (`member_data`, the same rows in another embedding).
 
-A member that finishes early (diverged, early-stopped, pruned) is written back to its module
-and dropped from the stack at the end of that epoch, so it stops costing compute. Members'
-arithmetic never mixes (batched matmuls and grouped convolutions keep them apart; the
-per-member losses are summed only so one backward serves all, and d(sum)/d(loss_k) = 1), so a
-member's NaN cannot reach another member.
+A member that finishes early (diverged, early-stopped, pruned, or its last epoch reached while
+others train on) is written back to its module and dropped from the stack at the end of that
+epoch, so it stops costing compute. Members' arithmetic never mixes (batched matmuls and
+grouped convolutions keep them apart; the per-member losses are summed only so one backward
+serves all, and d(sum)/d(loss_k) = 1, or 1/k for a member accumulating k batches, as `fit`
+scales its loss), so a member's NaN cannot reach another member.
 
 Differences from `fit`, by design:
   - resume is all or nothing: every member continues from its checkpoint of one epoch they
@@ -67,6 +69,7 @@ from tunelab.train.grouping import vectorize_error
 from tunelab.train.hooks import Hook
 from tunelab.train.loop import EVAL_CHUNK_ROWS, peak_memory_mb, set_threads
 from tunelab.train.losses import make_loss, point_prediction, resolve_loss
+from tunelab.train.member_schedule import GroupSchedule, MemberSchedule
 from tunelab.train.metrics import METRICS
 from tunelab.train.mixed import pad_models, stack_order
 from tunelab.train.optim import make_optimizer
@@ -80,6 +83,7 @@ class _Member:
     cfg: TrainSection
     book: TrialBook
     generator: torch.Generator
+    schedule: MemberSchedule
     optimizer: torch.optim.Optimizer | None = None  # the torch layout its checkpoints are saved in
     result: FitResult | None = None
 
@@ -143,6 +147,7 @@ def fit_group(
     n = len(y_train)
     full_batch = cfg0.batch_size == "full"
     batch_size = n if full_batch else min(int(cfg0.batch_size), n)
+    batches = -(-n // batch_size)
 
     members = []
     for i, (model, cfg) in enumerate(zip(models, cfgs, strict=True)):
@@ -151,22 +156,25 @@ def fit_group(
         book.truncate_after(start)  # records past the checkpoint are written again
         member = _Member(
             model=model, cfg=cfg, book=book, generator=torch.Generator().manual_seed(cfg.seed),
+            schedule=MemberSchedule(cfg, batches),
             optimizer=make_optimizer(model.parameters(), cfg, device) if layouts[i] is not None else None,
         )
         members.append(member)
         if saved:
             member.generator.set_state(saved[i]["rng"]["data"])
             book.resume(saved[i])
+            member.schedule.resume(saved[i])
         book.start()
 
     net = StackedNet(padded.models if padded else stacks, device, rng_states, padded)
     opt = BatchedOptimizer(cfgs, net.flat, net.offsets)
     if saved:
-        restore_optimizer(opt, saved, net.offsets)
+        restore_optimizer(opt, saved, net.offsets, [m.schedule.steps_at(start) for m in members])
+    recipe = GroupSchedule([m.schedule for m in members], batches, net.flat)
     active = list(members)
     active_rows = list(range(k))  # each active member's index in `models` (and `member_data`)
     ev = _Evaluator(loss_fn, loss_name, metrics, data, own)
-    for epoch in range(start + 1, cfg0.epochs + 1):
+    for epoch in range(start + 1, max(cfg.epochs for cfg in cfgs) + 1):
         kk = len(active)
         t0 = time.perf_counter()
         for m in active:
@@ -190,13 +198,13 @@ def fit_group(
         for i, (xb, yb) in enumerate(zip(xs, ys, strict=True)):
             losses = train_loss(net.forward(xb, train=True), yb)
             # materialize: a template layer that only members who left the stack had gets zeros
-            grads = torch.autograd.grad(losses.sum(), net.views, materialize_grads=bool(net.runs))
+            grads = torch.autograd.grad(recipe.objective(losses), net.views, materialize_grads=bool(net.runs))
             torch.cat([g.reshape(kk, -1) for g in grads], dim=1, out=flat_grad)
             loss_sum.add_(losses.detach(), alpha=yb.shape[1])
-            if i == last:
-                norms = net.grad_norms(flat_grad)
-            opt.clip_(flat_grad)
-            opt.step(net.flat, flat_grad)
+            grad, stepping = recipe.accumulate(flat_grad, i)
+            if i == last:  # every member steps at an epoch's last batch
+                norms = net.grad_norms(grad)
+            recipe.step(opt, net.flat, grad, stepping)
 
         keys, per_member = ["train_loss"], [loss_sum / n]
         if has_val:
@@ -216,6 +224,7 @@ def fit_group(
                 index = torch.tensor(rows, device=device)
                 net.keep(index)
                 opt.keep(index)
+                recipe.keep(rows, net.flat)
             active = [active[r] for r in rows]
             active_rows = [active_rows[r] for r in rows]
         if not active:
@@ -271,14 +280,16 @@ def _end_epoch(m: _Member, row: int, epoch: int, keys: list[str], synced: list[l
     readable = param_names(m.model)  # the member's own names (dropout shifts them), made readable
     names = [readable[name] for name, _ in m.model.named_parameters()]
     grad_norms = dict(zip(names, net.own_norms(synced[len(keys):], row), strict=True))
-    record["lr"] = m.cfg.lr
+    m.schedule.end_epoch(record, m.book.monitor)
+    record["lr"] = m.schedule.lr(opt.steps[row])
     net.write_back(row, m.model)  # hooks and checkpoints see the member's current weights
 
     def trainer_state() -> dict[str, Any]:
+        scheduler = m.schedule.trainer_state(opt.steps[row], m.optimizer)  # type: ignore[arg-type]
         return {"optimizer": opt.torch_state_dict(row, m.model, m.optimizer, net.piece),  # type: ignore[arg-type]
-                "scheduler": {}, "rng": _rng(m, net, row)}
+                "scheduler": scheduler, "rng": _rng(m, net, row)}
 
-    if m.book.end_epoch(record, grad_norms, epoch_time, trainer_state):
+    if m.book.end_epoch(record, grad_norms, epoch_time, trainer_state) or epoch >= m.cfg.epochs:
         m.result = m.book.finish(peak_memory_mb(net.device))
         return True
     return False

@@ -1,0 +1,106 @@
+"""`tune`'s trial processes forked from it on CPU (search/forked_jobs.py), and leaving when the queue is empty."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import tunelab
+from tunelab.app import tune as tune_module
+from tunelab.app.prepare import prepare
+from tunelab.config.load import load_experiment
+from tunelab.runs.layout import RunLayout
+from tunelab.search.claims import claim
+from tunelab.search.forked_jobs import can_fork
+from tunelab.search.local_jobs import TRIAL_PROCESS_ENV
+from tunelab.search.study_run import start_study
+from tunelab.train import artifacts
+
+RAW = {
+    "name": "forked",
+    "data": {"name": "toy_2d"},
+    "model": {"family": "mlp", "hidden_dims": [4]},
+    "train": {"epochs": 3, "batch_size": 16, "optimizer": "sgd", "lr": 0.5, "loss": "cross_entropy"},
+    "search": {"strategy": "grid", "n_jobs": 2, "vectorize": "off",
+               "space": {"train.lr": [0.05, 0.1, 0.2, 0.4, 0.8, 1.0]}},
+    "final": {"enabled": False},
+}
+
+
+def test_trial_processes_are_forked_on_cpu_and_share_the_grid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    forked: list[int] = []
+    fork_workers = tune_module.fork_workers
+
+    def spy(n: int, *args: Any) -> Any:
+        forked.append(n)
+        return fork_workers(n, *args)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a `tunelab worker` command was started")
+
+    monkeypatch.setattr(tune_module, "fork_workers", spy)
+    monkeypatch.setattr(tune_module, "spawn_workers", refused)
+    result = tunelab.tune(load_experiment(None, raw=RAW), out=tmp_path / "run", write_outputs=False)
+    assert forked == [1]
+    assert result.finished and result.n_complete == 6
+    study = optuna.load_study(study_name="forked", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len({t.user_attrs["config_key"] for t in done}) == 6 == len(done)
+    pids = {t.user_attrs["pid"] for t in done}
+    assert os.getpid() in pids and len(pids) == 2  # this process and its forked child
+
+
+def test_fork_only_where_it_is_safe() -> None:
+    exp = load_experiment(None, raw=RAW)
+    url = "sqlite:///study.db"
+    run: Any = SimpleNamespace(base=exp, storage_url=url)
+    assert can_fork(run, url, threads=1)
+    artifacts.write_later(lambda: None)  # the artifact writer's thread runs (it idles ~2 s, then ends)
+    assert artifacts.WRITER._thread is not None and can_fork(run, url, threads=1)  # it is flushed first
+    assert not can_fork(run, "grpc://127.0.0.1:13000", threads=1)  # a storage proxy serves from threads
+    assert not can_fork(run, url, threads=2)  # the child would enter OpenMP regions its parent used
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork(run, url, threads=1)  # a lock that thread holds would stay locked in the child
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_a_trial_process_of_tune_leaves_the_last_trials_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing waits, another process's trial runs: a trial process started by `tune` ends at once
+    (tune retries whatever comes back), instead of polling until that trial ends."""
+    raw = {**RAW, "search": {**RAW["search"], "n_jobs": 1, "space": {"train.lr": [0.1]}}}
+    prepared = prepare(load_experiment(None, raw=raw))
+    layout = RunLayout(tmp_path / "run")
+    url = f"sqlite:///{layout.study_db}"
+    tunelab.tune(prepared.experiment, out=layout.root, write_outputs=False)
+    run = start_study(prepared.experiment, prepared.dataset, prepared.exp_id, layout, url, data_dir=None)
+    running = run.study.ask()  # another process's trial, still training (its owner is alive)
+    claim(run.study, running)
+    monkeypatch.setenv(TRIAL_PROCESS_ENV, "1")
+    assert run.optimize() == 0
+    assert run.study.trials[running.number].state == TrialState.RUNNING
+    run.close()
+
+
+def test_a_forked_child_writes_its_artifacts_with_its_own_thread() -> None:
+    """The parent's writer thread does not exist in a child: a child that queued behind it would wait forever."""
+    artifacts.write_later(lambda: None)
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh writer, whose flush returns
+        done: list[int] = []
+        artifacts.write_later(done.append, 1)
+        artifacts.flush()
+        os._exit(0 if done == [1] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
