@@ -135,6 +135,19 @@ def test_the_deepest_head_leaves_early_and_the_others_stay_exact() -> None:
     assert results[0].epochs_run == 2 and [r.epochs_run for r in results[1:]] == [3, 3, 3]
 
 
+def test_seed001_recipes_on_mixed_shapes_and_embeddings_equal_each_alone() -> None:
+    """Shapes (train/mixed.py) and recipes (train/member_schedule.py) at once, as seed 001's rounds
+    pack them: each head its own depth, activation and LayerNorm, embedding, warmup and linear
+    decay, number of epochs and gradient accumulation."""
+    recipes = [{"scheduler": "linear", "warmup_ratio": 0.2, "gradient_accumulation_steps": 2},
+               {"scheduler": "linear", "warmup_ratio": 0.0, "gradient_accumulation_steps": 1, "epochs": 2},
+               {"scheduler": "cosine", "warmup_ratio": 0.1, "gradient_accumulation_steps": 4},
+               {"scheduler": "constant", "gradient_accumulation_steps": 3, "epochs": 4}]
+    heads = [{**h, EXTRA_TRAIN: r} for h, r in zip(HEADS, recipes, strict=True)]
+    _, results = _compare(heads, [_data(0.0), _data(0.3), _data(0.0), _data(-0.2)])
+    assert [r.epochs_run for r in results] == [3, 2, 3, 4]
+
+
 def test_heads_on_their_own_embeddings_equal_each_alone() -> None:
     """max_length 64 / 128 / 256: a different input per member, the same rows and targets."""
     datas = [_data(0.0), _data(0.3), _data(0.0), _data(-0.2)]
