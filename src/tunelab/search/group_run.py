@@ -51,10 +51,11 @@ from tunelab.text.features import model_inputs
 from tunelab.train.group_resume import RESUMED, ResumeRefused, resumable
 from tunelab.train.grouping import group_key, has_progress, vectorize_error
 from tunelab.train.hooks import Hook
+from tunelab.train.member_data import member_data_error, same_rows
 from tunelab.train.padding import pad_stacks, stack_fits
 from tunelab.train.trial import model_for, write_params
 from tunelab.train.trial_cost import trial_cost
-from tunelab.train.vectorized import fit_group, member_data_error, same_rows
+from tunelab.train.vectorized import fit_group
 
 log = logging.getLogger(__name__)
 Item = tuple[optuna.trial.Trial, Mapping[str, Any]]

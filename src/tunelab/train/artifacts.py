@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.runs.layout import TrialLayout
-from tunelab.runs.records import write_bytes_atomic
 from tunelab.train import checkpoint as ckpt
 
 MAX_PENDING = 8  # queued writes; the training thread waits when the writer is this far behind
@@ -119,7 +118,7 @@ def is_writer(thread: threading.Thread) -> bool:
 
 
 def _save(path: Path, data: bytes, prune: tuple[TrialLayout, int] | None, best: Path | None) -> None:
-    write_bytes_atomic(path, data)
+    ckpt.write_checkpoint(path, data)
     if best is not None:
         ckpt.link_checkpoint(path, best)
     if prune is not None:

@@ -20,6 +20,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
+from tunelab.train.member_dropout import member_dropout, shared_dropout
 from tunelab.train.mixed import Padded, fit_width, masked_layer_norm, real_part, unit_masks
 
 _ACTIVATIONS = tuple(ACTIVATION_MODULES.values())
@@ -264,9 +265,9 @@ class StackedNet:
         """Each member's dropout after layer `position` (-1: on the input)."""
         slot = self.drop_after[position]
         if self.generators is not None:
-            return _member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k,
+            return member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k,
                                    self.widths.get(position))
-        return _dropout(h, self.dropout[:, slot], conv, k)
+        return shared_dropout(h, self.dropout[:, slot], conv, k)
 
 
 def _runs(choices: Sequence[nn.Module | None]) -> list[tuple[int, int, nn.Module | None]]:
@@ -279,47 +280,6 @@ def _runs(choices: Sequence[nn.Module | None]) -> list[tuple[int, int, nn.Module
         else:
             runs.append((row, row + 1, module))
     return runs
-
-
-def _dropout(h: torch.Tensor, p: torch.Tensor, conv: bool, k: int) -> torch.Tensor:
-    """Inverted dropout with each member's own rate; masks are drawn from the global RNG."""
-    if not bool((p > 0).any()):
-        return h
-    if conv:  # (B, K*C, H, W)
-        view = h.reshape(h.shape[0], k, -1)
-        rate = p.view(1, k, 1)
-    else:
-        view = h
-        rate = p.view(k, *([1] * (h.dim() - 1)))
-    keep = (torch.rand_like(view) >= rate).to(h.dtype) / (1 - rate)
-    return (view * keep).reshape(h.shape)
-
-
-def _member_dropout(
-    h: torch.Tensor, rates: list[float], generators: list[torch.Generator], conv: bool, k: int,
-    widths: list[int] | None = None,
-) -> torch.Tensor:
-    """Each member's mask from its own generator, drawn as `nn.Dropout` draws it (same shape,
-    same memory order, same arithmetic), so a member equals its sequential twin bit for bit.
-    `widths`: each member's real feature count in a padded stack (its mask is drawn at that
-    width, as alone, and padded with zeros)."""
-    if not any(p > 0 for p in rates):
-        return h
-    if conv:  # (B, K*C, H, W): member k owns channels k*C..(k+1)*C
-        b, kc, hh, ww = h.shape
-        shape = (b, kc // k, hh, ww)
-    else:  # (K, B, F...)
-        shape = tuple(h.shape[1:])
-    masks = []
-    for row, (p, gen) in enumerate(zip(rates, generators, strict=True)):
-        own = shape if widths is None else (*shape[:-1], widths[row])
-        if p > 0:
-            noise = torch.empty(own, dtype=h.dtype, device=h.device).bernoulli_(1 - p, generator=gen)
-            mask = noise.div_(1 - p)
-        else:
-            mask = torch.ones(own, dtype=h.dtype, device=h.device)
-        masks.append(mask if own == shape else F.pad(mask, (0, shape[-1] - own[-1])))
-    return h * (torch.cat(masks, dim=1) if conv else torch.stack(masks))
 
 
 BatchedLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -22,7 +22,12 @@ FORMAT = 1
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Serialize to memory first so the file on disk is either the old one or the whole new one."""
-    write_bytes_atomic(path, serialize(state))
+    write_checkpoint(path, serialize(state))
+
+
+def write_checkpoint(path: Path, data: bytes) -> None:
+    """Write `serialize`'s bytes: the file on disk is either the old one or the whole new one."""
+    write_bytes_atomic(path, data)
 
 
 def serialize(state: dict[str, Any]) -> bytes:
