@@ -66,6 +66,9 @@ def test_fork_only_where_it_is_safe() -> None:
     assert artifacts.WRITER._thread is not None and can_fork(run, url, threads=1)  # it is flushed first
     assert not can_fork(run, "grpc://127.0.0.1:13000", threads=1)  # a storage proxy serves from threads
     assert not can_fork(run, url, threads=2)  # the child would enter OpenMP regions its parent used
+    text = SimpleNamespace(base=exp.model_copy(update={"model": SimpleNamespace(family="encoder_head")}),
+                           storage_url=url)
+    assert not can_fork(text, url, threads=1)  # an encoder's native threads: seed 001's forked child hung
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -9,8 +9,9 @@ database connections, so the study sees the same kind of trial process as before
 
 Forked only where that is safe: on CPU (a CUDA context does not survive a fork), one torch
 thread per process (a child never enters an OpenMP region its parent used), no storage proxy
-(gRPC threads), and no thread here but the artifact writer, flushed and idle first (a lock another
-thread held at the fork would stay locked in the child; the child starts its own writer). Otherwise
+(gRPC threads), no thread here but the artifact writer, flushed and idle first (a lock another
+thread held at the fork would stay locked in the child; the child starts its own writer), and no
+text encoder (its tokenizer and allocator threads are native: `NO_FORK_FAMILIES`). Otherwise
 `tune` starts `tunelab worker` as before.
 """
 
@@ -39,7 +40,13 @@ def can_fork(run: StudyRun, worker_url: str, threads: int) -> bool:
     res = run.base.resources
     return ("fork" in multiprocessing.get_all_start_methods() and threads == 1 and worker_url == run.storage_url
             and res.gpus_per_trial <= 0 and resolve_device(run.base.train.device).type == "cpu"
-            and all(t is threading.main_thread() or is_writer(t) for t in threading.enumerate()))
+            and all(t is threading.main_thread() or is_writer(t) for t in threading.enumerate())
+            and run.base.model.family not in NO_FORK_FAMILIES)
+
+
+# A text encoder's libraries run native thread pools that Python cannot see or quiesce: seed 001's
+# study (frozen sentence encoder) forked a child that hung on a futex before its first trial.
+NO_FORK_FAMILIES = frozenset({"encoder_head"})
 
 
 class ForkedWorker:
