@@ -62,7 +62,7 @@ def test_a_queued_checkpoint_holds_the_state_at_save_time_not_what_training_did_
 
 def test_fit_leaves_every_record_best_and_last_checkpoint_when_it_returns(tmp_path: Path) -> None:
     data = load_dataset(DataSection(name="diabetes"), TaskSection())
-    cfg = TrainSection(epochs=6, batch_size=32, device="cpu", checkpoints={"keep_last": 2})
+    cfg = TrainSection(epochs=6, batch_size=32, device="cpu", checkpoints={"keep_last": 2, "every": 1})
     model = build_model(MLPModel(hidden_dims=[8]), data.input_shape, data.output_dim, seed=0)
     layout = TrialLayout(tmp_path / "t")
     result = fit(model, data, cfg, loss_name="mse", metrics=[], layout=layout, identity={})
@@ -111,3 +111,64 @@ def test_a_best_epoch_between_epoch_checkpoints_gets_a_resumable_best_pt(tmp_pat
     assert [e for e, _ in layout.epoch_checkpoints()] == [4]
     best = ckpt.load_checkpoint(layout.best_checkpoint)
     assert best["epoch"] == result.best_epoch and {"model", "optimizer", "rng", "best"} <= best.keys()
+
+
+def _fit(tmp_path: Path, name: str, epochs: int, **checkpoints: object) -> tuple[TrialLayout, object]:
+    data = load_dataset(DataSection(name="diabetes"), TaskSection())
+    cfg = TrainSection(epochs=epochs, batch_size=32, device="cpu", lr=0.01, checkpoints={"keep_last": 50, **checkpoints})
+    model = build_model(MLPModel(hidden_dims=[8]), data.input_shape, data.output_dim, seed=0)
+    layout = TrialLayout(tmp_path / name)
+    return layout, fit(model, data, cfg, loss_name="mse", metrics=[], layout=layout, identity={})
+
+
+def test_auto_checkpoints_fast_epochs_at_the_end_only_with_best_pt_the_best_epochs_own_state(tmp_path: Path) -> None:
+    every, every_result = _fit(tmp_path, "every", 8, every=1)
+    auto, auto_result = _fit(tmp_path, "auto", 8)  # `auto` is the default; these epochs take milliseconds
+    assert [e for e, _ in every.epoch_checkpoints()] == list(range(8, 0, -1))
+    assert [e for e, _ in auto.epoch_checkpoints()] == [8]
+    assert [r["epoch"] for r in read_jsonl(auto.metrics_jsonl)] == list(range(1, 9))  # records stay per epoch
+    assert auto_result.best_epoch == every_result.best_epoch
+    best, same_epoch = ckpt.load_checkpoint(auto.best_checkpoint), ckpt.load_checkpoint(
+        every.epoch_checkpoint(every_result.best_epoch))
+    assert best["epoch"] == every_result.best_epoch
+    for part in ("model", "optimizer"):  # the weights and moments of that epoch, not of a later one
+        flat = [t for t in _tensors(best[part])]
+        assert flat and all(torch.equal(a, b) for a, b in zip(flat, _tensors(same_epoch[part]), strict=True))
+
+
+def test_auto_checkpoints_every_epoch_once_epochs_take_longer_than_the_interval(tmp_path: Path, monkeypatch) -> None:
+    from tunelab.train import epoch_end
+
+    monkeypatch.setattr(epoch_end, "AUTO_CHECKPOINT_S", 0.0)  # as if each epoch took longer than the interval
+    layout, _ = _fit(tmp_path, "slow", 4)
+    assert [e for e, _ in layout.epoch_checkpoints()] == [4, 3, 2, 1]
+
+
+def test_a_diverged_trial_still_leaves_the_best_epoch_kept_in_memory_as_best_pt(tmp_path: Path) -> None:
+    from torch import nn
+
+    from tunelab.train.epoch_end import TrialBook
+
+    model = nn.Linear(2, 1)
+    layout = TrialLayout(tmp_path / "t")
+    book = TrialBook(model, TrainSection(epochs=5, device="cpu"), has_val=True, layout=layout, identity={})
+    state = lambda: {"optimizer": {}, "scheduler": {}, "rng": {}}  # noqa: E731
+    weights = model.weight.detach().clone()
+    assert not book.end_epoch({"epoch": 1, "train_loss": 1.0, "val_loss": 0.5}, {}, 0.01, state)
+    with torch.no_grad():
+        model.weight.add_(1.0)  # training went on after the best epoch
+    assert book.end_epoch({"epoch": 2, "train_loss": float("nan"), "val_loss": float("nan")}, {}, 0.01, state)
+    assert layout.epoch_checkpoints() == []  # neither epoch was due; the diverged one never is
+    result = book.finish(0.0)
+    best = ckpt.load_checkpoint(layout.best_checkpoint)
+    assert result.state == "diverged" and best["epoch"] == 1 and torch.equal(best["model"]["weight"], weights)
+
+
+def _tensors(value: object) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k in sorted(value, key=str) for t in _tensors(value[k])]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _tensors(v)]
+    return []

@@ -16,6 +16,9 @@ from tunelab.config.vocabulary import CLASSIFICATION_METRICS, LOSS_NAMES, METRIC
 Metric = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 LossName = Literal[("auto", *LOSS_NAMES)]  # type: ignore[valid-type]
 Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+# `checkpoints.every: auto`: an epoch checkpoint once this many seconds of training have passed since
+# the last one (and always at the last epoch and when a trial stops). A kill loses at most this much.
+AUTO_CHECKPOINT_S = 1.0
 
 
 class EarlyStopping(Section):
@@ -30,7 +33,10 @@ class Checkpoints(Section):
 
     keep_last: int = Field(2, ge=1, description="Epoch checkpoints kept (the newest ones).")
     keep_best: bool = Field(True, description="Also keep the best epoch's checkpoint as best.pt.")
-    every: int = Field(1, ge=1, description="Write a checkpoint every this many epochs (and at the last).")
+    every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description=f"Write an epoch checkpoint every this many epochs; `auto`: once {AUTO_CHECKPOINT_S:g} s "
+        "of training have passed since the last one (every epoch when epochs are slower). Always at the last "
+        "epoch and when a trial stops; best.pt is written with the next epoch checkpoint.")
 
 
 class Divergence(Section):

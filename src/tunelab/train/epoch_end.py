@@ -5,7 +5,7 @@ Both trainers produce an epoch's record the same way up to the point where it is
 there on a trial's bookkeeping is the same whichever trainer ran it: divergence, the best epoch,
 the record and gradient norms written (through train/artifacts.py's background writer), the
 hooks (early stopping, pruning, progress), the epoch checkpoints and best.pt (the best epoch's
-checkpoint), and finally the
+checkpoint, kept in memory until the next epoch checkpoint is written), and finally the
 `FitResult` and `result.json`. `TrialBook` holds that bookkeeping for one trial, so the two
 trainers cannot drift apart on it. What only the trainer knows (its optimizer, scheduler and
 RNG states for a checkpoint) it hands over as a callable, called only when a checkpoint is due.
@@ -17,9 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from tunelab.config.schema import TrainSection
+from tunelab.config.train_section import AUTO_CHECKPOINT_S
 from tunelab.config.vocabulary import higher_is_better
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.outcome import Outcome
@@ -120,6 +122,8 @@ class TrialBook:
         self.record: dict[str, Any] = {}
         self.train_time = 0.0
         self.resumed_from = 0
+        self._since_checkpoint = 0.0  # training seconds since the last epoch checkpoint
+        self._best_state: dict[str, Any] | None = None  # the best epoch's checkpoint, not yet on disk
 
     def finished_result(self) -> FitResult | None:
         """The result this trial folder already holds (a finished trial is not trained again)."""
@@ -152,6 +156,7 @@ class TrialBook:
         True when the trial stops here (diverged, early-stopped, pruned)."""
         cfg, ctx, layout, epoch = self.cfg, self.ctx, self.layout, record["epoch"]
         self.train_time += epoch_time
+        self._since_checkpoint += epoch_time
         record["epoch_time_s"] = round(epoch_time, 6)
         diverged = divergence(record, cfg.divergence.max_loss)
         record["is_best"] = False if diverged else self.best.update(record)
@@ -170,10 +175,15 @@ class TrialBook:
         return ctx.stop
 
     def _checkpoint(self, layout: TrialLayout, epoch: int, best: bool, trainer_state: TrainerState) -> None:
-        """The epoch's checkpoint when one is due; best.pt is the best epoch's own checkpoint (one
-        serialization, linked to the epoch's file when both are written)."""
-        cfg = self.cfg
-        due = epoch % cfg.checkpoints.every == 0 or epoch == cfg.epochs or self.ctx.stop
+        """The epoch's checkpoint when one is due (`checkpoints.every`), with best.pt: the best
+        epoch's own checkpoint, linked to the epoch's file when the best epoch is a due one, else
+        kept in memory and written with the next due checkpoint (or when the trial ends).
+
+        A kill therefore loses the epochs since the last due checkpoint, and the resumed trial
+        trains them again exactly; a due epoch never leaves best.pt behind the best epoch up to it."""
+        every = self.cfg.checkpoints.every
+        due = (epoch == self.cfg.epochs or self.ctx.stop
+               or (self._since_checkpoint >= AUTO_CHECKPOINT_S if every == "auto" else epoch % every == 0))
         if not (due or best):
             return
         state = {
@@ -184,11 +194,21 @@ class TrialBook:
             "best": {"value": self.best.value, "epoch": self.best.epoch},
             "train_time_s": self.train_time,
         }
-        if due:
-            artifacts.save_later(layout.epoch_checkpoint(epoch), state, prune=(layout, cfg.checkpoints.keep_last),
-                                 best=layout.best_checkpoint if best else None)
-        else:
-            artifacts.save_later(layout.best_checkpoint, state)
+        if not due:
+            self._best_state = _detached(state)  # the live tensors change at the next step
+            return
+        if not best:
+            self._write_best()
+        self._best_state = None
+        self._since_checkpoint = 0.0
+        artifacts.save_later(layout.epoch_checkpoint(epoch), state, prune=(layout, self.cfg.checkpoints.keep_last),
+                             best=layout.best_checkpoint if best else None)
+
+    def _write_best(self) -> None:
+        """best.pt from the best epoch kept in memory (none kept: it is on disk already)."""
+        if self._best_state is not None and self.layout is not None:
+            artifacts.save_later(self.layout.best_checkpoint, self._best_state)
+        self._best_state = None
 
     def finish(self, peak_mem_mb: float) -> FitResult:
         """The trial's `FitResult`; with a folder, every queued write lands before `result.json`."""
@@ -206,6 +226,7 @@ class TrialBook:
             resumed_from_epoch=self.resumed_from,
         )
         if self.recorder is not None:
+            self._write_best()  # a diverged epoch is never checkpointed: the best before it is written here
             artifacts.flush()  # best and last checkpoints and every record are on disk before result.json
             self.recorder.finish(result.to_dict())
         for hook in self.hooks:
@@ -215,3 +236,14 @@ class TrialBook:
 
 def _without_identity(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "identity"}
+
+
+def _detached(value: Any) -> Any:
+    """A copy of a checkpoint's state whose tensors no longer change with training."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_detached(v) for v in value)
+    return value
