@@ -13,7 +13,8 @@ disk: a resume from the newest checkpoint finds every record up to it.
 before it reads a trial folder to resume and before it writes result.json, so the best and the
 last checkpoint are always on disk when a trial ends. A kill (SIGKILL, power cut) loses at most
 the writes still queued — the last `MAX_PENDING` epochs' records and checkpoints at worst — and
-the trial resumes from the newest checkpoint that made it to disk, as after any crash.
+the trial resumes from the newest checkpoint that made it to disk, as after any crash (which
+epochs get a checkpoint at all: `checkpoints.every`, decided in train/epoch_end.py).
 
 `TUNELAB_SYNC_ARTIFACTS=1` writes on the training thread instead (for debugging and timing).
 """
