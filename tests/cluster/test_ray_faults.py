@@ -36,6 +36,8 @@ train:
   batch_size: 4
   optimizer: adam
   loss: huber
+  checkpoints:
+    every: 1
 search:
   strategy: grid
   vectorize: off

@@ -24,7 +24,7 @@ def _experiment(name: str, vectorize: str | int, pruner: str, seeds: int) -> Exp
         "name": name,
         "data": {"name": "diabetes"},
         "model": {"family": "mlp", "hidden_dims": [16]},
-        "train": {"epochs": EPOCHS, "batch_size": 64, "checkpoints": {"keep_last": EPOCHS}},
+        "train": {"epochs": EPOCHS, "batch_size": 64, "checkpoints": {"keep_last": EPOCHS, "every": 1}},
         "final": {"enabled": False},
         "search": {"strategy": "grid", "space": {"train.lr": [0.001, 0.003]}, "seeds": seeds,
                    "pruner": pruner, "vectorize": vectorize, "n_jobs": 1},

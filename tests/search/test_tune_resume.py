@@ -35,6 +35,8 @@ train:
   epochs: 30
   batch_size: 8
   optimizer: adam
+  checkpoints:
+    every: 1          # a checkpoint per epoch: the kill lands mid-trial, after some of them
 search:
   strategy: grid
   vectorize: off

@@ -15,7 +15,7 @@ EXP = {
     "name": "group_resume",
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [16]},
-    "train": {"epochs": 12, "batch_size": 16, "optimizer": "adam", "metrics": ["r2"]},
+    "train": {"epochs": 12, "batch_size": 16, "optimizer": "adam", "metrics": ["r2"], "checkpoints": {"every": 1}},
     "search": {
         "strategy": "grid", "vectorize": "auto", "n_jobs": 1, "seeds": 2,
         "space": {"train.lr": [0.001, 0.003, 0.01], "model.dropout": [0.0, 0.2]},

@@ -15,13 +15,13 @@ DIGITS = {
     "name": "digits_small",
     "data": {"name": "digits"},
     "model": {"family": "mlp", "hidden_dims": [16]},
-    "train": {"epochs": 4, "batch_size": 128, "lr": 0.01},
+    "train": {"epochs": 4, "batch_size": 128, "lr": 0.01, "checkpoints": {"every": 1}},
 }
 DIABETES = {
     "name": "diabetes_small",
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [16]},
-    "train": {"epochs": 4, "batch_size": 64, "lr": 0.01},
+    "train": {"epochs": 4, "batch_size": 64, "lr": 0.01, "checkpoints": {"every": 1}},
 }
 
 

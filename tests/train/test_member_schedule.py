@@ -43,7 +43,7 @@ def _exps(optimizer: str) -> list[Experiment]:
         "data": {"name": "diabetes"},
         "model": {"family": "mlp", "hidden_dims": [24, 24], "dropout": 0.2 * (i % 2)},
         "train": {"batch_size": 32, "loss": "huber", "optimizer": optimizer, "device": "cpu", "seed": i,
-                  "momentum": 0.9, "metrics": ["r2"], **recipe},
+                  "momentum": 0.9, "metrics": ["r2"], "checkpoints": {"every": 1}, **recipe},
     }) for i, recipe in enumerate(RECIPES)]
 
 

@@ -17,7 +17,7 @@ EXPERIMENT = {
     "name": "resume_me",
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [32, 32], "dropout": 0.1},
-    "train": {"epochs": 30, "batch_size": 2, "lr": 0.001, "checkpoints": {"keep_last": 2}},
+    "train": {"epochs": 30, "batch_size": 2, "lr": 0.001, "checkpoints": {"keep_last": 2, "every": 1}},
 }
 
 

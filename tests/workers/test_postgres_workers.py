@@ -19,7 +19,7 @@ from fixtures.postgres import pg_storage
 GRID = {
     "data": {"name": "diabetes"},
     "model": {"family": "mlp", "hidden_dims": [16]},
-    "train": {"epochs": 12, "batch_size": 2, "lr": 0.001},
+    "train": {"epochs": 12, "batch_size": 2, "lr": 0.001, "checkpoints": {"every": 1}},  # caught mid-trial
     "search": {
         "strategy": "grid",
         "vectorize": "off",  # one trial at a time: long enough for the others to join and be killed mid-trial
