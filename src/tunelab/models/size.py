@@ -24,6 +24,9 @@ BYTES_PER_PARAM = 4 * 4
 BYTES_PER_ACTIVATION = 4 * 2
 # built-in and buildable on the meta device; others load weights or user code
 ESTIMATED_FAMILIES = ("mlp", "cnn", "resnet")
+# (model section as JSON, input shape, output dim, batch rows) -> (parameters, bytes): every trial's
+# model is checked when it is built (and again for its cost), a meta-device forward of ~2-10 ms each
+_ESTIMATES: dict[tuple[Any, ...], tuple[int, int]] = {}
 
 
 def max_model_gb() -> float:
@@ -34,16 +37,24 @@ def max_model_gb() -> float:
 def estimate_bytes(
     cfg: Any, input_shape: tuple[int, ...], output_dim: int, batch_rows: int
 ) -> tuple[int, int] | None:
-    """(parameters, bytes for training one batch), or None for a family not estimated here."""
+    """(parameters, bytes for training one batch), or None for a family not estimated here.
+    Cached per model section and shapes: the estimate depends on nothing else."""
     from tunelab.models.registry import MODEL_FAMILIES
 
     if cfg.family not in ESTIMATED_FAMILIES:
         return None
+    dump = getattr(cfg, "model_dump_json", None)
+    key = (dump(), tuple(input_shape), int(output_dim), int(batch_rows)) if dump is not None else None
+    if key is not None and key in _ESTIMATES:
+        return _ESTIMATES[key]
     with torch.device("meta"):
         model = MODEL_FAMILIES[cfg.family](cfg, tuple(input_shape), int(output_dim))
         n_params = sum(p.numel() for p in model.parameters())
         activations = _activation_numel(model, (max(1, batch_rows), *input_shape))
-    return n_params, n_params * BYTES_PER_PARAM + activations * BYTES_PER_ACTIVATION
+    found = n_params, n_params * BYTES_PER_PARAM + activations * BYTES_PER_ACTIVATION
+    if key is not None:
+        _ESTIMATES[key] = found
+    return found
 
 
 def check_model_size(cfg: Any, input_shape: tuple[int, ...], output_dim: int, batch_rows: int) -> None:
