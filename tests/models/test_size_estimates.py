@@ -46,3 +46,14 @@ def test_a_cached_estimate_still_meets_the_limit_in_force(builds: list[int], mon
     with pytest.raises(ConfigError, match=r"over the limit of 0\.001 GB"):
         size.check_model_size(cfg, (8,), 1, 64)
     assert len(builds) == 1
+
+
+def test_a_dropout_rate_changes_no_estimate_but_dropout_layers_do(builds: list[int]) -> None:
+    some = size.estimate_bytes(MLPModel(hidden_dims=[32], dropout=0.2), (8,), 1, 16)
+    other_rate = size.estimate_bytes(MLPModel(hidden_dims=[32], dropout=0.45), (8,), 1, 16)
+    assert len(builds) == 1 and other_rate == some
+    size._ESTIMATES.clear()  # the same estimate made afresh
+    assert size.estimate_bytes(MLPModel(hidden_dims=[32], dropout=0.45), (8,), 1, 16) == some
+    none = size.estimate_bytes(MLPModel(hidden_dims=[32], dropout=0.0), (8,), 1, 16)
+    assert len(builds) == 3
+    assert none is not None and some is not None and none[0] == some[0] and none[1] < some[1]  # no Dropout output

@@ -37,6 +37,8 @@ def make_storage(url: str, *, pool_size: int | None = None) -> optuna.storages.B
     if url.startswith("grpc://"):
         return connect(url)
     sqlite = url.startswith("sqlite")
+    # SQLite: the pragmas as a pool listener given to create_engine (SQLAlchemy's `pool_events`), so they
+    # hold from the first connection, the one Optuna creates its tables on
     kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}, "pool_events": [(_fast_sqlite, "connect")]} \
         if sqlite else {"pool_pre_ping": True}
     if not sqlite:
