@@ -193,8 +193,7 @@ def latency_ms(model: nn.Module, data: Dataset, device: torch.device, batch: int
 def _next_repeats(repeats: int, seconds: float) -> int:
     """Calls in the next timed round: enough for `LATENCY_MIN_S` at the per-call time just measured
     (with 20% to spare), at least twice and at most 16 times the last round. Growing 4x blindly, the
-    last round overshot the minimum up to 4x and the earlier rounds added a third (seed 000's MLP:
-    0.1-0.3 s per batch size, against ~0.06 s sized from the measurement)."""
+    last round overshot the minimum up to 4x and the earlier rounds added a third."""
     wanted = int(1.2 * LATENCY_MIN_S / max(seconds, 1e-9)) + 1
     return min(LATENCY_MAX_REPEATS, max(2 * repeats, min(16 * repeats, wanted)))
 
