@@ -79,8 +79,8 @@ def check_storage(url: str | None) -> None:
 def _fast_sqlite(dbapi_connection: Any, _record: Any) -> None:
     """Every SQLite connection, from the first (Optuna's schema set-up) on: write-ahead log with
     `synchronous=NORMAL`. A commit no longer waits for an fsync (a few ms each, a dozen per trial and
-    some twenty while Optuna creates its tables: a new study opened in 0.13 s instead of 0.35 s on
-    the 2-core VM), readers never block the writer, and a crashed process still loses nothing it
+    more while Optuna creates its tables: a new study opened in 0.13 s instead of 0.35 s on the
+    2-core VM), readers never block the writer, and a crashed process still loses nothing it
     committed (only a power cut could lose the last commits). Needs a local disk: use PostgreSQL
     for a study shared between machines."""
     cursor = dbapi_connection.cursor()
