@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tunelab.config.load import load_experiment
@@ -76,3 +78,28 @@ def test_trial_cost_sums_seeds_and_writes_cost_json(tmp_path) -> None:
     assert found["train_time_alone_s"] == 3.5 and found["train_time_kind"] == "measured"
     assert found["n_params"] == 10 * 8 + 8 + 8 + 1 and found["latency_ms_b1"] > 0
     assert layout.cost_json.is_file()
+
+
+def test_latency_rounds_are_sized_from_the_time_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each timed round after the first is sized from the per-call time just measured (at most 16x
+    the last), so the round that decides lasts about `LATENCY_MIN_S` instead of up to 4x it."""
+    _exp, data, model = _setup([8])
+    rounds: list[int] = []
+    per_call = 1e-4  # seconds: what the fake clock says every call takes
+
+    def timed(_fn, _device, repeats: int) -> float:
+        rounds.append(repeats)
+        return per_call
+
+    monkeypatch.setattr(cost, "_timed", timed)
+    ms = cost.latency_ms(model, data, cost.resolve_device("cpu"), 1)
+    assert ms == pytest.approx(per_call * 1000)
+    assert rounds[0] == 1 and all(b >= 2 * a and b <= 16 * a for a, b in itertools.pairwise(rounds))
+    assert rounds[-1] * per_call >= cost.LATENCY_MIN_S  # the last round lasts the minimum ...
+    assert rounds[-1] * per_call <= 1.25 * cost.LATENCY_MIN_S  # ... and not much more
+    assert all(r * per_call < cost.LATENCY_MIN_S for r in rounds[:-1])
+    assert sum(rounds) < 1 + 4 + 16 + 64 + 256 + 1024  # growing 4x blindly: 1365 calls, the last 1024
+    rounds.clear()
+    per_call = 1e-9  # a call too fast to fill the minimum: capped
+    cost.latency_ms(model, data, cost.resolve_device("cpu"), 1)
+    assert rounds[-1] == cost.LATENCY_MAX_REPEATS

@@ -8,6 +8,7 @@ raise with `TUNELAB_MAX_MODEL_GB`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -24,6 +25,9 @@ BYTES_PER_PARAM = 4 * 4
 BYTES_PER_ACTIVATION = 4 * 2
 # built-in and buildable on the meta device; others load weights or user code
 ESTIMATED_FAMILIES = ("mlp", "cnn", "resnet")
+# `_estimate_key` -> (parameters, bytes): every trial's model is checked when it is built (and again
+# for its cost), a meta-device forward of 2-3 ms each for seed 000's MLP
+_ESTIMATES: dict[tuple[Any, ...], tuple[int, int]] = {}
 
 
 def max_model_gb() -> float:
@@ -34,16 +38,34 @@ def max_model_gb() -> float:
 def estimate_bytes(
     cfg: Any, input_shape: tuple[int, ...], output_dim: int, batch_rows: int
 ) -> tuple[int, int] | None:
-    """(parameters, bytes for training one batch), or None for a family not estimated here."""
+    """(parameters, bytes for training one batch), or None for a family not estimated here.
+    Cached per model section and shapes: the estimate depends on nothing else."""
     from tunelab.models.registry import MODEL_FAMILIES
 
     if cfg.family not in ESTIMATED_FAMILIES:
         return None
+    key = _estimate_key(cfg, input_shape, output_dim, batch_rows)
+    if key is not None and key in _ESTIMATES:
+        return _ESTIMATES[key]
     with torch.device("meta"):
         model = MODEL_FAMILIES[cfg.family](cfg, tuple(input_shape), int(output_dim))
         n_params = sum(p.numel() for p in model.parameters())
         activations = _activation_numel(model, (max(1, batch_rows), *input_shape))
-    return n_params, n_params * BYTES_PER_PARAM + activations * BYTES_PER_ACTIVATION
+    found = n_params, n_params * BYTES_PER_PARAM + activations * BYTES_PER_ACTIVATION
+    if key is not None:
+        _ESTIMATES[key] = found
+    return found
+
+
+def _estimate_key(cfg: Any, input_shape: tuple[int, ...], output_dim: int, batch_rows: int) -> tuple[Any, ...] | None:
+    """What an estimate depends on: the model section, where a dropout rate counts only as zero or not
+    (a rate changes no shape, but a zero rate builds no Dropout layer), and the shapes. A TPE study
+    draws a new dropout rate for every trial."""
+    dump = getattr(cfg, "model_dump", None)
+    if dump is None:
+        return None
+    fields = {k: v > 0 if "dropout" in k and isinstance(v, float) else v for k, v in dump(mode="json").items()}
+    return json.dumps(fields, sort_keys=True), tuple(input_shape), int(output_dim), int(batch_rows)
 
 
 def check_model_size(cfg: Any, input_shape: tuple[int, ...], output_dim: int, batch_rows: int) -> None:

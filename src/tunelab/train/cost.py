@@ -39,7 +39,8 @@ CALIBRATION_STEPS = 5  # steps per timed block
 CALIBRATION_BLOCKS = 15
 CALIBRATION_MIN_S = 0.3
 LATENCY_BATCHES = (1, 256)
-LATENCY_MIN_S = 0.05  # repeat each latency measurement until this much time has passed
+LATENCY_MIN_S = 0.05  # repeat each latency measurement until one round of calls lasts this long
+LATENCY_MAX_REPEATS = 4096  # ... or has this many calls
 EVAL_SAMPLE_ROWS = 4096  # an evaluation pass is timed on at most this many rows, then scaled
 
 _CALIBRATIONS: dict[tuple[Any, ...], dict[str, float]] = {}  # once per shape per process
@@ -182,11 +183,19 @@ def latency_ms(model: nn.Module, data: Dataset, device: torch.device, batch: int
     repeats, seconds = 1, 0.0
     while True:
         seconds = _timed(lambda: model(x), device, repeats)
-        if seconds * repeats >= LATENCY_MIN_S or repeats >= 4096:
+        if seconds * repeats >= LATENCY_MIN_S or repeats >= LATENCY_MAX_REPEATS:
             break
-        repeats *= 4
+        repeats = _next_repeats(repeats, seconds)
     model.train(was_training)
     return seconds * 1000 / len(x)
+
+
+def _next_repeats(repeats: int, seconds: float) -> int:
+    """Calls in the next timed round: enough for `LATENCY_MIN_S` at the per-call time just measured
+    (with 20% to spare), at least twice and at most 16 times the last round. Growing 4x blindly, the
+    last round overshot the minimum up to 4x and the earlier rounds added a third."""
+    wanted = int(1.2 * LATENCY_MIN_S / max(seconds, 1e-9)) + 1
+    return min(LATENCY_MAX_REPEATS, max(2 * repeats, min(16 * repeats, wanted)))
 
 
 def measure_cost(
