@@ -115,7 +115,8 @@ def test_a_best_epoch_between_epoch_checkpoints_gets_a_resumable_best_pt(tmp_pat
 
 def _fit(tmp_path: Path, name: str, epochs: int, **checkpoints: object) -> tuple[TrialLayout, object]:
     data = load_dataset(DataSection(name="diabetes"), TaskSection())
-    cfg = TrainSection(epochs=epochs, batch_size=32, device="cpu", lr=0.01, checkpoints={"keep_last": 50, **checkpoints})
+    cfg = TrainSection(epochs=epochs, batch_size=32, device="cpu", lr=0.01,
+                       checkpoints={"keep_last": 50, **checkpoints})
     model = build_model(MLPModel(hidden_dims=[8]), data.input_shape, data.output_dim, seed=0)
     layout = TrialLayout(tmp_path / name)
     return layout, fit(model, data, cfg, loss_name="mse", metrics=[], layout=layout, identity={})
