@@ -66,21 +66,26 @@ def _limits(curves: list[Curve], log_ok: bool) -> tuple[tuple[float, float], tup
     return (min(xs) - 0.05 * span, max(xs) + 0.05 * span), ylim, log
 
 
-def _ticks(lo: float, hi: float, log: bool, integer: bool = False) -> list[float]:
+def _ticks(lo: float, hi: float, log: bool, bins: int | None = None) -> list[float]:
+    """Tick values inside [lo, hi]: `bins` as matplotlib's automatic locator would pick for the panel's
+    length (linear y), None for whole epochs (the epoch axes' `MaxNLocator(integer=True)`)."""
     if log:
         ticks = [t for t in LogLocator().tick_values(lo, hi) if lo <= t <= hi]
         if len(ticks) < 2:  # less than two decades shown: 1, 2, 5 of each
             ticks = [t for t in LogLocator(subs=(1.0, 2.0, 5.0)).tick_values(lo, hi) if lo <= t <= hi]
         return ticks
-    return [t for t in MaxNLocator(nbins=8 if integer else 6, integer=integer).tick_values(lo, hi) if lo <= t <= hi]
+    locator = MaxNLocator(integer=True) if bins is None else MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10])
+    return [t for t in locator.tick_values(lo, hi) if lo <= t <= hi]
 
 
 def tick_labels(ticks: list[float], log: bool) -> list[str]:
     """Linear ticks with one number of decimals (0.2, 0.4, ... 1.0, as matplotlib's), log ticks as they are."""
     if log or any("e" in f"{t:g}" for t in ticks):
-        return [f"{t:g}" for t in ticks]
-    decimals = max((len(f"{t:g}".partition(".")[2]) for t in ticks), default=0)
-    return [f"{t:.{decimals}f}" for t in ticks]
+        texts = [f"{t:g}" for t in ticks]
+    else:
+        decimals = max((len(f"{t:g}".partition(".")[2]) for t in ticks), default=0)
+        texts = [f"{t:.{decimals}f}" for t in ticks]
+    return [text.replace("-", "\N{MINUS SIGN}") for text in texts]  # matplotlib's minus (axes.unicode_minus)
 
 
 def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
@@ -101,7 +106,7 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     (x0, x1), (y0, y1), log = _limits(curves, log_ok=name == "loss")
     scale: Callable[[float], float] = math.log10 if log else float
     s0, s1 = scale(y0), scale(y1)
-    xticks, yticks = _ticks(x0, x1, False, integer=True), _ticks(y0, y1, log)
+    xticks, yticks = _ticks(x0, x1, False), _ticks(y0, y1, log, bins=max(1, min(9, int(ph * 72 / (2 * 7)))))
     boxes = {t.number: (LEFT + (i % cols) * pw * (1 + WSPACE), height - TOP - (i // cols) * ph * (1 + HSPACE) - ph)
              for i, t in enumerate(trials)}
     lowest = {t.number for t in trials[max(0, len(trials) - cols):]}  # lowest panel of each column
