@@ -58,8 +58,9 @@ def folder_digest(run_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-# Asked for first, in this order (the costliest: grids of every trial, a forest fit); the rest in page order.
-COSTLIEST = ("learning_curves", "metric_curves", "parameter_importance", "grad_norms")
+# Asked for first, in this order (the costliest, measured on seed 000's 27-trial grid: gradient norms
+# 0.27 s of CPU, the importance forest 0.19 s, each grid of every trial 0.18 s); the rest in page order.
+COSTLIEST = ("grad_norms", "parameter_importance", "learning_curves", "metric_curves")
 
 
 def costliest_first(names: list[str], warm: bool = True) -> list[str]:
