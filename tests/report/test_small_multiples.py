@@ -45,3 +45,11 @@ def test_grid_draws_a_framed_panel_and_title_per_trial_with_curves_inside(grid_r
         labels = fig.legends[0].get_texts()
         assert [t.get_text() for t in labels] == ["train (train_loss)", "validation (val_loss)"]
         plt.close(fig)
+
+
+def test_log_ticks_fall_back_to_even_values_on_a_narrow_range() -> None:
+    from tunelab.report.small_multiples import _ticks
+
+    assert _ticks(0.05, 2.0, log=True) == [0.1, 1.0]
+    narrow = _ticks(0.3, 0.45, log=True, bins=4)
+    assert narrow == [0.3, 0.35, 0.4, 0.45]

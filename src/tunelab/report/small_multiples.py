@@ -69,11 +69,11 @@ def _limits(curves: list[Curve], log_ok: bool) -> tuple[tuple[float, float], tup
 def _ticks(lo: float, hi: float, log: bool, bins: int | None = None) -> list[float]:
     """Tick values inside [lo, hi]: `bins` as matplotlib's automatic locator would pick for the panel's
     length (linear y), None for whole epochs (the epoch axes' `MaxNLocator(integer=True)`)."""
-    if log:
-        ticks = [t for t in LogLocator().tick_values(lo, hi) if lo <= t <= hi]
-        if len(ticks) < 2:  # less than two decades shown: 1, 2, 5 of each
-            ticks = [t for t in LogLocator(subs=(1.0, 2.0, 5.0)).tick_values(lo, hi) if lo <= t <= hi]
-        return ticks
+    if log:  # decades; less than two shown: 1, 2, 5 of each; a narrow range (0.3 to 0.45): even values
+        for log_locator, most in ((LogLocator(), None), (LogLocator(subs=(1.0, 2.0, 5.0)), (bins or 9) + 1)):
+            ticks = [t for t in log_locator.tick_values(lo, hi) if lo <= t <= hi]
+            if len(ticks) >= 2 and (most is None or len(ticks) <= most):
+                return ticks
     locator = MaxNLocator(integer=True) if bins is None else MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10])
     return [t for t in locator.tick_values(lo, hi) if lo <= t <= hi]
 
