@@ -125,9 +125,9 @@ def test_the_costliest_plots_are_asked_for_first() -> None:
     names = ["learning_curves", "metric_curves", "learning_curves_best", "grad_norms", "axis_lr", "overlay_lr",
              "overlay_width", "optimization_history", "parameter_importance", "seed_spread"]
     assert costliest_first(names) == [
-        "learning_curves", "metric_curves", "parameter_importance", "grad_norms", "overlay_lr", "overlay_width",
+        "grad_norms", "parameter_importance", "learning_curves", "metric_curves", "overlay_lr", "overlay_width",
         "learning_curves_best", "axis_lr", "optimization_history", "seed_spread"]
-    assert costliest_first(names, warm=False)[:3] == ["parameter_importance", "learning_curves", "metric_curves"]
+    assert costliest_first(names, warm=False)[:3] == ["parameter_importance", "grad_norms", "learning_curves"]
 
 
 def _imported(module: str) -> bool:

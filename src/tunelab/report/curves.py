@@ -1,18 +1,16 @@
-"""Per-epoch plots: learning curves (small multiples for many configurations) and gradient norms."""
+"""Per-epoch plots: learning curves of one configuration and gradient norms (every configuration's
+curves: small_multiples.py)."""
 
 from __future__ import annotations
 
-import math
-import textwrap
 from collections.abc import Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from tunelab.report.figures import BAND, FIXED_LAYOUT, new_figure, robust_limits
+from tunelab.report.figures import BAND, new_figure, robust_limits
 from tunelab.report.runinfo import ReportRun, finite
-from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import SeedRun, TrialView
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
@@ -39,7 +37,7 @@ def _draw_pair(ax: Axes, trial: TrialView, val_key: str, train_key: str | None, 
     return drawn
 
 
-def _use_log(values: Sequence[float]) -> bool:
+def use_log(values: Sequence[float]) -> bool:
     pos = [v for v in values if v > 0]
     return len(pos) == len(values) and bool(pos) and max(pos) / min(pos) >= 20
 
@@ -51,7 +49,7 @@ def epoch_axis(ax: Axes) -> None:
 
 
 def finish_axis(ax: Axes, values: Sequence[float], log_ok: bool) -> None:
-    log = log_ok and _use_log(values)
+    log = log_ok and use_log(values)
     if log:
         ax.set_yscale("log")
     limits = robust_limits(values, log=log)
@@ -76,48 +74,6 @@ def learning_curves_single(run: ReportRun, trial: TrialView) -> Figure:
         ax.legend(fontsize=8)
     fig.suptitle(f"Learning curves: {run.label(trial) if run.knobs else run.view.name}")
     fig.tight_layout()
-    return fig
-
-
-def _grid_shape(n: int) -> tuple[int, int]:
-    cols = n if n <= 4 else min(6, math.ceil(math.sqrt(n * 1.4)))
-    return math.ceil(n / cols), cols
-
-
-def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
-    """Small multiples: one panel per configuration, shared axes, the best one framed in green."""
-    trials = run.trials
-    rows, cols = _grid_shape(len(trials))
-    width, height = max(7.0, cols * 2.3), rows * 1.9 + 1.2
-    fig, axes = new_figure((width, height), rows, cols, sharex=True, sharey=True)
-    fig.set_label(FIXED_LAYOUT)
-    # Fixed margins: a constrained layout over dozens of panels costs seconds per report.
-    fig.subplots_adjust(left=0.7 / width, right=1 - 0.15 / width, top=1 - 0.75 / height, bottom=0.85 / height,
-                        wspace=0.08, hspace=0.55)
-    best = run.best()
-    values: list[float] = []
-    for ax, trial in zip(axes.flat, trials, strict=False):
-        values += _draw_pair(ax, trial, key, run.train_key(key), lw=1.1)
-        title = "\n".join(textwrap.wrap(f"#{trial.number} " + run.label(trial), 30)[:3])
-        color = "#d62728" if trial.state in (Outcome.DIVERGED, "failed") else "black"
-        if trial.state != Outcome.COMPLETE:
-            title += f" ({trial.state})"
-        ax.set_title(title, fontsize=7, color=color)
-        ax.tick_params(labelsize=7)
-        if best is not None and trial.number == best.number:
-            for spine in ax.spines.values():
-                spine.set_edgecolor("#2ca02c")
-                spine.set_linewidth(2.5)
-    for ax in list(axes.flat)[len(trials):]:
-        ax.set_visible(False)
-    for ax in list(axes.flat)[max(0, len(trials) - cols):len(trials)]:  # lowest panel of each column
-        ax.xaxis.set_tick_params(labelbottom=True)
-        epoch_axis(ax)
-    finish_axis(axes[0][0], values, log_ok=name == "loss")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=2)
-    fig.suptitle(f"{name} per epoch, every configuration (shared axes; best framed in green)")
-    fig.supylabel(name)
     return fig
 
 
