@@ -1,0 +1,120 @@
+"""How a queued round is shared among the trial processes: parcels balanced by estimated cost,
+handed out largest first.
+
+Every process waits at a round's end, so the round lasts as long as its busiest process. Shares
+counted in trials left one process with most of the round's costly members: on seed 000's TPE
+study (benchmarks/bayes.py, 2 processes) a process idled up to 8 s of a 32 s round while the
+other trained six 128-wide members against its two 128-wide and three narrow ones.
+
+A parcel is what one process pops at once and trains: a piece of a vectorized group, or a lone
+trial. A group splits into at most one piece per process, two members at least each (a lone
+member gains nothing from the group); its members are sorted widest first and cut where the
+two pieces' estimated costs are closest (a narrow piece pads to its own widths, not the widest
+member's). The parcels then go out largest first to whichever process is free (longest
+processing time first), so the small ones fill the gaps at the round's end.
+
+A parcel's cost is estimated as the trial process will train it (`padding.pad_stacks` over its
+own members, as `group_run` does): per step, a fixed overhead plus, per member, the stack
+template's multiply-adds per row x rows per step and a per-member overhead (fitted on the
+2-core VM: a 64-row step of a 128-wide 3-layer MLP alone ~2.8 ms, eight of them stacked
+~16.5 ms, a 1-layer one alone ~0.5 ms). Keys that `padding.pad_key` cannot read cost their
+steps only. The parcels change who trains what, never which trials a round asks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tunelab.train.mixed import stack_flops
+from tunelab.train.padding import pad_key, pad_stacks
+
+STEP_OVERHEAD_MACS = 1_000_000  # a stack's per-step cost beyond its members' multiply-adds
+MEMBER_OVERHEAD_MACS = 100_000  # each member's per-step cost beyond its multiply-adds
+
+
+@dataclass(frozen=True)
+class Member:
+    """One asked trial of a round: its round-level stack ("" when it trains alone), its group key
+    (`grouping.group_key`, "" when none) and its optimizer steps."""
+
+    stack: str
+    key: str
+    steps: float
+
+
+def parcels(members: Sequence[Member], processes: int) -> list[int]:
+    """Each member's parcel number; parcel 0 is the costliest and goes out first."""
+    units: list[list[int]] = []
+    by_stack: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        if m.stack:
+            by_stack.setdefault(m.stack, []).append(i)
+        else:
+            units.append([i])
+    for group in by_stack.values():
+        units.extend(_pieces([members[i] for i in group], group, processes))
+    costs = [cost([members[i] for i in unit]) for unit in units]
+    order = sorted(range(len(units)), key=lambda u: (-costs[u], min(units[u])))
+    out = [0] * len(members)
+    for rank, u in enumerate(order):
+        for i in units[u]:
+            out[i] = rank
+    return out
+
+
+def _pieces(group: Sequence[Member], index: Sequence[int], processes: int) -> list[list[int]]:
+    """A group cut into at most `processes` pieces of two members or more: widest first, cut
+    where the pieces' costs are closest (two pieces) or in equal counts (more, or unknown costs)."""
+    count = min(processes, len(group) // 2)
+    if count <= 1:
+        return [list(index)]
+    order = sorted(range(len(group)), key=lambda i: (-_member_macs(group[i].key), i))
+    if count == 2 and all(pad_key(m.key) is not None for m in group):
+        def worst(cut: int) -> tuple[float, int]:
+            a, b = [group[i] for i in order[:cut]], [group[i] for i in order[cut:]]
+            return max(cost(a), cost(b)), abs(len(a) - len(b))
+
+        cut = min(range(2, len(group) - 1), key=worst)
+        return [[index[i] for i in order[:cut]], [index[i] for i in order[cut:]]]
+    size = math.ceil(len(group) / count)
+    return [[index[i] for i in order[at:at + size]] for at in range(0, len(group), size)]
+
+
+def cost(members: Sequence[Member]) -> float:
+    """Estimated cost of training `members` in one process, stacked as `group_run` stacks them."""
+    known = [m for m in members if m.key and pad_key(m.key) is not None]
+    total = sum(m.steps * (STEP_OVERHEAD_MACS + MEMBER_OVERHEAD_MACS) for m in members
+                if not m.key or pad_key(m.key) is None)
+    counts = Counter(m.key for m in known)
+    stacks: dict[str, list[Member]] = {}
+    stack_of = pad_stacks(counts)
+    for m in known:
+        stacks.setdefault(stack_of[m.key], []).append(m)
+    for chunk in stacks.values():
+        dims = [pad_key(key)[1] for key in {m.key for m in chunk}]  # type: ignore[index]
+        per_member = stack_flops(dims) * _rows_per_step(chunk[0].key) + MEMBER_OVERHEAD_MACS
+        total += max(m.steps for m in chunk) * (STEP_OVERHEAD_MACS + len(chunk) * per_member)
+    return total
+
+
+def _member_macs(key: str) -> float:
+    """One member's multiply-adds per step alone (0 for a key `pad_key` cannot read)."""
+    parsed = pad_key(key) if key else None
+    return 0.0 if parsed is None else float(stack_flops([parsed[1]]) * _rows_per_step(key))
+
+
+def _rows_per_step(key: str) -> int:
+    """Rows per optimizer step of a group key's recipe (`padding._batch_rows` reads the same)."""
+    parts = json.loads(key)
+    rows, batch = int(parts[2]), parts[4].get("batch_size", "full")
+    return rows if batch == "full" else min(int(batch), rows)
+
+
+def parcels_text(numbers: Sequence[int]) -> str:
+    """The round's parcels by size, in the order they go out (for the study log)."""
+    sizes = Counter(numbers)
+    return " ".join(str(sizes[n]) for n in sorted(sizes))
