@@ -8,17 +8,20 @@ other trained six 128-wide members against its two 128-wide and three narrow one
 
 A parcel is what one process pops at once and trains: a piece of a vectorized group, or a lone
 trial. A group splits into at most one piece per process, two members at least each (a lone
-member gains nothing from the group); its members are sorted widest first and cut where the
+member gains nothing from the group); its members are sorted costliest first and cut where the
 two pieces' estimated costs are closest (a narrow piece pads to its own widths, not the widest
 member's). The parcels then go out largest first to whichever process is free (longest
 processing time first), so the small ones fill the gaps at the round's end.
 
 A parcel's cost is estimated as the trial process will train it (`padding.pad_stacks` over its
 own members, as `group_run` does): per step, a fixed overhead plus, per member, the stack
-template's multiply-adds per row x rows per step and a per-member overhead (fitted on the
-2-core VM: a 64-row step of a 128-wide 3-layer MLP alone ~2.8 ms, eight of them stacked
-~16.5 ms, a 1-layer one alone ~0.5 ms). Keys that `padding.pad_key` cannot read cost their
-steps only. The parcels change who trains what, never which trials a round asks.
+template's multiply-adds per row x rows per step and an overhead per Linear layer. At seed 000's
+sizes (64-row steps, widths 32-128) the layers' overheads weigh as much as the multiply-adds:
+fitted on the 2-core VM's quietest run of bayes.py, per 2,900 steps, a stack costs ~0.4 s plus
+~0.25 s per member and Linear layer plus ~0.25 s per million multiply-adds of a member's step
+(a 2-layer 128-wide member alone ~1 s, two 3-layer 128-wide ones ~3.7 s, five 2-layer ~5.4 s).
+Keys that `padding.pad_key` cannot read cost as a lone 2-layer member. The parcels change who
+trains what, never which trials a round asks.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tunelab.train.mixed import stack_flops
+from tunelab.train.mixed import stack_flops, stack_widths
 from tunelab.train.padding import pad_key, pad_stacks
 
-STEP_OVERHEAD_MACS = 1_000_000  # a stack's per-step cost beyond its members' multiply-adds
-MEMBER_OVERHEAD_MACS = 100_000  # each member's per-step cost beyond its multiply-adds
+STEP_OVERHEAD_MACS = 1_600_000  # a stack's per-step cost beyond its members' layers, in multiply-adds
+LAYER_OVERHEAD_MACS = 1_000_000  # each member's per-step cost per Linear layer beyond its multiply-adds
+UNKNOWN_MEMBER_MACS = 3 * LAYER_OVERHEAD_MACS  # a member whose key `pad_key` cannot read
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,12 @@ def parcels(members: Sequence[Member], processes: int) -> list[int]:
 
 
 def _pieces(group: Sequence[Member], index: Sequence[int], processes: int) -> list[list[int]]:
-    """A group cut into at most `processes` pieces of two members or more: widest first, cut
+    """A group cut into at most `processes` pieces of two members or more: costliest first, cut
     where the pieces' costs are closest (two pieces) or in equal counts (more, or unknown costs)."""
     count = min(processes, len(group) // 2)
     if count <= 1:
         return [list(index)]
-    order = sorted(range(len(group)), key=lambda i: (-_member_macs(group[i].key), i))
+    order = sorted(range(len(group)), key=lambda i: (-_alone(group[i].key), i))
     if count == 2 and all(pad_key(m.key) is not None for m in group):
         def worst(cut: int) -> tuple[float, int]:
             a, b = [group[i] for i in order[:cut]], [group[i] for i in order[cut:]]
@@ -87,7 +91,7 @@ def _pieces(group: Sequence[Member], index: Sequence[int], processes: int) -> li
 def cost(members: Sequence[Member]) -> float:
     """Estimated cost of training `members` in one process, stacked as `group_run` stacks them."""
     known = [m for m in members if m.key and pad_key(m.key) is not None]
-    total = sum(m.steps * (STEP_OVERHEAD_MACS + MEMBER_OVERHEAD_MACS) for m in members
+    total = sum(m.steps * (STEP_OVERHEAD_MACS + UNKNOWN_MEMBER_MACS) for m in members
                 if not m.key or pad_key(m.key) is None)
     counts = Counter(m.key for m in known)
     stacks: dict[str, list[Member]] = {}
@@ -96,15 +100,20 @@ def cost(members: Sequence[Member]) -> float:
         stacks.setdefault(stack_of[m.key], []).append(m)
     for chunk in stacks.values():
         dims = [pad_key(key)[1] for key in {m.key for m in chunk}]  # type: ignore[index]
-        per_member = stack_flops(dims) * _rows_per_step(chunk[0].key) + MEMBER_OVERHEAD_MACS
-        total += max(m.steps for m in chunk) * (STEP_OVERHEAD_MACS + len(chunk) * per_member)
+        total += max(m.steps for m in chunk) * (STEP_OVERHEAD_MACS + len(chunk) * _member_macs(dims, chunk[0].key))
     return total
 
 
-def _member_macs(key: str) -> float:
-    """One member's multiply-adds per step alone (0 for a key `pad_key` cannot read)."""
+def _member_macs(dims: Sequence[Sequence[int]], key: str) -> float:
+    """A member's cost per step in a stack of members of these widths: the template's
+    multiply-adds per row x rows per step, and its Linear layers' overhead."""
+    return float(stack_flops(dims) * _rows_per_step(key) + LAYER_OVERHEAD_MACS * (len(stack_widths(dims)) - 1))
+
+
+def _alone(key: str) -> float:
+    """A member's cost per step alone (0 for a key `pad_key` cannot read)."""
     parsed = pad_key(key) if key else None
-    return 0.0 if parsed is None else float(stack_flops([parsed[1]]) * _rows_per_step(key))
+    return 0.0 if parsed is None else _member_macs([parsed[1]], key)
 
 
 def _rows_per_step(key: str) -> int:

@@ -98,29 +98,31 @@ class Rounds:
 
     def _pop_share(self, study: optuna.Study) -> list[Item]:
         """Pop this process's next piece of the queued round: all of it in a lone process; else
-        the next parcel (search/round_parcels.py: a piece of a vectorized group or a lone trial,
+        the next parcel (search/round_parcels.py: a piece of a same-shape group or a lone trial,
         costliest first), so a process that finishes early takes the next instead of idling
-        while the other works through a costlier share."""
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if not waiting:
-            return []
-        processes = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1)))
-        if processes == 1:
-            ids = [t._trial_id for t in sorted(waiting, key=lambda t: t.number)]
-        else:  # the first parcel still waiting (a trial queued without one is a parcel of its own)
-            def parcel(t: FrozenTrial) -> tuple[int, int, int]:
-                return int(t.user_attrs.get(ROUND_ATTR, 0)), int(t.user_attrs.get(PARCEL_ATTR, t.number)), t.number
-
-            head = parcel(min(waiting, key=parcel))[:2]
-            ids = [t._trial_id for t in sorted(waiting, key=lambda t: t.number) if parcel(t)[:2] == head]
-        items: list[Item] = []
-        for trial_id in ids:
-            with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
-                if not _take(study, trial_id):
-                    continue  # another process took it meanwhile
-            trial = optuna.trial.Trial(study, trial_id)
-            items.append((trial, suggest(trial, self.knobs, self.exp)))  # the queued (fixed) values
-        return items if items or processes == 1 else self._pop_share(study)
+        while the other works through a costlier share. A parcel goes to whoever takes its first
+        trial; the others then pass it by."""
+        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        shared = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1))) > 1
+        if shared:
+            first: dict[tuple[int, int], FrozenTrial] = {}
+            for t in trials:
+                first.setdefault(_parcel(t), t)
+            head = min((key for key, t in first.items() if t.state == TrialState.WAITING),
+                       default=min((_parcel(t) for t in waiting), default=None))  # else what a dead taker left
+            waiting = [t for t in waiting if _parcel(t) == head]
+        ids: list[int] = []
+        with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
+            for t in waiting:
+                if _take(study, t._trial_id):
+                    ids.append(t._trial_id)
+                elif shared and not ids:
+                    break  # another process took this parcel first
+        if shared and waiting and not ids:
+            return self._pop_share(study)  # the next parcel
+        # the queued (fixed) values
+        return [(trial, suggest(trial, self.knobs, self.exp)) for trial in (optuna.trial.Trial(study, i) for i in ids)]
 
     def _queue_round(self, study: optuna.Study, trials: Sequence[FrozenTrial], size: int) -> bool:
         """Ask `size` new configurations on a private copy of the study and queue them, same
@@ -192,6 +194,11 @@ def packing_line(index: int, shapes: Sequence[str]) -> str:
     sizes_text = " + ".join(f"{n} (padded: {len(keys)} shapes, {', '.join(differing(keys))})" if len(keys) > 1
                             else str(n) for n, keys in groups)
     return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
+
+
+def _parcel(trial: FrozenTrial) -> tuple[int, int]:
+    """(round, parcel) of a queued trial; a trial queued without a parcel is a parcel of its own."""
+    return int(trial.user_attrs.get(ROUND_ATTR, 0)), int(trial.user_attrs.get(PARCEL_ATTR, trial.number))
 
 
 def _take(study: optuna.Study, trial_id: int) -> bool:
