@@ -143,7 +143,7 @@ class Rounds:
                 view.tell(trial, state=TrialState.FAIL)
                 continue
             taken.add(_key(trial.params))
-            asked.append((dict(trial.params), dict(view.trials[trial.number].system_attrs), params))
+            asked.append((dict(trial.params), dict(view._storage.get_trial_system_attrs(trial._trial_id)), params))
         if not asked:
             log.warning("round %d: the sampler proposes nothing new; the search space is used up", index)
             return False
