@@ -87,3 +87,18 @@ def test_a_parcel_goes_to_whoever_takes_its_first_trial(tmp_path: Path) -> None:
     got = second.ask(study, 0)
     assert [study.trials[t.number].user_attrs[PARCEL_ATTR] for t, _ in got] == [1, 1, 1]
     assert len(first.ask(study, 0)) == 2  # the rest of parcel 0, had its taker died meanwhile
+
+
+def test_a_group_is_cut_for_the_shortest_round_with_the_other_parcels() -> None:
+    """Six 2-layer members and a trio of 3-layer ones (a trio stays whole): halves of three would
+    leave one process with a half and the trio; the cut that evens the two processes out wins."""
+    from tunelab.search.round_parcels import _makespan
+
+    six = [Member("a", key(128, 2), 2900)] * 6
+    trio = [Member("b", key(128, 3), 2900)] * 3
+    got = parcels(six + trio, 2)
+    sizes = sorted(got[:6].count(p) for p in set(got[:6]))
+    assert sizes != [3, 3]
+    units = {p: [m for m, q in zip(six + trio, got, strict=True) if q == p] for p in set(got)}
+    halves = [six[:3], six[3:], trio]
+    assert _makespan([cost(u) for u in units.values()], 2) < _makespan([cost(u) for u in halves], 2)

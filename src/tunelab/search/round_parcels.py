@@ -10,8 +10,9 @@ A parcel is what one process pops at once and trains: a piece of a vectorized gr
 trial. A group splits into at most one piece per process, two members at least each (a lone
 member gains nothing from the group); its members are sorted costliest first and cut where the
 two pieces' estimated costs are closest (a narrow piece pads to its own widths, not the widest
-member's). The parcels then go out largest first to whichever process is free (longest
-processing time first), so the small ones fill the gaps at the round's end.
+member's), unless another cut (or none) makes the round shorter with the round's other parcels.
+The parcels then go out largest first to whichever process is free (longest processing time
+first), so the small ones fill the gaps at the round's end.
 
 A parcel's cost is estimated as the trial process will train it (`padding.pad_stacks` over its
 own members, as `group_run` does): per step, a fixed overhead plus, per member, the stack
@@ -51,18 +52,37 @@ class Member:
 
 
 def parcels(members: Sequence[Member], processes: int) -> list[int]:
-    """Each member's parcel number; parcel 0 is the costliest and goes out first."""
-    units: list[list[int]] = []
+    """Each member's parcel number; parcel 0 is the costliest and goes out first.
+
+    Each group's cut is chosen, one group at a time (twice over), for the shortest round when
+    the parcels go out costliest first to whichever process is free; a group cut where its two
+    pieces are closest can leave the other units unable to even the processes out."""
+    lone = [[i] for i, m in enumerate(members) if not m.stack]
     by_stack: dict[str, list[int]] = {}
     for i, m in enumerate(members):
         if m.stack:
             by_stack.setdefault(m.stack, []).append(i)
-        else:
-            units.append([i])
-    for group in by_stack.values():
-        units.extend(_pieces([members[i] for i in group], group, processes))
-    costs = [cost([members[i] for i in unit]) for unit in units]
-    order = sorted(range(len(units)), key=lambda u: (-costs[u], min(units[u])))
+    options = [_cuts(members, group, processes) for group in by_stack.values()]
+    priced: dict[tuple[int, ...], float] = {}
+
+    def price(unit: Sequence[int]) -> float:
+        if tuple(unit) not in priced:
+            priced[tuple(unit)] = cost([members[i] for i in unit])
+        return priced[tuple(unit)]
+
+    def units_of(pick: Sequence[int]) -> list[list[int]]:
+        return lone + [piece for g, o in enumerate(pick) for piece in options[g][o]]
+
+    pick = [0] * len(options)
+    if processes > 1:
+        for _ in range(2):
+            for g in range(len(options)):
+                def span(o: int, g: int = g) -> float:
+                    return _makespan([price(u) for u in units_of([*pick[:g], o, *pick[g + 1:]])], processes)
+
+                pick[g] = min(range(len(options[g])), key=lambda o: (span(o), o))
+    units = units_of(pick)
+    order = sorted(range(len(units)), key=lambda u: (-price(units[u]), min(units[u])))
     out = [0] * len(members)
     for rank, u in enumerate(order):
         for i in units[u]:
@@ -70,22 +90,32 @@ def parcels(members: Sequence[Member], processes: int) -> list[int]:
     return out
 
 
-def _pieces(group: Sequence[Member], index: Sequence[int], processes: int) -> list[list[int]]:
-    """A group cut into at most `processes` pieces of two members or more: costliest first, cut
-    where the pieces' costs are closest (two pieces) or in equal counts (more, or unknown costs)."""
+def _makespan(costs: Sequence[float], processes: int) -> float:
+    """The busiest process's load when the units go out costliest first to the least loaded."""
+    loads = [0.0] * processes
+    for c in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += c
+    return max(loads)
+
+
+def _cuts(members: Sequence[Member], index: Sequence[int], processes: int) -> list[list[list[int]]]:
+    """The ways to cut a group into pieces of two members or more, the default first: with two
+    processes and costs known, cut costliest first where the pieces' costs are closest, then at
+    every other place, then whole; else equal counts, at most one piece per process."""
+    group = [members[i] for i in index]
     count = min(processes, len(group) // 2)
     if count <= 1:
-        return [list(index)]
+        return [[list(index)]]
     order = sorted(range(len(group)), key=lambda i: (-_alone(group[i].key), i))
     if count == 2 and all(pad_key(m.key) is not None for m in group):
         def worst(cut: int) -> tuple[float, int]:
             a, b = [group[i] for i in order[:cut]], [group[i] for i in order[cut:]]
             return max(cost(a), cost(b)), abs(len(a) - len(b))
 
-        cut = min(range(2, len(group) - 1), key=worst)
-        return [[index[i] for i in order[:cut]], [index[i] for i in order[cut:]]]
+        cuts = sorted(range(2, len(group) - 1), key=worst)
+        return [[[index[i] for i in order[:cut]], [index[i] for i in order[cut:]]] for cut in cuts] + [[list(index)]]
     size = math.ceil(len(group) / count)
-    return [[index[i] for i in order[at:at + size]] for at in range(0, len(group), size)]
+    return [[[index[i] for i in order[at:at + size]] for at in range(0, len(group), size)]]
 
 
 def cost(members: Sequence[Member]) -> float:
