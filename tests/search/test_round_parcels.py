@@ -102,3 +102,22 @@ def test_a_group_is_cut_for_the_shortest_round_with_the_other_parcels() -> None:
     units = {p: [m for m, q in zip(six + trio, got, strict=True) if q == p] for p in set(got)}
     halves = [six[:3], six[3:], trio]
     assert _makespan([cost(u) for u in units.values()], 2) < _makespan([cost(u) for u in halves], 2)
+
+
+def test_no_parcel_is_popped_before_the_whole_round_is_queued() -> None:
+    """A process that looks while another is still queueing the round sees part of a parcel; it
+    waits for the rest (it once took two of a parcel of six, and the other process the four left)."""
+    from optuna.trial import TrialState, create_trial
+
+    from tunelab.search.rounds import ROUND_ATTR, ROUND_SIZE_ATTR, _queued_whole
+
+    def queued(n: int) -> list:
+        return [create_trial(state=TrialState.WAITING, user_attrs={ROUND_ATTR: 2, ROUND_SIZE_ATTR: 6})
+                for _ in range(n)]
+
+    done = [create_trial(state=TrialState.COMPLETE, value=1.0, user_attrs={ROUND_ATTR: 1, ROUND_SIZE_ATTR: 6})]
+    part, whole = queued(3), queued(6)
+    assert not _queued_whole(done + part, part)
+    assert _queued_whole(done + whole, whole)
+    legacy = [create_trial(state=TrialState.WAITING, user_attrs={ROUND_ATTR: 3})]
+    assert _queued_whole(legacy, legacy)

@@ -45,6 +45,7 @@ from tunelab.train.trial import batch_rows
 log = logging.getLogger(__name__)
 PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
 ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR, PARCEL_ATTR = "round", "slot", "shape", "parcel"
+ROUND_SIZE_ATTR = "round_size"  # trials in the round: none is popped before all are queued
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ROUND_POLL_S = 0.1  # wait for the rest of a round: short, every process waits at each round's end
 Item = tuple[optuna.trial.Trial, dict[str, Any]]
@@ -104,6 +105,8 @@ class Rounds:
         trial; the others then pass it by."""
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
         waiting = [t for t in trials if t.state == TrialState.WAITING]
+        if not _queued_whole(trials, waiting):
+            return []  # another process is still queueing the round (its parcels are not all there)
         shared = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1))) > 1
         if shared:
             first: dict[tuple[int, int], FrozenTrial] = {}
@@ -168,7 +171,8 @@ class Rounds:
             study.add_trial(create_trial(
                 state=TrialState.WAITING,
                 system_attrs={**system_attrs, "fixed_params": encoded},
-                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot, PARCEL_ATTR: parcel_of[i], **shape},
+                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot, PARCEL_ATTR: parcel_of[i],
+                            ROUND_SIZE_ATTR: len(asked), **shape},
             ))
         line = packing_line(index, shapes)
         if processes > 1:
@@ -194,6 +198,14 @@ def packing_line(index: int, shapes: Sequence[str]) -> str:
     sizes_text = " + ".join(f"{n} (padded: {len(keys)} shapes, {', '.join(differing(keys))})" if len(keys) > 1
                             else str(n) for n, keys in groups)
     return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
+
+
+def _queued_whole(trials: Sequence[FrozenTrial], waiting: Sequence[FrozenTrial]) -> bool:
+    """Whether every round with a waiting trial is queued whole (a round queued without its size
+    counts as whole)."""
+    rounds = {t.user_attrs.get(ROUND_ATTR) for t in waiting}
+    counts = Counter(t.user_attrs.get(ROUND_ATTR) for t in trials if t.user_attrs.get(ROUND_ATTR) in rounds)
+    return all(counts[t.user_attrs.get(ROUND_ATTR)] >= int(t.user_attrs.get(ROUND_SIZE_ATTR, 0)) for t in waiting)
 
 
 def _parcel(trial: FrozenTrial) -> tuple[int, int]:
