@@ -1,6 +1,6 @@
 """A TPE study on California housing: the Optuna user's way against tunelab, one at a time and batched.
 
-    python benchmarks/bayes.py [--trials 64] [--epochs 15] [--seeds 3] [--quick]
+    python benchmarks/bayes.py [--trials 64] [--epochs 15] [--seeds 3] [--quick] [--skip-ray] [--tunelab-only]
 
 Seed 000's MLP (Huber loss, Adam, batch 64); searched: lr (log 1e-4..1e-2), width (32, 64,
 128), depth (1..3), dropout (0..0.5) and weight decay (log 1e-6..1e-2). The objective is the
@@ -18,7 +18,8 @@ best validation Huber loss over the epochs, on the same standardized tensors for
 
 Per sampler seed: wall time, best value, and the wall time each needed to reach the one-at-a-time
 run's final best (from each trial's completion time; "-" when it never did). Mean +- std over the
-seeds; ratios against the Optuna user's wall time.
+seeds; ratios against the Optuna user's wall time (with `--tunelab-only`, which runs tunelab's two
+competitors alone, against tunelab one at a time).
 """
 
 from __future__ import annotations
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds (mean +- std over them)")
     parser.add_argument("--quick", action="store_true", help="16 trials of 3 epochs, one seed")
     parser.add_argument("--skip-ray", action="store_true", help="leave out the Ray Tune competitor")
+    parser.add_argument("--tunelab-only", action="store_true",
+                        help="only tunelab one at a time and batched (ratios against one at a time)")
     parser.add_argument("--optuna-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.optuna_worker:
@@ -233,13 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for seed in range(seeds):
-            runs.setdefault("optuna (2 procs)", []).append(run_optuna(trials, epochs, seed, root))
-            if not args.skip_ray:
+            if not args.tunelab_only:
+                runs.setdefault("optuna (2 procs)", []).append(run_optuna(trials, epochs, seed, root))
+            if not args.skip_ray and not args.tunelab_only:
                 runs.setdefault("ray tune (2 trials)", []).append(run_ray(trials, epochs, seed, root))
             runs.setdefault("tunelab 1-at-a-time", []).append(run_tunelab(trials, epochs, seed, 1, root))
             runs.setdefault("tunelab batched", []).append(run_tunelab(trials, epochs, seed, "auto", root))
     rows = []
-    base_wall = [r["wall"] for r in runs["optuna (2 procs)"]]
+    base_name = "tunelab 1-at-a-time" if args.tunelab_only else "optuna (2 procs)"
+    base_wall = [r["wall"] for r in runs[base_name]]
     for name, per_seed in runs.items():
         walls = [r["wall"] for r in per_seed]
         bests = [min(v for _, v in r["curve"]) for r in per_seed]
@@ -251,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = statistics.median(b / w for b, w in zip(base_wall, walls, strict=True))
         rows.append([name, f"{statistics.mean(walls):.1f}", f"{ratio:.2f}x", _mean_std(bests),
                      f"{statistics.mean(reached):.1f} ({len(reached)}/{len(reach)})" if reached else "-"])
-    print(table(["competitor", "wall s (mean)", "speed vs optuna", "best val Huber (mean +- std)",
+    speed = "speed vs 1-at-a-time" if args.tunelab_only else "speed vs optuna"
+    print(table(["competitor", "wall s (mean)", speed, "best val Huber (mean +- std)",
                  "s to reach 1-at-a-time best (reached)"], rows))
     print(json.dumps({name: [r["wall"] for r in v] for name, v in runs.items()}))
     return 0

@@ -1,8 +1,9 @@
 """Batched asks for model-based samplers (tpe, gp, cmaes): how many trials a round holds and
 which trials go together.
 
-A study asks a round of B trials at once; every trial process pops its share of each same-shape
-group and trains it as one vectorized group, and the lone trials one at a time, longest first.
+A study asks a round of B trials at once; every trial process pops the round's parcels one at a
+time, costliest first (search/round_parcels.py: a piece of a same-shape group, trained as one
+vectorized group, or a lone trial).
 The round is asked by one party, under a lock, once the previous round has finished: a fresh
 sampler seeded from (sampler seed, round index) looks at a private in-memory copy of the finished
 trials and asks B trials there, leaving each one RUNNING so the next ask sees it pending (TPE's
@@ -33,8 +34,9 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
-from tunelab.search.planning import batch_size
+from tunelab.search.planning import batch_size, machine_processes
 from tunelab.search.point_queue import pop_lock
+from tunelab.search.round_parcels import Member, cost, parcels, parcels_text
 from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
 from tunelab.train.padding import differing, pad_stacks
@@ -42,7 +44,8 @@ from tunelab.train.trial import batch_rows
 
 log = logging.getLogger(__name__)
 PROCESSES_ATTR = "trial_processes"  # study attribute: how many processes share the rounds
-ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR = "round", "slot", "shape"
+ROUND_ATTR, SLOT_ATTR, SHAPE_ATTR, PARCEL_ATTR = "round", "slot", "shape", "parcel"
+ROUND_SIZE_ATTR = "round_size"  # trials in the round: none is popped before all are queued
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ROUND_POLL_S = 0.1  # wait for the rest of a round: short, every process waits at each round's end
 Item = tuple[optuna.trial.Trial, dict[str, Any]]
@@ -61,7 +64,7 @@ class Rounds:
     configuration's vectorized shape ("" when it trains alone); `lock_path` is a file every local
     process locks while it checks for and queues the next round; `log_path` gets one line per
     round saying how it was packed; `steps_of(params)` estimates a trial's optimizer steps, so
-    the lone trials of a round are queued longest first.
+    the parcels' costs (search/round_parcels.py) can be weighed.
     """
 
     exp: Experiment
@@ -95,32 +98,34 @@ class Rounds:
         return self._pop_share(study)
 
     def _pop_share(self, study: optuna.Study) -> list[Item]:
-        """Pop this process's next piece of the queued round: all of it in a lone process; else a
-        fair share (its count over the processes, never a lone member: a group of 2 or 3 goes to
-        one process) of the same-shape group at the head of the queue, or the single next trial
-        when that one trains alone. Lone trials are handed out one
-        at a time, so a process that finishes early takes the next instead of idling while the
-        other works through a costlier share."""
-        waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
-        if not waiting:
-            return []
-        processes = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1)))
-        shape = waiting[0].user_attrs.get(SHAPE_ATTR, "")
-        share = len(waiting) if processes == 1 else 1
-        if processes > 1 and shape:  # the first process to arrive takes its share of the whole group,
-            count = _shape_count(study, waiting[0], shape)  # two members at least: a lone one gains nothing
-            share = math.ceil(count / max(1, min(processes, count // 2)))
-        items: list[Item] = []
-        while len(items) < share:
-            with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
-                trial_id = study._pop_waiting_trial_id()
-            if trial_id is None:
-                break
-            trial = optuna.trial.Trial(study, trial_id)
-            items.append((trial, suggest(trial, self.knobs, self.exp)))  # the queued (fixed) values
-            if processes > 1 and study._storage.get_trial_user_attrs(trial_id).get(SHAPE_ATTR, "") != shape:
-                break  # another process took the rest of the group meanwhile
-        return items
+        """Pop this process's next piece of the queued round: all of it in a lone process; else
+        the next parcel (search/round_parcels.py: a piece of a same-shape group or a lone trial,
+        costliest first), so a process that finishes early takes the next instead of idling
+        while the other works through a costlier share. A parcel goes to whoever takes its first
+        trial; the others then pass it by."""
+        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        if not _queued_whole(trials, waiting):
+            return []  # another process is still queueing the round (its parcels are not all there)
+        shared = max(1, int(study.user_attrs.get(PROCESSES_ATTR, 1))) > 1
+        if shared:
+            first: dict[tuple[int, int], FrozenTrial] = {}
+            for t in trials:
+                first.setdefault(_parcel(t), t)
+            head = min((key for key, t in first.items() if t.state == TrialState.WAITING),
+                       default=min((_parcel(t) for t in waiting), default=None))  # else what a dead taker left
+            waiting = [t for t in waiting if _parcel(t) == head]
+        ids: list[int] = []
+        with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
+            for t in waiting:
+                if _take(study, t._trial_id):
+                    ids.append(t._trial_id)
+                elif shared and not ids:
+                    break  # another process took this parcel first
+        if shared and waiting and not ids:
+            return self._pop_share(study)  # the next parcel
+        # the queued (fixed) values
+        return [(trial, suggest(trial, self.knobs, self.exp)) for trial in (optuna.trial.Trial(study, i) for i in ids)]
 
     def _queue_round(self, study: optuna.Study, trials: Sequence[FrozenTrial], size: int) -> bool:
         """Ask `size` new configurations on a private copy of the study and queue them, same
@@ -141,7 +146,7 @@ class Rounds:
                 view.tell(trial, state=TrialState.FAIL)
                 continue
             taken.add(_key(trial.params))
-            asked.append((dict(trial.params), dict(view.trials[trial.number].system_attrs), params))
+            asked.append((dict(trial.params), dict(view._storage.get_trial_system_attrs(trial._trial_id)), params))
         if not asked:
             log.warning("round %d: the sampler proposes nothing new; the search space is used up", index)
             return False
@@ -150,20 +155,28 @@ class Rounds:
         stacks = [stack_of.get(shape, "") for shape in shapes]
         sizes = Counter(stacks)
         stacks = [stack if stack and sizes[stack] > 1 else "" for stack in stacks]  # a group of one trains alone
-        steps = [self.steps_of(params) for _, _, params in asked]
+        members = [Member(stack, shape, self.steps_of(params))
+                   for stack, shape, (_, _, params) in zip(stacks, shapes, asked, strict=True)]
+        costs = [cost([m]) for m in members]
         first = {stack: i for i, stack in reversed(list(enumerate(stacks)))}
-        # Groups first; then the lone trials, longest first (fewest idle seconds at the round's end).
+        # Groups first; then the lone trials, costliest first. The numbering never depends on the
+        # processes: who trains what is the parcels' business.
         order = sorted(range(len(asked)), key=lambda i: (first[stacks[i]], 0, i) if stacks[i] else
-                       (len(asked), -steps[i], i))
+                       (len(asked), -costs[i], i))
+        processes = int(study.user_attrs.get(PROCESSES_ATTR, machine_processes(self.exp)))
+        parcel_of = parcels(members, max(1, processes))
         for slot, i in enumerate(order):
             encoded, system_attrs, _ = asked[i]
             shape = {SHAPE_ATTR: hashlib.sha256(stacks[i].encode()).hexdigest()[:16]} if stacks[i] else {}
             study.add_trial(create_trial(
                 state=TrialState.WAITING,
                 system_attrs={**system_attrs, "fixed_params": encoded},
-                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot, **shape},
+                user_attrs={ROUND_ATTR: index, SLOT_ATTR: slot, PARCEL_ATTR: parcel_of[i],
+                            ROUND_SIZE_ATTR: len(asked), **shape},
             ))
         line = packing_line(index, shapes)
+        if processes > 1:
+            line += f"; parcels for {processes} processes, in the order they go out: {parcels_text(parcel_of)}"
         log.info("%s", line)
         with open(self.log_path, "a", encoding="utf-8") as handle:  # under the lock: whole lines
             handle.write(line + "\n")
@@ -187,11 +200,25 @@ def packing_line(index: int, shapes: Sequence[str]) -> str:
     return f"round {index}: {len(shapes)} trials; vectorized groups of {sizes_text or 'none'}; {alone} alone"
 
 
-def _shape_count(study: optuna.Study, head: FrozenTrial, shape: str) -> int:
-    """How many trials of `head`'s round have its shape (popped or not)."""
-    index = head.user_attrs.get(ROUND_ATTR)
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.user_attrs.get(ROUND_ATTR) == index and t.user_attrs.get(SHAPE_ATTR) == shape)
+def _queued_whole(trials: Sequence[FrozenTrial], waiting: Sequence[FrozenTrial]) -> bool:
+    """Whether every round with a waiting trial is queued whole (a round queued without its size
+    counts as whole)."""
+    rounds = {t.user_attrs.get(ROUND_ATTR) for t in waiting}
+    counts = Counter(t.user_attrs.get(ROUND_ATTR) for t in trials if t.user_attrs.get(ROUND_ATTR) in rounds)
+    return all(counts[t.user_attrs.get(ROUND_ATTR)] >= int(t.user_attrs.get(ROUND_SIZE_ATTR, 0)) for t in waiting)
+
+
+def _parcel(trial: FrozenTrial) -> tuple[int, int]:
+    """(round, parcel) of a queued trial; a trial queued without a parcel is a parcel of its own."""
+    return int(trial.user_attrs.get(ROUND_ATTR, 0)), int(trial.user_attrs.get(PARCEL_ATTR, trial.number))
+
+
+def _take(study: optuna.Study, trial_id: int) -> bool:
+    """Move a queued trial to RUNNING; False when another process took (or finished) it first."""
+    try:
+        return bool(study._storage.set_trial_state_values(trial_id, state=TrialState.RUNNING))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
 
 
 def _copy(trial: FrozenTrial) -> FrozenTrial:
