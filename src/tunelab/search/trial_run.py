@@ -60,7 +60,7 @@ class OptunaPruning(Hook):
             return
         self.trial.report(float(value), record["epoch"])
         self.reported.add(int(record["epoch"]))
-        if self.trial.should_prune():
+        if record["epoch"] < ctx.epochs and self.trial.should_prune():  # its last epoch saves nothing: complete
             reason = f"pruned at epoch {record['epoch']} ({self.key}={value:.4g})"
             self.group["pruned"] = reason
             ctx.request_stop(Outcome.PRUNED.value, reason)
