@@ -202,8 +202,9 @@ def _loc_path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> tuple[str, ...]:
         family = data.get("model", {}).get("family", "mlp") if isinstance(data.get("model"), dict) else "mlp"
         if parts[1] == family:
             parts.pop(1)
-    # pydantic's function-after-validator locs can carry a trailing tag; keep real keys only.
-    return tuple(p for p in parts if not p.startswith("function-"))
+    # pydantic's validator and union-member locs carry tags (`function-after[...]`, `int`,
+    # `constrained-int`, `literal['auto']`); keep real keys only.
+    return tuple(p for p in parts if not p.startswith(("function-", "literal[")) and p not in _UNION_MEMBERS)
 
 
 def _value_at(data: Any, key: tuple[str, ...]) -> Any:
@@ -242,6 +243,7 @@ def _short(value: Any) -> str:
 
 
 _SECTIONS = frozenset({"data", "task", "model", "train", "search", "resources", "final"})
+_UNION_MEMBERS = frozenset({"int", "float", "str", "bool", "constrained-int", "constrained-float"})
 _BOUND_ERRORS = frozenset(
     {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
      "string_too_short", "string_too_long", "too_short", "too_long"}
@@ -280,7 +282,9 @@ def _one_line_error(
         expected = err.get("ctx", {}).get("expected", "")
         text = f"got {_short(given)}; choose one of {expected.replace(' or ', ', ').replace(chr(39), '')}"
     elif kind in ("int_parsing", "int_type", "int_from_float"):
-        text = f"expected an integer, got {_short(given)}"
+        words = [e["ctx"]["expected"].replace(chr(39), "") for e in errors[1:]  # `int | Literal[...]`: its words
+                 if e["type"] == "literal_error" and _loc_path(tuple(e["loc"]), data) == key]
+        text = f"expected an integer{''.join(f' or {w}' for w in words)}, got {_short(given)}"
     elif kind == "finite_number":
         text = f"expected a finite number, got {_short(given)}"
     elif kind in ("float_parsing", "float_type"):
