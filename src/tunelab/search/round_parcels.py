@@ -27,14 +27,13 @@ trains what, never which trials a round asks.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunelab.train.mixed import stack_flops, stack_widths
-from tunelab.train.padding import pad_key, pad_stacks
+from tunelab.train.padding import key_batch_rows, pad_key, pad_stacks
 
 STEP_OVERHEAD_MACS = 1_600_000  # a stack's per-step cost beyond its members' layers, in multiply-adds
 LAYER_OVERHEAD_MACS = 1_000_000  # each member's per-step cost per Linear layer beyond its multiply-adds
@@ -137,20 +136,13 @@ def cost(members: Sequence[Member]) -> float:
 def _member_macs(dims: Sequence[Sequence[int]], key: str) -> float:
     """A member's cost per step in a stack of members of these widths: the template's
     multiply-adds per row x rows per step, and its Linear layers' overhead."""
-    return float(stack_flops(dims) * _rows_per_step(key) + LAYER_OVERHEAD_MACS * (len(stack_widths(dims)) - 1))
+    return float(stack_flops(dims) * key_batch_rows(key) + LAYER_OVERHEAD_MACS * (len(stack_widths(dims)) - 1))
 
 
 def _alone(key: str) -> float:
     """A member's cost per step alone (0 for a key `pad_key` cannot read)."""
     parsed = pad_key(key) if key else None
     return 0.0 if parsed is None else _member_macs([parsed[1]], key)
-
-
-def _rows_per_step(key: str) -> int:
-    """Rows per optimizer step of a group key's recipe (`padding._batch_rows` reads the same)."""
-    parts = json.loads(key)
-    rows, batch = int(parts[2]), parts[4].get("batch_size", "full")
-    return rows if batch == "full" else min(int(batch), rows)
 
 
 def parcels_text(numbers: Sequence[int]) -> str:

@@ -96,7 +96,12 @@ def stack_fits(members: Mapping[str, int]) -> bool:
 
 def _batch_rows(members: Mapping[str, int]) -> int:
     """Rows per step of these keys' recipe (their base is one: one batch size)."""
-    parts = json.loads(next(iter(members)))
+    return key_batch_rows(next(iter(members)))
+
+
+def key_batch_rows(key: str) -> int:
+    """Rows per optimizer step of a group key's recipe (`grouping.group_key`)."""
+    parts = json.loads(key)
     rows, batch = int(parts[2]), parts[4].get("batch_size", "full")
     return rows if batch == "full" else min(int(batch), rows)
 
