@@ -159,3 +159,18 @@ def test_a_used_up_space_asked_one_at_a_time_stops_and_trains_each_configuration
     assert res.n_complete == len(trained) == len({t.user_attrs["config_key"] for t in trained}) == 2
     assert MAX_DRY_ASKS <= len(duplicates) <= MAX_DRY_ASKS + 3  # stopped, after a bounded number of asks
     assert all("already taken by trial" in t.user_attrs.get("reason", "") for t in duplicates)
+
+
+def test_two_processes_asking_one_at_a_time_propose_different_configurations(tmp_path: Path) -> None:
+    """Both processes build the sampler from one sampler_seed: a joining process must not mirror
+    `tune`'s proposals (each mirrored one would be failed as a duplicate and asked again)."""
+    space = {"train.lr": SPACE["train.lr"], "model.dropout": SPACE["model.dropout"]}
+    exp = Experiment.model_validate({"name": "one_by_one", **BASE, "train": {**BASE["train"], "epochs": 20},
+                                     "search": {"strategy": "tpe", "n_trials": 8, "batch_size": 1, "n_jobs": 2,
+                                                "sampler_seed": 5, "space": space}})
+    res = tune(exp, out=tmp_path / "o", write_outputs=False)
+    found = trials(tmp_path / "o", "one_by_one")
+    assert [t.user_attrs.get("outcome") for t in found] == ["complete"] * 8, \
+        [(t.number, t.user_attrs.get("reason")) for t in found]
+    assert res.n_complete == 8 and len({t.user_attrs["config_key"] for t in found}) == 8
+    assert len({t.user_attrs["pid"] for t in found}) == 2  # both processes asked and trained

@@ -112,6 +112,13 @@ def start_study(
     """
     knobs = parse_space(base)
     plan = STRATEGIES[base.search.strategy](base, knobs)
+    if joining and plan.points is None:
+        # Every process of a study builds its sampler from the same sampler_seed: asked one at a
+        # time, a joining process would propose exactly what `tune` proposed a moment earlier
+        # (each such twin is then failed as a duplicate). Optuna reseeds each parallel sampler the
+        # same way; rounds (search.batch_size > 1) seed their own samplers per round and stay
+        # reproducible, and `tune` keeps the seed, so a one-process study is too.
+        plan.sampler.reseed_rng()
     if not joining:
         claim_run_folder(layout, base)
     study = open_study(base, storage_url, plan.sampler)
