@@ -1,7 +1,7 @@
 """A vectorized group's training step with per-member dropout: where its time goes, and the
 masks drawn the previous way against `MemberDropout` (train/member_dropout.py).
 
-    python benchmarks/member_dropout.py [--rounds 7] [--steps 24] [--part all|masks|step]
+    python benchmarks/member_dropout.py [--rounds 9] [--steps 1.0] [--part all|masks|step]
 
 Masks (`--part masks`): one dropout layer of 8 members (widths 256/128/64/32 twice, padded to
 256; dropout 0.1-0.4; batch 64 and 256). "before" draws each member's mask as the stack did before
@@ -18,7 +18,9 @@ batch 64; dropout 0-0.45); "mixed": widths 32-256, depth 2-3, dropout 0.1-0.4, b
 Both arms train the same members from the same states on the same batches; their weights are
 checked bitwise equal at the end. Per-phase times are each arm's median per step.
 
-Arms run interleaved round by round; ratios are medians of per-round ratios [min-max].
+Arms run interleaved round by round; ratios are medians of per-round ratios [min-max]. Times
+are CPU seconds of this process (one torch thread: less swayed by other processes' load than
+wall time, which the group step part also prints).
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIDTHS, RATES = [256, 128, 64, 32] * 2, [0.1, 0.2, 0.3, 0.4] * 2
 SCENARIOS = {
     "bayes": {"batch": 64, "dims": [[128] * 3] * 4 + [[64] * 3] * 4,
-              "drops": [0.05, 0.12, 0.2, 0.27, 0.33, 0.4, 0.45, 0.0]},
+              "drops": [0.05, 0.12, 0.2, 0.27, 0.33, 0.4, 0.45, 0.0], "steps": 24},
     "mixed": {"batch": 256, "dims": [[w] * 3 for w in (256, 128, 64, 32)] + [[w] * 2 for w in (256, 128, 64, 32)],
-              "drops": RATES},
+              "drops": RATES, "steps": 6},
 }
 PHASES = ("forward", "dropout", "loss", "backward", "gather", "optimizer")
 
@@ -101,10 +103,10 @@ def masks_part(rounds: int, reps: int) -> list[list[Any]]:
         for _ in range(rounds):
             outs = {}
             for name, (drop, _) in arms.items():
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 for _ in range(reps):
                     outs[name] = drop(h, False, k)
-                times[name].append((time.perf_counter() - t0) / reps)
+                times[name].append((time.process_time() - t0) / reps)
             states = {name: [g.get_state() for g in gens] for name, (_, gens) in arms.items()}
             for name in arms:  # the same masks, the streams left in the same place
                 assert torch.equal(outs[name], outs["before"]), name
@@ -150,46 +152,48 @@ class Arm:
 
         def timed(position: int) -> Callable[[torch.Tensor, bool, int], torch.Tensor]:
             def drop(h: torch.Tensor, conv: bool, k: int) -> torch.Tensor:
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 out = dropouts[position](h, conv, k)
-                self.phases["dropout"] += time.perf_counter() - t0
+                self.phases["dropout"] += time.process_time() - t0
                 return out
             return drop
         net.member_dropouts = {position: timed(position) for position in dropouts}  # type: ignore[misc]
 
     def step(self, i: int, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        net, t = self.net, [time.perf_counter()]
+        net, t = self.net, [time.process_time()]
         out = net.forward(xb, train=True)
-        t.append(time.perf_counter())
+        t.append(time.process_time())
         losses = self.loss(out, yb)
-        t.append(time.perf_counter())
+        t.append(time.process_time())
         grads = torch.autograd.grad(self.recipe.objective(losses), net.views)
-        t.append(time.perf_counter())
+        t.append(time.process_time())
         if self.before:
             torch.cat([g.reshape(net.k, -1) for g in grads], dim=1, out=self.flat_grad)
         else:
             for view, g in zip(self.grad_views, grads, strict=True):
                 view.copy_(g)
-        t.append(time.perf_counter())
+        t.append(time.process_time())
         grad, stepping = self.recipe.accumulate(self.flat_grad, i)
         self.recipe.step(self.opt, net.flat, grad, stepping)
-        t.append(time.perf_counter())
+        t.append(time.process_time())
         for name, a, b in zip(("forward", "loss", "backward", "gather", "optimizer"), t[:-1], t[1:], strict=True):
             self.phases[name] += b - a
 
 
-def step_part(name: str, rounds: int, steps: int, data: Any) -> tuple[list[list[Any]], list[list[Any]]]:
+def step_part(name: str, rounds: int, steps_x: float, data: Any) -> tuple[list[list[Any]], list[list[Any]]]:
     """(A/B rows, phase rows) for one scenario."""
     scenario = SCENARIOS[name]
+    steps = max(1, round(scenario["steps"] * steps_x))
     arms = {"before": Arm(scenario, data, before=True), "after": Arm(scenario, data, before=False)}
     n, batch = len(data.train), scenario["batch"]
     gen = torch.Generator().manual_seed(0)
     orders = torch.stack([torch.randperm(n, generator=gen) for _ in range(arms["after"].net.k)])
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     xs = list(data.train.x[orders].split(batch, dim=1))[:-1]  # full batches only: one shape
     ys = list(data.train.y[orders].split(batch, dim=1))[:-1]
-    indexing = (time.perf_counter() - t0) / (len(xs) + 1)
+    indexing = (time.process_time() - t0) / (len(xs) + 1)
     times: dict[str, list[float]] = {a: [] for a in arms}
+    walls: dict[str, list[float]] = {a: [] for a in arms}
     phases: dict[str, list[dict[str, float]]] = {a: [] for a in arms}
     at = 0
     for r in range(rounds + 1):  # round 0 warms up
@@ -197,15 +201,18 @@ def step_part(name: str, rounds: int, steps: int, data: Any) -> tuple[list[list[
         at += steps
         for arm_name, arm in arms.items():
             arm.phases = {p: 0.0 for p in PHASES}
-            t0 = time.perf_counter()
+            t0, w0 = time.process_time(), time.perf_counter()
             for i in batch_ids:
                 arm.step(i, xs[i], ys[i])
             if r:
-                times[arm_name].append((time.perf_counter() - t0) / steps)
+                times[arm_name].append((time.process_time() - t0) / steps)
+                walls[arm_name].append((time.perf_counter() - w0) / steps)
                 phases[arm_name].append({p: v / steps for p, v in arm.phases.items()})
     assert torch.equal(arms["before"].net.flat, arms["after"].net.flat), "the arms' weights differ"
     ratios = [b / a for b, a in zip(times["before"], times["after"], strict=True)]
-    ab = [[name, a, _spread([t * 1e3 for t in times[a]], 2), _spread(ratios, 2) if a == "after" else "1"]
+    wall_ratios = [b / a for b, a in zip(walls["before"], walls["after"], strict=True)]
+    ab = [[name, a, _spread([t * 1e3 for t in times[a]], 2), _spread(ratios, 2) if a == "after" else "1",
+           _spread([t * 1e3 for t in walls[a]], 2), _spread(wall_ratios, 2) if a == "after" else "1"]
           for a in arms]
     rows = []
     for a in arms:
@@ -219,8 +226,8 @@ def step_part(name: str, rounds: int, steps: int, data: Any) -> tuple[list[list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=24, help="steps per arm per round (group step part)")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--steps", type=float, default=1.0, help="x each shape's steps per arm per round")
     parser.add_argument("--reps", type=int, default=10, help="mask draws per arm per round (masks part)")
     parser.add_argument("--part", choices=["all", "masks", "step"], default="all")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
@@ -238,8 +245,8 @@ def main() -> None:
             ab, rows = step_part(name, args.rounds, args.steps, data)
             ab_rows += ab
             phase_rows += rows
-        print("\nGroup step, 8 members: ms per step, before / after (weights bitwise equal)")
-        print(table(["shape", "arm", "ms per step", "speed-up"], ab_rows))
+        print("\nGroup step, 8 members: CPU and wall ms per step, before / after (weights bitwise equal)")
+        print(table(["shape", "arm", "CPU ms", "speed-up", "wall ms", "wall speed-up"], ab_rows))
         print("\nWhere a step's time goes: ms (share); data indexing per step (ms, amortized over an epoch)")
         print(table(["shape", "arm", *PHASES, "indexing"], phase_rows))
     sys.stdout.flush()
