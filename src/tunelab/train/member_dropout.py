@@ -7,8 +7,8 @@ global RNG (statistically alike, used when the members' RNG states are not given
 Where torch's CPU `bernoulli_(q)` is its portable kernel (one 53-bit uniform double `u` per
 element, kept when `u < q`: torch builds with MKL use it on every CPU but Intel's), the same
 uniforms drawn by `uniform_` and compared with `q` give the same mask and leave the generator in
-the same state in 0.55-0.7x the time (AMD EPYC VM); `draws_match_bernoulli` checks this on the running build
-before it is relied on, else each mask is drawn by `bernoulli_` itself.
+the same state, in 0.55-0.7x the time (AMD EPYC VM). `draws_match_bernoulli` checks this on the
+running build before it is relied on; else each mask is drawn by `bernoulli_` itself.
 """
 
 from __future__ import annotations
