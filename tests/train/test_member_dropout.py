@@ -90,3 +90,15 @@ def test_a_second_forward_before_the_first_backward_is_refused_not_silently_wron
     drop(h, conv=False, k=2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         first.sum().backward()
+
+
+def test_the_probe_refuses_a_bernoulli_kernel_that_draws_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As MKL's Intel-only kernel does: one seed from the generator, then a stream of its own."""
+    real = torch.Tensor.bernoulli_
+
+    def seeded_once(self: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        seed = int(torch.randint(2**31, (1,), generator=generator))
+        return real(self, p, generator=torch.Generator().manual_seed(seed))
+
+    monkeypatch.setattr(torch.Tensor, "bernoulli_", seeded_once)
+    assert not draws_match_bernoulli()
