@@ -20,7 +20,7 @@ from torch import nn
 from tunelab.config.schema import TrainSection
 from tunelab.models.activations import ACTIVATION_MODULES
 from tunelab.train.losses import ELEMENTWISE, elementwise_loss
-from tunelab.train.member_dropout import member_dropout, shared_dropout
+from tunelab.train.member_dropout import MemberDropout, draws_match_bernoulli, shared_dropout
 from tunelab.train.mixed import Padded, fit_width, masked_layer_norm, real_part, unit_masks
 
 _ACTIVATIONS = tuple(ACTIVATION_MODULES.values())
@@ -114,6 +114,7 @@ class StackedNet:
                 gen = torch.Generator()
                 gen.set_state(state)  # type: ignore[arg-type]
                 self.generators.append(gen)
+        self._fast_masks = self.generators is not None and draws_match_bernoulli()
         self.names = [n for n, p in models[0].named_parameters()]
         self.shapes = [tuple(p.shape) for p in models[0].parameters()]
         self.real_shapes = padded.real_shapes if padded else [self.shapes] * len(models)
@@ -145,18 +146,24 @@ class StackedNet:
 
     def _make_views(self) -> None:
         self.runs = {j: _runs(c) for j, c in self.choices.items()}
-        k = self.k
-        self.views = []
-        for (a, b), shape in zip(zip(self.offsets, self.offsets[1:], strict=False), self.shapes, strict=True):
-            view = self.flat[:, a:b].view(k, *shape)
-            view.requires_grad_(True)
-            self.views.append(view)
+        self.member_dropouts = {  # each dropout layer's masks from the members' own generators
+            position: MemberDropout([row[slot] for row in self.rates], self.generators, self.widths.get(position),
+                                    fast=self._fast_masks)
+            for position, slot in self.drop_after.items()} if self.generators is not None else {}
+        self.views = [view.requires_grad_(True) for view in self.split(self.flat)]
         self.by_layer: dict[int, dict[str, torch.Tensor]] = {}
         views = iter(self.views)
         for index, layer in enumerate(self.layers):  # parameters() order: each layer's weight, then bias
             for attr in ("weight", "bias"):
                 if getattr(layer, attr, None) is not None:
                     self.by_layer.setdefault(index, {})[attr] = next(views)
+
+    def split(self, buffer: torch.Tensor) -> list[torch.Tensor]:
+        """Each parameter's (K, *shape) view of a (K, P) buffer laid out as `flat` (the weights;
+        the gradient buffer, filled by a copy per parameter, not a reshape and a concatenation)."""
+        k = buffer.shape[0]
+        return [buffer[:, a:b].view(k, *shape)
+                for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only these members (row indices), in this order."""
@@ -263,11 +270,9 @@ class StackedNet:
 
     def _drop(self, h: torch.Tensor, position: int, conv: bool, k: int) -> torch.Tensor:
         """Each member's dropout after layer `position` (-1: on the input)."""
-        slot = self.drop_after[position]
         if self.generators is not None:
-            return member_dropout(h, [row[slot] for row in self.rates], self.generators, conv, k,
-                                   self.widths.get(position))
-        return shared_dropout(h, self.dropout[:, slot], conv, k)
+            return self.member_dropouts[position](h, conv, k)
+        return shared_dropout(h, self.dropout[:, self.drop_after[position]], conv, k)
 
 
 def _runs(choices: Sequence[nn.Module | None]) -> list[tuple[int, int, nn.Module | None]]:

@@ -196,11 +196,13 @@ def fit_group(
         norms = torch.zeros(0, kk, device=device)
         last = len(xs) - 1
         flat_grad = torch.empty_like(net.flat)  # one buffer per epoch: the optimizer keeps its views
+        grad_views = net.split(flat_grad)
         for i, (xb, yb) in enumerate(zip(xs, ys, strict=True)):
             losses = train_loss(net.forward(xb, train=True), yb)
             # materialize: a template layer that only members who left the stack had gets zeros
             grads = torch.autograd.grad(recipe.objective(losses), net.views, materialize_grads=bool(net.runs))
-            torch.cat([g.reshape(kk, -1) for g in grads], dim=1, out=flat_grad)
+            for view, g in zip(grad_views, grads, strict=True):
+                view.copy_(g)
             loss_sum.add_(losses.detach(), alpha=yb.shape[1])
             grad, stepping = recipe.accumulate(flat_grad, i)
             if i == last:  # every member steps at an epoch's last batch
