@@ -11,10 +11,11 @@ trial. A group splits into at most one piece per process, two members at least e
 member gains nothing from the group), and never so that a piece's own stacking (`pad_stacks`
 over its members) leaves a member alone: alone, a member trains with `fit`'s lone kernels, whose
 float32 rounding differs from a stack's, so its value would change with the number of processes
-(in a stack, a member's bits do not depend on its stack-mates or the template's widths:
-benchmarks/packing.py). Its members are sorted costliest first and cut where the two pieces'
-estimated costs are closest (a narrow piece pads to its own widths, not the widest member's),
-unless another cut (or none) makes the round shorter with the round's other parcels.
+(in a stack a member's bits do not depend on its stack-mates, nor on seed 000's template widths,
+32-128; other widths can move a few bits: benchmarks/packing.py). Its members are sorted
+costliest first and cut where the two pieces' estimated costs are closest (a narrow piece pads
+to its own widths, not the widest member's), unless another cut (or none) makes the round
+shorter with the round's other parcels.
 The parcels then go out largest first to whichever process is free (longest processing time
 first), so the small ones fill the gaps at the round's end.
 
