@@ -8,9 +8,14 @@ other trained six 128-wide members against its two 128-wide and three narrow one
 
 A parcel is what one process pops at once and trains: a piece of a vectorized group, or a lone
 trial. A group splits into at most one piece per process, two members at least each (a lone
-member gains nothing from the group); its members are sorted costliest first and cut where the
-two pieces' estimated costs are closest (a narrow piece pads to its own widths, not the widest
-member's), unless another cut (or none) makes the round shorter with the round's other parcels.
+member gains nothing from the group), and never so that a piece's own stacking (`pad_stacks`
+over its members) leaves a member alone: alone, a member trains with `fit`'s lone kernels, whose
+float32 rounding differs from a stack's, so its value would change with the number of processes
+(in a stack a member's bits do not depend on its stack-mates, nor on seed 000's template widths,
+32-128; other widths can move a few bits: benchmarks/packing.py). Its members are sorted
+costliest first and cut where the two pieces' estimated costs are closest (a narrow piece pads
+to its own widths, not the widest member's), unless another cut (or none) makes the round
+shorter with the round's other parcels.
 The parcels then go out largest first to whichever process is free (longest processing time
 first), so the small ones fill the gaps at the round's end.
 
@@ -27,7 +32,7 @@ trains what, never which trials a round asks.
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,21 +105,45 @@ def _makespan(costs: Sequence[float], processes: int) -> float:
 def _cuts(members: Sequence[Member], index: Sequence[int], processes: int) -> list[list[list[int]]]:
     """The ways to cut a group into pieces of two members or more, the default first: with two
     processes and costs known, cut costliest first where the pieces' costs are closest, then at
-    every other place, then whole; else equal counts, at most one piece per process."""
+    every other place, then whole; else equal counts, at most one piece per process, cut in
+    order or dealt in turn (then fewer pieces, the closest halves, whole). A cut that would
+    leave a member alone in its piece (`_stacked`) is never offered."""
     group = [members[i] for i in index]
     count = min(processes, len(group) // 2)
     if count <= 1:
         return [[list(index)]]
     order = sorted(range(len(group)), key=lambda i: (-_alone(group[i].key), i))
-    if count == 2 and all(pad_key(m.key) is not None for m in group):
+    halves: list[list[list[int]]] = []
+    if all(pad_key(m.key) is not None for m in group):
         def worst(cut: int) -> tuple[float, int]:
             a, b = [group[i] for i in order[:cut]], [group[i] for i in order[cut:]]
             return max(cost(a), cost(b)), abs(len(a) - len(b))
 
-        cuts = sorted(range(2, len(group) - 1), key=worst)
-        return [[[index[i] for i in order[:cut]], [index[i] for i in order[cut:]]] for cut in cuts] + [[list(index)]]
-    size = math.ceil(len(group) / count)
-    return [[[index[i] for i in order[at:at + size]] for at in range(0, len(group), size)]]
+        halves = [[[index[i] for i in order[:cut]], [index[i] for i in order[cut:]]]
+                  for cut in sorted(range(2, len(group) - 1), key=worst)
+                  if _stacked(group, order[:cut]) and _stacked(group, order[cut:])]
+    if count == 2 and halves:
+        return [*halves, [list(index)]]
+    options = []
+    for n in range(count, 1, -1):  # n pieces, sizes one apart: cut in order, or dealt in turn
+        ends = [0, *(len(group) * (k + 1) // n for k in range(n))]
+        for pieces in ([order[a:b] for a, b in itertools.pairwise(ends)], [order[k::n] for k in range(n)]):
+            if all(_stacked(group, piece) for piece in pieces):  # a narrow member with wide ones may stack
+                options.append([[index[i] for i in piece] for piece in pieces])
+    return [*options, *halves[:1], [list(index)]]
+
+
+def _stacked(group: Sequence[Member], piece: Sequence[int]) -> bool:
+    """Whether every member of `group[piece]` trains in a stack of two or more when its process
+    plans the piece (`padding.pad_stacks` over the piece's keys, as `group_run` does). A member
+    left alone trains with `fit`'s lone matmul kernels, whose float32 rounding differs from a
+    stack's, so its value would change with the number of processes."""
+    counts = Counter(group[i].key for i in piece)
+    stack_of = pad_stacks(counts)
+    sizes: Counter[str] = Counter()
+    for key, n in counts.items():
+        sizes[stack_of[key]] += n
+    return all(n > 1 for n in sizes.values())
 
 
 def cost(members: Sequence[Member]) -> float:

@@ -10,7 +10,9 @@ trials and asks B trials there, leaving each one RUNNING so the next ask sees it
 constant liar, GP's pending points, CMA-ES one population). The round's parameters are then
 queued in the real study in a fixed order (same shapes next to each other). Who asks a round,
 and who finishes first, therefore never changes which trials a study runs: the same experiment
-and B give the same trials by number with any number of processes.
+and B give the same trials by number with any number of processes, as long as their values are
+the same (the processes change the parcels; no parcel leaves a stacked trial alone, whose float32
+rounding would differ: search/round_parcels.py).
 """
 
 from __future__ import annotations
