@@ -55,6 +55,20 @@ def queue_lock(url: str, study_name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def shared_queue_lock(study: optuna.Study) -> Iterator[None]:
+    """The study's queue lock where processes on other machines share it (a PostgreSQL study);
+    nothing elsewhere: a SQLite study's processes share one folder and its file locks, and a
+    journal file or the gRPC proxy has no lock to offer (their twins are failed as duplicates)."""
+    backend = rdb_backend(study._storage)
+    url = backend.engine.url.render_as_string(hide_password=False) if backend is not None else ""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    with queue_lock(url, study.study_name):
+        yield
+
+
+@contextlib.contextmanager
 def pop_lock(study: optuna.Study) -> Iterator[None]:
     """Hold the study's queue lock while taking a WAITING trial, where the database cannot do it.
 

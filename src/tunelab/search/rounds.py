@@ -37,7 +37,7 @@ from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
 from tunelab.search.planning import batch_size, machine_processes
-from tunelab.search.point_queue import pop_lock
+from tunelab.search.point_queue import pop_lock, shared_queue_lock
 from tunelab.search.round_parcels import Member, cost, parcels, parcels_text
 from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
@@ -64,7 +64,8 @@ class Rounds:
 
     `make_sampler(seed)` builds the study's sampler with that seed; `shape_of(params)` names a
     configuration's vectorized shape ("" when it trains alone); `lock_path` is a file every local
-    process locks while it checks for and queues the next round; `log_path` gets one line per
+    process locks while it checks for and queues the next round (on a PostgreSQL study, workers
+    on other machines also wait on the study's advisory queue lock); `log_path` gets one line per
     round saying how it was packed; `steps_of(params)` estimates a trial's optimizer steps, so
     the parcels' costs (search/round_parcels.py) can be weighed.
     """
@@ -88,7 +89,8 @@ class Rounds:
         trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
         if trials:
             return []
-        with _locked(self.lock_path):
+        # this machine's processes wait on the run folder's file; other machines', on the database
+        with _locked(self.lock_path), shared_queue_lock(study):
             trials = study.get_trials(deepcopy=False)
             if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
                 return []  # another process queued the round while we waited for the lock
