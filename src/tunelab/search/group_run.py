@@ -188,7 +188,7 @@ def _train_group(
     prunings: list[OptunaPruning] = []
     for s in chunk:
         shared: dict[str, str] = {}
-        pruning = OptunaPruning(s.trial, metric, prune=prune, group=shared)
+        pruning = OptunaPruning(s.trial, metric, prune=prune, group=shared, seed0=s.seeds[0][2])
         prunings.append(pruning)
         for i, (seeded, seed_data, seed_layout) in enumerate(s.seeds):
             models.append(model_for(seeded, seed_data))

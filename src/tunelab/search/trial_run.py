@@ -40,19 +40,31 @@ class OptunaPruning(Hook):
 
     With a pruner every epoch is reported as it ends (the pruner needs it). The rest of the curve
     is read from seed 0's records on disk when the trial ends (`unreported`) and written with the
-    trial's other attributes in one transaction: without a pruner all of it, with one the epochs
-    trained before a resume. `group` (shared by one configuration's seeds) carries a pruning
-    verdict to the sibling seeds that train beside it in a vectorized group.
+    trial's other attributes in one transaction: without a pruner all of it. With a pruner and
+    `seed0` (the folder whose records are the curve), a resumed attempt first reports the epochs
+    trained before its resume, so the pruner judges its later epochs on the whole curve (ASHA's
+    rungs, Hyperband's brackets) rather than on a curve that starts mid-way. `group` (shared by
+    one configuration's seeds) carries a pruning verdict to the sibling seeds that train beside
+    it in a vectorized group.
     """
 
     name = "optuna_pruning"
 
     def __init__(
-        self, trial: optuna.trial.Trial, key: str, prune: bool = True, group: dict[str, str] | None = None
+        self, trial: optuna.trial.Trial, key: str, prune: bool = True, group: dict[str, str] | None = None,
+        seed0: TrialLayout | None = None,
     ) -> None:
-        self.trial, self.key, self.prune = trial, key, prune
+        self.trial, self.key, self.prune, self.seed0 = trial, key, prune, seed0
         self.reported: set[int] = set()
         self.group = group if group is not None else {}
+
+    def on_train_start(self, ctx: FitContext) -> None:
+        if not self.prune or self.seed0 is None or ctx.epoch <= 0:
+            return
+        for epoch, value in sorted(self.unreported(self.seed0).items()):
+            if epoch <= ctx.epoch:  # records past the resumed checkpoint are trained again
+                self.trial.report(value, epoch)
+                self.reported.add(epoch)
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         value = record.get(self.key)
@@ -151,7 +163,8 @@ def train_alone(
     """One started trial's seeds, one `fit` after another (each resumes from its checkpoints)."""
     base, datasets, exp_id = trials.base, trials.datasets, trials.exp_id
     metric = base.search.objective.metric
-    pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none")
+    pruning = OptunaPruning(trial, metric, prune=base.search.pruner != "none",
+                            seed0=trial_layouts(layout, repeats(base))[0])
     results = []
     folds = fold_experiments(exp)  # data.cv_folds: the folds take the seeds' place
     for i, seed_layout in enumerate(trial_layouts(layout, repeats(base))):
