@@ -197,7 +197,7 @@ def _round_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The study's trials, read once for this round after dead processes' trials were failed and
     queued again (read once more when that changed anything): every decision of the round (stop,
     round size, which queued points to take, duplicates) works from this one read. Each read loads
-    every unfinished trial with its attributes; a round of one trial used to read the study ~7 times."""
+    every unfinished trial with its attributes; a round of one trial used to read the study 8 times."""
     trials = study.get_trials(deepcopy=False)
     if recover_dead_trials(study, trials):
         trials = study.get_trials(deepcopy=False)
