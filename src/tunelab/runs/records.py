@@ -81,8 +81,9 @@ def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
 
 def append_text(path: Path, text: str) -> None:
     """Append `text` in one `write` call on an O_APPEND descriptor: no buffer holds part of it, so a
-    killed process leaves the line whole or absent (only a power cut or a full disk can cut it,
-    and readers skip a torn last line)."""
+    process killed after the call left the line whole; only a kill inside the call (the kernel
+    stops a write between pages), a power cut or a full disk can tear it, and readers skip a torn
+    last line (a resume rewrites the records after its checkpoint)."""
     data = text.encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # as open(): the umask applies
     try:
