@@ -8,8 +8,8 @@ data loading and the report drop out and every per-epoch cost stays in (records,
 
   hand                 seed 000's loop (benchmarks/trainer_loop.py `hand_loop`) in a fresh process
   tunelab train        `tunelab train examples/california_mlp.yaml` (seed 000's model; per-epoch
-                       records and checkpoints written by the background writer)
-  tunelab train (sync) the same with TUNELAB_SYNC_ARTIFACTS=1: every write on the training thread
+                       records appended inline, checkpoints written by the background writer)
+  tunelab train (sync) the same with TUNELAB_SYNC_ARTIFACTS=1: checkpoints on the training thread too
   baseline             with `--baseline DIR`: `tunelab train` from another checkout's `DIR/src` (e.g.
                        `git worktree add /tmp/base <commit>`), so a change is measured against the
                        code before it in the same rounds, on the same load

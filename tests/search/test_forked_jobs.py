@@ -62,7 +62,7 @@ def test_fork_only_where_it_is_safe() -> None:
     url = "sqlite:///study.db"
     run: Any = SimpleNamespace(base=exp, storage_url=url)
     assert can_fork(run, url, threads=1)
-    artifacts.write_later(lambda: None)  # the artifact writer's thread runs (it idles ~2 s, then ends)
+    artifacts.WRITER.submit(lambda: None)  # the artifact writer's thread runs (it idles ~2 s, then ends)
     assert artifacts.WRITER._thread is not None and can_fork(run, url, threads=1)  # it is flushed first
     assert not can_fork(run, "grpc://127.0.0.1:13000", threads=1)  # a storage proxy serves from threads
     assert not can_fork(run, url, threads=2)  # the child would enter OpenMP regions its parent used
@@ -98,11 +98,11 @@ def test_a_trial_process_of_tune_leaves_the_last_trials_to_it(tmp_path: Path, mo
 
 def test_a_forked_child_writes_its_artifacts_with_its_own_thread() -> None:
     """The parent's writer thread does not exist in a child: a child that queued behind it would wait forever."""
-    artifacts.write_later(lambda: None)
+    artifacts.WRITER.submit(lambda: None)
     pid = os.fork()
     if pid == 0:  # the child: a fresh writer, whose flush returns
         done: list[int] = []
-        artifacts.write_later(done.append, 1)
+        artifacts.WRITER.submit(done.append, 1)
         artifacts.flush()
         os._exit(0 if done == [1] else 1)
     _, status = os.waitpid(pid, 0)

@@ -80,13 +80,13 @@ def test_a_study_queued_without_the_processes_attribute_plans_for_the_machine(tm
 
 
 def test_a_parcel_goes_to_whoever_takes_its_first_trial(tmp_path: Path) -> None:
-    from tunelab.search.rounds import _take
+    from tunelab.search.point_queue import take
 
     study, (first, second) = planners(tmp_path, 2, shape="one shape")
     assert first._queue_round(study, [], 6)
     queued = sorted(study.get_trials(), key=lambda t: t.number)
     parcel0 = [t for t in queued if t.user_attrs[PARCEL_ATTR] == 0]
-    assert _take(study, parcel0[0]._trial_id)  # another process is taking parcel 0 right now
+    assert take(study, parcel0[0]._trial_id)  # another process is taking parcel 0 right now
     got = second.ask(study, 0)
     assert [study.trials[t.number].user_attrs[PARCEL_ATTR] for t, _ in got] == [1, 1, 1]
     assert len(first.ask(study, 0)) == 2  # the rest of parcel 0, had its taker died meanwhile

@@ -47,3 +47,33 @@ def test_the_best_value_is_read_only_for_a_display_that_shows_it(
     result = tunelab.tune(exp, out=tmp_path / "shown", write_outputs=False, observer=shows)
     assert len(calls) == 2 and len(shows.best) == 2
     assert shows.best[-1] == pytest.approx(result.best_value)
+
+
+def _reads_per_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, lrs: list[float]) -> int:
+    """How many times a one-at-a-time grid study loads its trials from the storage (each load reads
+    every unfinished trial with its attributes)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    reads: list[int] = []
+    get_all_trials = _CachedStorage.get_all_trials
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return get_all_trials(self, *args, **kwargs)
+
+    monkeypatch.setattr(_CachedStorage, "get_all_trials", counting)
+    raw = {**RAW, "name": name, "search": {**RAW["search"], "vectorize": "off", "space": {"train.lr": lrs}}}
+    result = tunelab.tune(load_experiment(None, raw=raw), out=tmp_path / name, write_outputs=False)
+    assert result.n_complete == len(lrs)
+    monkeypatch.undo()
+    return len(reads)
+
+
+def test_a_round_of_one_trial_reads_the_study_twice_not_seven_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once for every decision of the round (dead trials, stop, round size, the queued point to
+    take, duplicates) and once for the check after the asks that another worker's twin came first."""
+    two = _reads_per_study(tmp_path, monkeypatch, "two", [0.1, 1.0])
+    six = _reads_per_study(tmp_path, monkeypatch, "six", [0.1, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert (six - two) / 4 <= 2, (two, six)

@@ -1,4 +1,5 @@
-"""Per-epoch artifacts are written off the training thread, in order, and all of them by the end."""
+"""Checkpoints are written off the training thread, in order, and all of them by the end; the per-epoch
+records are appended on it, before the epoch's checkpoint is queued."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tunelab.data import load_dataset
 from tunelab.models import build_model
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import read_json, read_jsonl
+from tunelab.train import artifacts
 from tunelab.train import checkpoint as ckpt
 from tunelab.train.artifacts import ArtifactWriter, flush, save_later
+from tunelab.train.hooks import FitContext, Hook
 from tunelab.train.loop import fit
 
 
@@ -73,6 +76,39 @@ def test_fit_leaves_every_record_best_and_last_checkpoint_when_it_returns(tmp_pa
     torch.testing.assert_close(last["model"]["0.weight"], model.state_dict()["0.weight"])
     assert ckpt.load_checkpoint(layout.best_checkpoint)["epoch"] == result.best_epoch
     assert read_json(layout.result_json)["epochs_run"] == 6
+
+
+class _LinesOnDisk(Hook):
+    """Counts, at each epoch's end, the complete lines of the trial's three record files."""
+
+    def __init__(self, layout: TrialLayout) -> None:
+        self.layout, self.seen = layout, []
+
+    def on_epoch_end(self, ctx: FitContext, record: dict) -> None:
+        files = (self.layout.metrics_jsonl, self.layout.grad_norms_jsonl)
+        logged = self.layout.metrics_log.read_text().count("Epoch ") if self.layout.metrics_log.exists() else 0
+        self.seen.append((ctx.epoch, *(len(read_jsonl(f)) for f in files), logged))
+
+
+def test_records_are_on_disk_when_the_epoch_ends_and_only_checkpoints_go_to_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submitted: list[str] = []
+    submit = artifacts.WRITER.submit
+
+    def noted(fn, *args):  # type: ignore[no-untyped-def]
+        submitted.append(getattr(fn, "__qualname__", repr(fn)))
+        submit(fn, *args)
+
+    monkeypatch.setattr(artifacts.WRITER, "submit", noted)
+    data = load_dataset(DataSection(name="diabetes"), TaskSection())
+    cfg = TrainSection(epochs=3, batch_size=32, device="cpu", checkpoints={"every": 1})
+    model = build_model(MLPModel(hidden_dims=[8]), data.input_shape, data.output_dim, seed=0)
+    layout = TrialLayout(tmp_path / "t")
+    hook = _LinesOnDisk(layout)
+    fit(model, data, cfg, loss_name="mse", metrics=[], layout=layout, identity={}, hooks=[hook])
+    assert hook.seen == [(1, 1, 1, 1), (2, 2, 2, 2), (3, 3, 3, 3)]  # the epoch's own lines, whole, already there
+    assert submitted == ["_save"] * 3  # one checkpoint per epoch (every: 1), and nothing else
 
 
 def _state(epoch: int) -> dict:

@@ -111,7 +111,7 @@ def _finish(prepared: Prepared, layout: RunLayout, trial: TrialLayout, result: F
     preprocessing predict needs, and the evidence and report rebuilt over the newest training."""
     exp = prepared.experiment
     data = model_inputs(exp, prepared.dataset)
-    cost = trial_cost(solo_models([exp], data, [trial]), data, exp, [result], trial, alone=True)
+    cost = trial_cost(solo_models([exp], data), data, exp, [result], trial, alone=True)
     write_preprocessing(layout, data)
     write_evidence(layout.root)
     return cost

@@ -75,14 +75,23 @@ def write_json_atomic(path: Path, record: Mapping[str, Any]) -> None:
 
 
 def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
-    """One line per record; a crash can cut at most the line being written, which readers skip."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(dumps(record) + "\n")
+    """One line per record, appended whole (see `append_text`)."""
+    append_text(path, dumps(record) + "\n")
 
 
 def append_text(path: Path, text: str) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(text)
+    """Append `text` in one `write` call on an O_APPEND descriptor: no buffer holds part of it, so a
+    process killed after the call left the line whole; only a kill inside the call (the kernel
+    stops a write between pages), a power cut or a full disk can tear it, and readers skip a torn
+    last line (a resume rewrites the records after its checkpoint)."""
+    data = text.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # as open(): the umask applies
+    try:
+        written = os.write(fd, data)
+        while written < len(data):  # a short write (a full disk): finish it or raise
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

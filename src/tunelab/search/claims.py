@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -31,14 +31,17 @@ def claim(study: optuna.Study, trial: optuna.trial.Trial, attrs: Mapping[str, An
     beat(study._storage, [trial._trial_id])
 
 
-def ownerless(study: optuna.Study) -> list[FrozenTrial]:
+def ownerless(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[FrozenTrial]:
     """RUNNING trials started longer than the grace ago with no heartbeat and, where the storage
-    keeps no heartbeats, no owner either (a claim cut between its two writes counts too)."""
+    keeps no heartbeats, no owner either (a claim cut between its two writes counts too).
+    `trials`: the study's trials as the caller just read them (None: read them now)."""
     limit = datetime.datetime.now() - datetime.timedelta(seconds=grace_s())
     beats = keeps_heartbeats(study._storage)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if trials is None else trials
     found = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if (beats or "pid" not in t.user_attrs) and t.datetime_start is not None and t.datetime_start < limit
+        t for t in running
+        if t.state == TrialState.RUNNING and (beats or "pid" not in t.user_attrs)
+        and t.datetime_start is not None and t.datetime_start < limit
     ]
     if not found:
         return []

@@ -80,14 +80,19 @@ def beat(storage: Any, trial_ids: Sequence[int]) -> None:
             writer.record_heartbeat(trial_id)
 
 
-def fail_stale(study: optuna.Study) -> None:
+def fail_stale(study: optuna.Study) -> int:
     """Optuna's check: RUNNING trials whose heartbeat stopped are failed and handed to the
-    storage's stale-trial callback (which retries them)."""
-    if _writer(study._storage) is None:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
-        optuna.storages.fail_stale_trials(study)
+    storage's stale-trial callback (which retries them). Returns how many were stale (the caller's
+    view of the study is then out of date); Optuna's check runs only when some are."""
+    storage = study._storage
+    if _writer(storage) is None:
+        return 0
+    stale = len(storage._get_stale_trial_ids(study._study_id))  # the one query Optuna's check starts with
+    if stale:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # heartbeats are marked experimental in Optuna
+            optuna.storages.fail_stale_trials(study)
+    return stale
 
 
 class Heartbeat:

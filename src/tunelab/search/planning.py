@@ -20,7 +20,7 @@ from tunelab.config.schema import Experiment
 from tunelab.config.space import apply_params
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.data.folds import repeats
-from tunelab.search.results import counted
+from tunelab.search.results import counted, in_state
 from tunelab.search.strategies import DEFAULT_N_TRIALS, Plan
 from tunelab.search.trial_run import DatasetCache, config_key
 from tunelab.train.grouping import group_key
@@ -115,6 +115,7 @@ def resolve_jobs(exp: Experiment, units: int) -> int:
 
 def round_size(
     study: optuna.Study,
+    trials: Sequence[optuna.trial.FrozenTrial],
     plan: Plan,
     per_round: int,
     budget: int,
@@ -123,15 +124,16 @@ def round_size(
     workers: int,
     shape_of: dict[str, str],
 ) -> int:
-    """How many trials to ask now: for explicit points, a fair share (among the workers in sight)
-    of the next same-shape group in the queue, so every process gets part of every costly group
-    and workers that join later still find work; for samplers, a fair share of the budget left."""
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    """How many trials to ask now, from the study's `trials` as read for this round: for explicit
+    points, a fair share (among the workers in sight) of the next same-shape group in the queue, so
+    every process gets part of every costly group and workers that join later still find work; for
+    samplers, a fair share of the budget left."""
+    running = in_state(study, TrialState.RUNNING, trials)
     in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
     if plan.points is None:
-        left = budget - len(counted(study)) - len(running)
+        left = budget - len(counted(study, trials)) - len(running)
         return max(1, min(per_round, -(-left // in_sight)))
-    waiting = sorted(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)), key=lambda t: t.number)
+    waiting = sorted(in_state(study, TrialState.WAITING, trials), key=lambda t: t.number)
     left = len(waiting) if n_trials is None else min(len(waiting), n_trials - ran)
     shapes = [shape_of.get(t.user_attrs.get("config_key", ""), "") for t in waiting]
     group = 1

@@ -87,6 +87,26 @@ def pop_lock(study: optuna.Study) -> Iterator[None]:
         yield
 
 
+def take(study: optuna.Study, trial_id: int) -> bool:
+    """Move a queued trial to RUNNING (call under `pop_lock`); False when another process took (or
+    finished) it first."""
+    try:
+        return bool(study._storage.set_trial_state_values(trial_id, state=TrialState.RUNNING))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def pop_queued(study: optuna.Study, queue: Iterator[optuna.trial.FrozenTrial]) -> optuna.trial.Trial | None:
+    """The next trial of `queue` (WAITING trials by number, as read once for the round) that is still
+    waiting, now RUNNING: what Optuna's `ask` pops, without its read of every unfinished trial. The
+    trials others took meanwhile are passed by; None when none is left (nothing new is created)."""
+    with pop_lock(study):
+        for queued in queue:
+            if take(study, queued._trial_id):
+                return optuna.trial.Trial(study, queued._trial_id)
+    return None
+
+
 def _sqlite_folder(url: str) -> str | None:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or ":memory:" in url:

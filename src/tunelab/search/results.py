@@ -107,21 +107,38 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     )
 
 
-def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+# `trials` below: the study's trials as the caller read them once for a round; None reads them now.
+# Each read of an RDB study loads every unfinished trial with its attributes (SQLite, 27 queued
+# points: median 10 ms on the loaded 2-core VM, 2026-12-01), and a round of one trial used to read it 8 times.
+Trials = Sequence[optuna.trial.FrozenTrial] | None
+
+
+def counted(study: optuna.Study, trials: Trials = None) -> list[optuna.trial.FrozenTrial]:
     """Trials that used up budget (complete, pruned, diverged); crashed ones are retried."""
-    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("outcome") in COUNTED]
+    return [t for t in _read(study, trials) if t.user_attrs.get("outcome") in COUNTED]
 
 
-def others_running(study: optuna.Study) -> bool:
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+def in_state(study: optuna.Study, state: TrialState, trials: Trials = None) -> list[optuna.trial.FrozenTrial]:
+    """The trials in `state`, by number."""
+    if trials is None:
+        return study.get_trials(deepcopy=False, states=(state,))
+    return [t for t in trials if t.state == state]
 
 
-def running(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+def others_running(study: optuna.Study, trials: Trials = None) -> bool:
+    return bool(in_state(study, TrialState.RUNNING, trials))
 
 
-def waiting(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+def running(study: optuna.Study, trials: Trials = None) -> int:
+    return len(in_state(study, TrialState.RUNNING, trials))
+
+
+def waiting(study: optuna.Study, trials: Trials = None) -> int:
+    return len(in_state(study, TrialState.WAITING, trials))
+
+
+def _read(study: optuna.Study, trials: Trials) -> Sequence[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False) if trials is None else trials
 
 
 def best_value(study: optuna.Study) -> float | None:

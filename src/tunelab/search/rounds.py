@@ -37,7 +37,7 @@ from tunelab.config.space import Knob, apply_params, suggest
 from tunelab.config.vocabulary import SEQUENTIAL_STRATEGIES
 from tunelab.runs.layout import RunLayout
 from tunelab.search.planning import batch_size, machine_processes
-from tunelab.search.point_queue import pop_lock, shared_queue_lock
+from tunelab.search.point_queue import pop_lock, shared_queue_lock, take
 from tunelab.search.round_parcels import Member, cost, parcels, parcels_text
 from tunelab.search.strategies import STRATEGIES
 from tunelab.train.grouping import group_key
@@ -80,14 +80,17 @@ class Rounds:
     log_path: Path
     steps_of: Callable[[dict[str, Any]], float] = lambda params: 0.0
 
-    def ask(self, study: optuna.Study, counted: int) -> list[Item] | None:
+    def ask(self, study: optuna.Study, counted: int, trials: Sequence[FrozenTrial] | None = None) -> list[Item] | None:
         """This process's share of the current round ([] while others finish it: wait and ask
-        again); None when the budget is spent or the space has nothing new to offer."""
-        items = self._pop_share(study)
+        again); None when the budget is spent or the space has nothing new to offer. `trials`: the
+        study as the caller read it for this round (None: read it now); the next round is queued
+        from a fresh read under the lock."""
+        items = self._pop_share(study, trials)
         if items:
             return items
-        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-        if trials:
+        if trials is None:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
             return []
         # this machine's processes wait on the run folder's file; other machines', on the database
         with _locked(self.lock_path), shared_queue_lock(study):
@@ -101,13 +104,13 @@ class Rounds:
                 return None
         return self._pop_share(study)
 
-    def _pop_share(self, study: optuna.Study) -> list[Item]:
+    def _pop_share(self, study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> list[Item]:
         """Pop this process's next piece of the queued round: all of it in a lone process; else
         the next parcel (search/round_parcels.py: a piece of a same-shape group or a lone trial,
         costliest first), so a process that finishes early takes the next instead of idling
         while the other works through a costlier share. A parcel goes to whoever takes its first
         trial; the others then pass it by."""
-        trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        trials = sorted(study.get_trials(deepcopy=False) if trials is None else trials, key=lambda t: t.number)
         waiting = [t for t in trials if t.state == TrialState.WAITING]
         if not _queued_whole(trials, waiting):
             return []  # another process is still queueing the round (its parcels are not all there)
@@ -122,7 +125,7 @@ class Rounds:
         ids: list[int] = []
         with pop_lock(study):  # RUNNING only if still WAITING (SQLite needs the lock for that)
             for t in waiting:
-                if _take(study, t._trial_id):
+                if take(study, t._trial_id):
                     ids.append(t._trial_id)
                 elif shared and not ids:
                     break  # another process took this parcel first
@@ -215,14 +218,6 @@ def _queued_whole(trials: Sequence[FrozenTrial], waiting: Sequence[FrozenTrial])
 def _parcel(trial: FrozenTrial) -> tuple[int, int]:
     """(round, parcel) of a queued trial; a trial queued without a parcel is a parcel of its own."""
     return int(trial.user_attrs.get(ROUND_ATTR, 0)), int(trial.user_attrs.get(PARCEL_ATTR, trial.number))
-
-
-def _take(study: optuna.Study, trial_id: int) -> bool:
-    """Move a queued trial to RUNNING; False when another process took (or finished) it first."""
-    try:
-        return bool(study._storage.set_trial_state_values(trial_id, state=TrialState.RUNNING))
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return False
 
 
 def _copy(trial: FrozenTrial) -> FrozenTrial:

@@ -119,19 +119,30 @@ def _mark_dead(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
     return True
 
 
-def recover_dead_trials(study: optuna.Study) -> int:
+def recover_dead_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
     """Fail and retry RUNNING trials of dead processes: by pid on this host, by heartbeat elsewhere,
-    and trials asked by a process that died before it claimed them."""
+    and trials asked by a process that died before it claimed them. Returns how many it failed
+    (stale heartbeats included): a view of the study read before the call is then out of date.
+
+    `trials`: the study's trials as the caller just read them, so a round reads the study once
+    (None: read them now). The heartbeat check always asks the database itself.
+    """
     host, recovered = socket.gethostname(), 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    running = []
+    for t in trials:
         pid = t.user_attrs.get("pid")
+        if t.state != TrialState.RUNNING:
+            continue
         if t.user_attrs.get("host") == host and pid is not None and not _alive(int(pid)):
             recovered += _mark_dead(study, t, f"worker process {pid} died while training; configuration retried")
-    for t in ownerless(study):  # killed between ask and claim (search/claims.py)
+        else:  # still running as far as this look can tell (one just failed is no longer)
+            running.append(t)
+    for t in ownerless(study, running):  # killed between ask and claim (search/claims.py)
         reason = "its worker died between asking and starting it (never claimed); configuration retried"
         recovered += _mark_dead(study, t, reason)
-    fail_stale(study)  # the storage's callback retries them
-    return recovered
+    return recovered + fail_stale(study)  # the storage's callback retries them
 
 
 def _alive(pid: int) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.config.schema import Experiment
 from tunelab.config.space import Knob, encode_params, fixed_params, parse_space, suggest
@@ -31,12 +31,13 @@ from tunelab.search.claims import claim
 from tunelab.search.cost_ahead import CostAhead
 from tunelab.search.group_run import run_trials
 from tunelab.search.local_jobs import TRIAL_PROCESS_ENV
-from tunelab.search.point_queue import enqueue_missing, pop_lock
+from tunelab.search.point_queue import enqueue_missing, pop_lock, pop_queued
 from tunelab.search.results import (
     StudyObserver,
     TuneResult,
     best_value,
     counted,
+    in_state,
     others_running,
     study_counts,
     summarize_study,
@@ -162,32 +163,32 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
                             None if deadline == float("inf") else deadline, lambda: study_counts(study))
     ran = dry = 0
     while time.monotonic() < deadline:
-        recover_dead_trials(study)
+        trials = _round_trials(study)
         if plan.points is not None:
             if n_trials is not None and ran >= n_trials:
                 break
-            if n_waiting(study) == 0:
-                if not others_running(study) or _leaves_the_rest():
+            if n_waiting(study, trials) == 0:
+                if not others_running(study, trials) or _leaves_the_rest():
                     break
                 time.sleep(POLL_S)  # another worker is training; its trial may still die and come back
                 continue
-        elif len(counted(study)) >= budget:
+        elif len(counted(study, trials)) >= budget:
             break
-        elif rounds is None and len(counted(study)) + n_running(study) >= budget:
+        elif rounds is None and len(counted(study, trials)) + n_running(study, trials) >= budget:
             if _leaves_the_rest():  # the last trials of the budget train elsewhere; they may die and come back
                 break
             time.sleep(POLL_S)
             continue
         if rounds is not None:  # model-based sampler in rounds (search/rounds.py)
-            items = rounds.ask(study, len(counted(study)))
+            items = rounds.ask(study, len(counted(study, trials)), trials)
             if items is None:
                 break
             if not items:
                 time.sleep(ROUND_POLL_S)  # the rest of the round trains elsewhere
                 continue
         else:
-            size = planning.round_size(study, plan, per_round, budget, n_trials, ran, workers, shape_of)
-            items = _ask_round(run, choices, size)
+            size = planning.round_size(study, trials, plan, per_round, budget, n_trials, ran, workers, shape_of)
+            items = _ask_round(run, choices, size, trials)
             dry = 0 if items else dry + 1
             if dry >= MAX_DRY_ASKS:  # e.g. 3 categorical values and n_trials 10: it would ask forever
                 log.warning("the sampler proposed only configurations already taken, %d times in a row; "
@@ -199,6 +200,17 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
     return ran
 
 
+def _round_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's trials, read once for this round after dead processes' trials were failed and
+    queued again (read once more when that changed anything): every decision of the round (stop,
+    round size, which queued points to take, duplicates) works from this one read. Each read loads
+    every unfinished trial with its attributes; a round of one trial used to read the study 8 times."""
+    trials = study.get_trials(deepcopy=False)
+    if recover_dead_trials(study, trials):
+        trials = study.get_trials(deepcopy=False)
+    return trials
+
+
 def _leaves_the_rest() -> bool:
     """A trial process of `tune` leaves the trials others still train to it (tune retries whatever
     comes back after its trial processes end); any other process waits for them."""
@@ -208,7 +220,7 @@ def _leaves_the_rest() -> bool:
 def _params_of(
     trial: optuna.trial.Trial, knobs: Sequence[Knob], base: Experiment, choices: dict[str, list[Any]] | None
 ) -> dict[str, Any] | None:
-    """The trial's configuration by key path; None when an explicit study has no point left for it."""
+    """The trial's configuration by key path; None for a queued trial that holds no point."""
     if choices is None:
         return suggest(trial, knobs, base)
     key = trial.user_attrs.get("config_key")  # set when the point was enqueued
@@ -229,24 +241,25 @@ def _ask(study: optuna.Study) -> optuna.trial.Trial:
 
 
 def _ask_round(
-    run: StudyRun, choices: dict[str, list[Any]] | None, size: int
+    run: StudyRun, choices: dict[str, list[Any]] | None, size: int, known: Sequence[FrozenTrial]
 ) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
     """Ask up to `size` trials; points another worker took meanwhile, and duplicates, are told
-    failed at once and left out."""
+    failed at once and left out. `known`: the study as read for this round (`_round_trials`); an
+    explicit study takes its queued points from it, in number order as Optuna's `ask` would."""
     study = run.study
     items: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
     keys: dict[str, int] = {}
-    known = study.get_trials(deepcopy=False)  # once per round: the duplicate check below reads these
+    queue = iter(sorted(in_state(study, TrialState.WAITING, known), key=lambda t: t.number))
     for _ in range(size):
-        if choices is not None and items and n_waiting(study) == 0:
+        trial = _ask(study) if choices is None else pop_queued(study, queue)
+        if trial is None:  # other workers took the rest of the queue
             break
-        trial = _ask(study)
         params = _params_of(trial, run.knobs, run.base, choices)
         # Owner, first heartbeat and configuration at once, before the twin check below reads the
         # study: two processes whose samplers propose the same point together then see each other.
         # (A trial asked but never claimed is recovered later.)
         claim(study, trial, {"config_key": config_key(params)} if params is not None else {})
-        if params is None:  # another worker took the last point between our check and ask()
+        if params is None:  # a queued trial without its point (no config_key): nothing to train
             trial.set_user_attr("outcome", Outcome.SKIPPED.value)
             study.tell(trial, state=TrialState.FAIL)
             break

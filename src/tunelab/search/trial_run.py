@@ -181,7 +181,7 @@ def train_alone(
     outcome = reduce_seeds(results, metric)
     seeds = [seeded_experiment(exp, i) for i in range(len(results))]
     data = model_inputs(exp, datasets.get(exp))
-    models = solo_models(seeds, data, trial_layouts(layout, repeats(base)))
+    models = solo_models(seeds, data)
     cost = trial_cost(models, data, exp, results, layout, alone=True)
     curve = pruning.unreported(trial_layouts(layout, repeats(base))[0])
     record_outcome(trial.study, trial, outcome, curve, cost)

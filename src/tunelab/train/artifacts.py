@@ -1,22 +1,23 @@
-"""Per-epoch artifacts (records, epoch and best checkpoints) written off the training thread.
+"""Epoch and best checkpoints written off the training thread.
 
-At the size of most trials an epoch is a few dozen steps, and writing its checkpoint and
-records costs a large share of it. `fit` therefore hands those writes to one background
-writer thread per process: the training thread serializes the state into bytes (what a copy of
-the tensors would cost, and no second thread competing for the interpreter lock while it
-pickles), and the writer writes the files, links best.pt and prunes, in submission order.
-The queue is bounded (`MAX_PENDING` writes), so a slow disk slows training down instead of
-filling memory. Writes happen in order, so records on disk never run behind a checkpoint on
-disk: a resume from the newest checkpoint finds every record up to it.
+A checkpoint of a slow epoch (or of a large model) costs a real share of the epoch to write. `fit`
+therefore hands those writes to one background writer thread per process: the training thread
+serializes the state into bytes (what a copy of the tensors would cost, and no second thread
+competing for the interpreter lock while it pickles), and the writer writes the files, links
+best.pt and prunes, in submission order. The queue is bounded (`MAX_PENDING` writes), so a slow
+disk slows training down instead of filling memory. The per-epoch records are not written here:
+`TrialBook` appends them on the training thread (train/epoch_end.py), before the epoch's
+checkpoint is queued, so records on disk never run behind a checkpoint on disk: a resume from the
+newest checkpoint finds every record up to it (and drops the ones after it).
 
 `flush()` waits for every pending write and re-raises the first write error: `fit` calls it
 before it reads a trial folder to resume and before it writes result.json, so the best and the
 last checkpoint are always on disk when a trial ends. A kill (SIGKILL, power cut) loses at most
-the writes still queued — the last `MAX_PENDING` epochs' records and checkpoints at worst — and
-the trial resumes from the newest checkpoint that made it to disk, as after any crash (which
-epochs get a checkpoint at all: `checkpoints.every`, decided in train/epoch_end.py).
+the checkpoints still queued (`MAX_PENDING` at worst), and the trial resumes from the newest
+checkpoint that made it to disk, as after any crash (which epochs get a checkpoint at all:
+`checkpoints.every`, decided in train/epoch_end.py).
 
-`TUNELAB_SYNC_ARTIFACTS=1` writes on the training thread instead (for debugging and timing).
+`TUNELAB_SYNC_ARTIFACTS=1` writes the checkpoints on the training thread instead (for debugging and timing).
 """
 
 from __future__ import annotations
@@ -92,11 +93,6 @@ class ArtifactWriter:
 WRITER = ArtifactWriter()  # one per process: every fit's writes share one ordered queue
 os.register_at_fork(after_in_child=WRITER.forget_parent)  # a forked trial process writes with its own thread
 atexit.register(lambda: WRITER.flush() if WRITER._thread is not None else None)
-
-
-def write_later(fn: Callable[..., None], *args: Any) -> None:
-    """Run a write (a record append) on the writer thread, after every write queued before it."""
-    WRITER.submit(fn, *args)
 
 
 def save_later(

@@ -3,9 +3,10 @@
 
 Both trainers produce an epoch's record the same way up to the point where it is judged; from
 there on a trial's bookkeeping is the same whichever trainer ran it: divergence, the best epoch,
-the record and gradient norms written (through train/artifacts.py's background writer), the
-hooks (early stopping, pruning, progress), the epoch checkpoints and best.pt (the best epoch's
-checkpoint, kept in memory until the next epoch checkpoint is written), and finally the
+the record and gradient norms appended (on the training thread: three short lines cost less than
+a hand-off to another thread), the hooks (early stopping, pruning, progress), the epoch
+checkpoints and best.pt (the best epoch's checkpoint, kept in memory until the next epoch
+checkpoint is written; both written by train/artifacts.py's background writer), and finally the
 `FitResult` and `result.json`. `TrialBook` holds that bookkeeping for one trial, so the two
 trainers cannot drift apart on it. What only the trainer knows (its optimizer, scheduler and
 RNG states for a checkpoint) it hands over as a callable, called only when a checkpoint is due.
@@ -162,7 +163,7 @@ class TrialBook:
         record["is_best"] = False if diverged else self.best.update(record)
         self.record = record
         if self.recorder is not None:
-            artifacts.write_later(self.recorder.epoch, dict(record), grad_norms)
+            self.recorder.epoch(record, grad_norms)
         if diverged:
             self.state, self.reason = Outcome.DIVERGED.value, f"{diverged} at epoch {epoch}"
             ctx.request_stop(Outcome.DIVERGED.value, self.reason)

@@ -16,7 +16,6 @@ from tunelab.config.schema import Experiment
 from tunelab.data.dataset import Dataset
 from tunelab.runs.layout import TrialLayout
 from tunelab.runs.records import write_json_atomic
-from tunelab.train import checkpoint as ckpt
 from tunelab.train.cost import measure_cost
 from tunelab.train.loop import FitResult
 from tunelab.train.trial import model_for
@@ -51,13 +50,8 @@ def trial_cost(
     return cost
 
 
-def solo_models(exps: Sequence[Experiment], data: Dataset, seed_layouts: Sequence[TrialLayout]) -> list[nn.Module]:
-    """Trained models of a trial that trained alone: each seed's network, loaded from its latest checkpoint."""
-    models = []
-    for exp, layout in zip(exps, seed_layouts, strict=False):
-        model = model_for(exp, data)
-        state = ckpt.load_latest(layout)
-        if state is not None:
-            model.load_state_dict(state["model"])
-        models.append(model)
-    return models
+def solo_models(exps: Sequence[Experiment], data: Dataset) -> list[nn.Module]:
+    """The networks of a trial that trained alone, one per seed, as `measure_cost` needs them: their
+    shapes, not their weights (parameters, memory and timings do not depend on the weights), so no
+    checkpoint is loaded (a `torch.load` of weights and optimizer state per seed, for nothing)."""
+    return [model_for(exp, data) for exp in exps]
