@@ -37,6 +37,7 @@ from tunelab.search.space_sizes import check_space_sizes
 from tunelab.search.storage import check_storage
 from tunelab.search.strategies import STRATEGIES
 from tunelab.search.study_run import StudyRun, start_study, study_storage
+from tunelab.train.shared_costs import shared_timings
 
 
 @writer
@@ -107,6 +108,7 @@ def tune(
         plots = stack.enter_context(PlotPool()) if write_outputs else None
         run = start_study(base, prepared.dataset, prepared.exp_id, layout, study_storage(storage, base, layout),
                           data_dir=data_dir, observer=observer, n_trials=n_trials, timeout_s=timeout_s)
+        stack.enter_context(shared_timings(layout.cost_timings))  # each shape timed by one trial process
         ran = _run_with_local_jobs(run, data_dir, limited=timeout_s is not None or (
             n_trials is not None and run.plan.points is not None), plots=plots, probe=probe)
         result = run.result(ran)

@@ -164,6 +164,11 @@ class RunLayout:
         return self.root / ".rounds.lock"
 
     @property
+    def cost_timings(self) -> Path:
+        """Cost timings the run's trial processes share while `tune` runs (train/shared_costs.py)."""
+        return self.root / ".cost_timings"
+
+    @property
     def rounds_log(self) -> Path:
         """One line per round of a batched study: how its trials were packed into groups."""
         return self.root / "rounds.log"

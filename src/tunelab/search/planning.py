@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -129,7 +130,7 @@ def round_size(
     every process gets part of every costly group and workers that join later still find work; for
     samplers, a fair share of the budget left."""
     running = in_state(study, TrialState.RUNNING, trials)
-    in_sight = max(workers, len({t.user_attrs.get("pid") for t in running}) + 1)
+    in_sight = max(workers, _other_processes(running) + 1)
     if plan.points is None:
         left = budget - len(counted(study, trials)) - len(running)
         return max(1, min(per_round, -(-left // in_sight)))
@@ -141,6 +142,16 @@ def round_size(
         group += 1
     share = -(-sum(1 for key in shape_of.values() if key == shapes[0]) // in_sight) if shapes and shapes[0] else 1
     return max(1, min(per_round, group, share, left))
+
+
+def _other_processes(running: Sequence[optuna.trial.FrozenTrial]) -> int:
+    """How many other processes own running trials, by their (host, pid). A trial just taken from
+    the queue and not yet claimed has no owner yet: it is not one more process (counted as one, it
+    cut a fair share of 9 to 3 and left a group of one to train alone at the end), but it does show
+    that some other process is there."""
+    me = (socket.gethostname(), os.getpid())
+    owners = {(t.user_attrs.get("host"), t.user_attrs.get("pid")) for t in running if "pid" in t.user_attrs}
+    return len(owners - {me}) or int(any("pid" not in t.user_attrs for t in running))
 
 
 def grouped_order(

@@ -4,7 +4,8 @@ Trials trained together in a vectorized group share one wall clock and one proce
 `train_time_s` is the group's time shared out and `peak_mem_mb` is the process's high-water
 mark. Neither tells which configuration is cheaper. This module measures each configuration
 alone, once per distinct shape per process (a short timed solo calibration on a copy of one
-member), and labels every number with how it was obtained:
+member; the trial processes of one `tune` share them, train/shared_costs.py), and labels every
+number with how it was obtained:
 
 - `train_time_alone_s`: the fit's own time when the trial trained alone (`measured`), else
   `estimated` = epochs run x (steps per epoch x one solo step + one evaluation pass).
@@ -30,6 +31,7 @@ from tunelab.config.schema import TrainSection
 from tunelab.config.vocabulary import resolve_loss
 from tunelab.data.dataset import Dataset
 from tunelab.devices import resolve_device
+from tunelab.train import shared_costs
 from tunelab.train.losses import make_loss
 from tunelab.train.optim import make_optimizer
 from tunelab.train.trial import batch_rows
@@ -116,6 +118,10 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
     key = _shape_key(model, data, cfg, device)
     if key in _CALIBRATIONS:
         return _CALIBRATIONS[key]
+    shared = shared_costs.read("calibration", key)  # timed by another trial process of this run
+    if shared is not None:
+        _CALIBRATIONS[key] = shared
+        return shared
     if device.type == "cuda":
         _sync(device)
         base = torch.cuda.memory_allocated(device)
@@ -152,6 +158,7 @@ def calibrate(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: str
     steps = -(-n // batch)  # forward+backward passes per epoch
     found = {"step_s": step_s, "steps_per_epoch": float(steps), "eval_s": eval_s, "mem_mb": mem}
     _CALIBRATIONS[key] = found
+    shared_costs.write("calibration", key, found)
     return found
 
 
@@ -230,10 +237,20 @@ def measure_cost(
     }
     key = _shape_key(model, data, cfg, device)
     for batch in LATENCY_BATCHES if latency else ():
-        if (key, batch) not in _LATENCY:  # a shape's latency does not depend on its weights: timed once
-            _LATENCY[(key, batch)] = round(latency_ms(model, data, device, batch), 5)
-        cost[f"latency_ms_b{batch}"] = _LATENCY[(key, batch)]
+        cost[f"latency_ms_b{batch}"] = _latency(model, data, device, key, batch)
     return cost
+
+
+def _latency(model: nn.Module, data: Dataset, device: torch.device, key: tuple[Any, ...], batch: int) -> float:
+    """A shape's latency at `batch` rows, timed once per shape (it does not depend on the weights): cached
+    here, else taken from another trial process of this run (train/shared_costs.py), else timed."""
+    if (key, batch) not in _LATENCY:
+        shared = shared_costs.read(f"latency_b{batch}", key)
+        if shared is None:
+            shared = round(latency_ms(model, data, device, batch), 5)
+            shared_costs.write(f"latency_b{batch}", key, shared)
+        _LATENCY[(key, batch)] = shared
+    return _LATENCY[(key, batch)]
 
 
 ShapeCosts = tuple[tuple[Any, ...], dict[str, float], dict[int, float]]  # (shape key, calibration, latencies)
@@ -256,11 +273,7 @@ def shape_costs(model: nn.Module, data: Dataset, cfg: TrainSection, loss_name: s
     model = model.to(device)
     key = _shape_key(model, data, cfg, device)
     found = calibrate(model, data, cfg, loss_name)
-    latencies = {}
-    for batch in LATENCY_BATCHES if latency else ():
-        if (key, batch) not in _LATENCY:
-            _LATENCY[(key, batch)] = round(latency_ms(model, data, device, batch), 5)
-        latencies[batch] = _LATENCY[(key, batch)]
+    latencies = {batch: _latency(model, data, device, key, batch) for batch in (LATENCY_BATCHES if latency else ())}
     return key, found, latencies
 
 
