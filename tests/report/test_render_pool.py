@@ -147,3 +147,65 @@ def test_renderers_warmed_before_the_study_draw_the_same_files(grid_run: Path, t
         plots = make_plots(warm, pool.render)
     assert len(plots) >= 8
     assert _pngs(warm) == _pngs(at_end)
+
+
+def _logged_warm_up(log: Path, gate: Path):  # type: ignore[no-untyped-def]
+    """A renderer's warm-up that notes when it starts and ends, and lasts until `gate` exists."""
+    import os
+
+    def warm() -> None:
+        with log.open("a") as out:
+            out.write(f"start {time.monotonic()} {os.getpid()}\n")
+        while not gate.exists():
+            time.sleep(0.01)
+        with log.open("a") as out:
+            out.write(f"end {time.monotonic()} {os.getpid()}\n")
+
+    return warm
+
+
+def _lines(log: Path, kind: str, count: int) -> list[list[str]]:
+    deadline = time.monotonic() + 60
+    while True:
+        lines = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+        found = [line for line in lines if line[0] == kind]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+def test_renderers_warm_up_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tune` warms them on one idle core: two at once would take half of a core that trains."""
+    from tunelab.report import render_pool
+
+    log, gate = tmp_path / "warm.log", tmp_path / "gate"
+    monkeypatch.setattr(render_pool, "_warm", _logged_warm_up(log, gate))
+    with PlotPool(workers=2) as pool:
+        pool.warm_up()
+        first = _lines(log, "start", 1)
+        assert len(first) == 1
+        gate.touch()
+        ends = _lines(log, "end", 2)
+        starts = _lines(log, "start", 2)
+    assert len(starts) == len(ends) == 2 and starts[0][2] != starts[1][2]  # both renderers warmed up
+    (_, _, first), (_, second_start, _) = starts
+    first_end = next(float(t) for _, t, pid in ends if pid == first)
+    assert first_end <= float(second_start)  # the second began after the first had finished
+
+
+def test_a_renderer_still_waiting_for_its_turn_draws_cold_once_plots_are_asked_for(
+    grid_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunelab.report import render_pool
+
+    log, gate = tmp_path / "warm.log", tmp_path / "gate"
+    run = _copy(grid_run, tmp_path / "run")
+    monkeypatch.setattr(render_pool, "_warm", _logged_warm_up(log, gate))
+    with PlotPool(workers=2) as pool:
+        pool.warm_up()
+        assert len(_lines(log, "start", 1)) == 1  # one renderer warms up (until the gate), the other waits
+        pool.draw_ahead(run)
+        gate.touch()
+        wait_futures(list(pool._ahead.values()), timeout=120)
+        assert len({job.result()[0] for job in pool._ahead.values()}) == 1  # every plot drawn, from one folder
+    assert len(_lines(log, "start", 1)) == 1  # the waiting one skipped its warm-up and drew

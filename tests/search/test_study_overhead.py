@@ -77,3 +77,37 @@ def test_a_round_of_one_trial_reads_the_study_twice_not_seven_times(
     two = _reads_per_study(tmp_path, monkeypatch, "two", [0.1, 1.0])
     six = _reads_per_study(tmp_path, monkeypatch, "six", [0.1, 0.2, 0.4, 0.6, 0.8, 1.0])
     assert (six - two) / 4 <= 2, (two, six)
+
+
+def test_a_process_left_waiting_for_others_calls_on_idle_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tune` warms its plot renderers there: its core is idle while the last trials train elsewhere."""
+    import optuna
+
+    from tunelab.app.prepare import prepare
+    from tunelab.runs.layout import RunLayout
+    from tunelab.search.claims import claim
+    from tunelab.search.local_jobs import TRIAL_PROCESS_ENV
+    from tunelab.search.point_queue import enqueue_missing, take
+
+    monkeypatch.delenv(TRIAL_PROCESS_ENV, raising=False)
+    monkeypatch.setattr(study_run, "POLL_S", 0.0)
+    ready = prepare(load_experiment(None, raw=RAW))
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    run = study_run.start_study(ready.experiment, ready.dataset, ready.exp_id, RunLayout(tmp_path), url, data_dir=None)
+    assert run.plan.points is not None
+    enqueue_missing(run.study, url, run.knobs, run.plan.points)
+    elsewhere = []
+    for queued in run.study.get_trials(deepcopy=False):  # both points taken by "another process"
+        assert take(run.study, queued._trial_id)
+        elsewhere.append(optuna.trial.Trial(run.study, queued._trial_id))
+        claim(run.study, elsewhere[-1])
+    calls: list[int] = []
+
+    def idle() -> None:  # the other process finishes its trials meanwhile
+        calls.append(1)
+        for trial in elsewhere:
+            run.study.tell(trial, 0.5)
+
+    run.on_idle = idle
+    assert run.optimize() == 0
+    assert calls == [1] and run.on_idle is None

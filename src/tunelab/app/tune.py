@@ -165,7 +165,8 @@ def _run_with_local_jobs(
     A per-run limit (--n-trials over explicit points, --timeout) binds this process only.
     Where the trial processes leave a core idle (`probe`: and the host was idle enough while the study
     started), that core takes the cost timings (search/cost_ahead.py) and warms the plot renderers
-    (`plots`) while the study trains."""
+    (`plots`) while the study trains; else the renderers warm up on this process's core once nothing
+    is left for it to take while the last trials train elsewhere."""
     procs: list[Any] = []
     worker_url, stop_proxy = serve_storage(run.base, run.storage_url)  # a gRPC proxy with search.storage_proxy
     on_ray: list[int] = []  # trials trained by Ray workers
@@ -191,6 +192,8 @@ def _run_with_local_jobs(
             run.cost_ahead.open(run.base.train)
             if plots is not None:
                 plots.warm_up()
+        elif plots is not None and jobs > 1:  # this process's core idles once its share is done: warm them then
+            run.on_idle = plots.warm_up
         return jobs
 
     try:

@@ -73,16 +73,30 @@ def costliest_first(names: list[str], warm: bool = True) -> list[str]:
     return sorted(names, key=lambda n: rank.get(n, later - n.startswith("overlay_")))
 
 
-def _init_renderer(parent: int, warm: bool) -> None:
+def _init_renderer(parent: int, warm: bool, turn: Any = None, drawing: Any = None) -> None:
+    """`warm`: warm up first, one renderer at a time (`turn`, a lock): `tune` warms them on one idle
+    core, so two at once would take half of a training core; none waits once `drawing` is set."""
     die_with_parent(signal.SIGKILL, parent)
-    if warm:
+    if warm and _my_turn(turn, drawing):
         try:
             _warm()
         except Exception as exc:  # a renderer that did not warm up still draws (a failed initializer would not)
             log.debug("renderer warm-up failed: %s", exc)
+        finally:
+            turn.release()
     # What the renderer inherited from `tune` (torch, the study) and its warm-up are never garbage here:
     # out of the collector's sight, so a collection walks only what the plots make (and pages stay shared).
     gc.freeze()
+
+
+def _my_turn(turn: Any, drawing: Any) -> bool:
+    """The warm-up lock, taken unless the plots are asked for first (then this renderer draws cold)."""
+    while not drawing.is_set():
+        if turn.acquire(timeout=0.05):
+            if not drawing.is_set():
+                return True
+            turn.release()
+    return False
 
 
 def _warm() -> None:
@@ -129,6 +143,7 @@ class PlotPool:
         self._ahead: dict[str, Future[Drawn]] = {}
         self._started = False
         self._warm = False  # the renderers warmed up (`warm_up`)
+        self._drawing: Any = None  # set once a plot is asked for: a renderer still waiting skips its warm-up
 
     def _start(self, warm: bool = False) -> ProcessPoolExecutor | None:
         """The renderers, forked on first use (one core or no fork: None, the report draws in-process);
@@ -138,16 +153,19 @@ class PlotPool:
         self._started = True
         if self._workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return None
+        context = multiprocessing.get_context("fork")
         try:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_init_renderer, initargs=(os.getpid(), warm))
+            self._drawing = context.Event()
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_renderer,
+                                             initargs=(os.getpid(), warm, context.Lock(), self._drawing))
         except OSError as exc:
             log.debug("plot renderers unavailable (%s); drawing in this process", exc)
         return self._pool
 
     def warm_up(self) -> None:
-        """Fork the renderers now and let them warm up while the study trains (on a core it leaves
-        idle: `tune` calls this only then); drawing itself still waits for `draw_ahead`."""
+        """Fork the renderers now and let them warm up, one at a time, while the study trains (on a
+        core it leaves idle: `tune` calls this only then, or when its own trials are done and the last
+        ones train elsewhere); drawing itself still waits for `draw_ahead`."""
         pool = self._start(warm=True)
         self._warm = pool is not None
         if pool is None:
@@ -168,6 +186,7 @@ class PlotPool:
         pool = self._start()
         if pool is None:
             return
+        self._drawing.set()
         try:
             for name in costliest_first([name for name, _, _ in page_drafts(ReportRun(run_dir))], self._warm):
                 self._ahead[name] = pool.submit(_draw, str(run_dir), name)
@@ -199,6 +218,7 @@ class PlotPool:
         pool = self._start()
         if pool is None:
             return None
+        self._drawing.set()
         try:
             return pool.submit(_draw, str(run_dir), name)
         except (BrokenProcessPool, RuntimeError):

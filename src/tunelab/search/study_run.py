@@ -52,10 +52,10 @@ from tunelab.search.trial_run import DatasetCache, StudyTrials, TrialOutcome, co
 from tunelab.search.trial_writes import write_trial
 from tunelab.train.data_checks import write_data_checks
 
-# While the last trials train elsewhere: how often to look whether one died and came back to the
-# queue. The study ends when the last one ends; a second's sleep cost ~0.5 s of every run with
-# trial processes (seed 000's grid: ~4% of its wall).
+# While the last trials train elsewhere: how often to look whether one died and came back to the queue
+# (the study ends when the last one ends; a second's sleep cost ~0.5 s of seed 000's grid, ~4%).
 POLL_S = 0.2
+Items = list[tuple[optuna.trial.Trial, dict[str, Any]]]  # a round's asked trials with their configurations
 MAX_DRY_ASKS = 20  # asks in a row that gave only configurations already taken: the space is used up
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class StudyRun(StudyTrials):
     n_trials: int | None = None
     timeout_s: float | None = None
     cost_ahead: CostAhead | None = None  # set by `tune` when a core is spare (search/cost_ahead.py)
+    on_idle: Callable[[], None] | None = None  # called once when the rest trains elsewhere (`_wait_for_others`)
 
     def optimize(self, on_queued: Callable[[int], int] | None = None) -> int:
         """Ask, train and tell until the budget or the queue is spent; returns the trials run here.
@@ -170,14 +171,14 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
             if n_waiting(study, trials) == 0:
                 if not others_running(study, trials) or _leaves_the_rest():
                     break
-                time.sleep(POLL_S)  # another worker is training; its trial may still die and come back
+                _wait_for_others(run)  # another worker is training; its trial may still die and come back
                 continue
         elif len(counted(study, trials)) >= budget:
             break
         elif rounds is None and len(counted(study, trials)) + n_running(study, trials) >= budget:
             if _leaves_the_rest():  # the last trials of the budget train elsewhere; they may die and come back
                 break
-            time.sleep(POLL_S)
+            _wait_for_others(run)
             continue
         if rounds is not None:  # model-based sampler in rounds (search/rounds.py)
             items = rounds.ask(study, len(counted(study, trials)), trials)
@@ -202,9 +203,8 @@ def _optimize(run: StudyRun, on_queued: Callable[[int], int] | None) -> int:
 
 def _round_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The study's trials, read once for this round after dead processes' trials were failed and
-    queued again (read once more when that changed anything): every decision of the round (stop,
-    round size, which queued points to take, duplicates) works from this one read. Each read loads
-    every unfinished trial with its attributes; a round of one trial used to read the study 8 times."""
+    queued again (once more when that changed anything): every decision of the round works from this
+    read (each loads every unfinished trial with its attributes; a round used to read the study 8 times)."""
     trials = study.get_trials(deepcopy=False)
     if recover_dead_trials(study, trials):
         trials = study.get_trials(deepcopy=False)
@@ -215,6 +215,14 @@ def _leaves_the_rest() -> bool:
     """A trial process of `tune` leaves the trials others still train to it (tune retries whatever
     comes back after its trial processes end); any other process waits for them."""
     return bool(os.environ.get(TRIAL_PROCESS_ENV))
+
+
+def _wait_for_others(run: StudyRun) -> None:
+    """Nothing left to take while the last trials train elsewhere: this core is idle (`on_idle`, once)."""
+    idle, run.on_idle = run.on_idle, None
+    if idle is not None:
+        idle()
+    time.sleep(POLL_S)
 
 
 def _params_of(
@@ -240,14 +248,12 @@ def _ask(study: optuna.Study) -> optuna.trial.Trial:
             return study.ask()
 
 
-def _ask_round(
-    run: StudyRun, choices: dict[str, list[Any]] | None, size: int, known: Sequence[FrozenTrial]
-) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+def _ask_round(run: StudyRun, choices: dict[str, list[Any]] | None, size: int, known: Sequence[FrozenTrial]) -> Items:
     """Ask up to `size` trials; points another worker took meanwhile, and duplicates, are told
     failed at once and left out. `known`: the study as read for this round (`_round_trials`); an
     explicit study takes its queued points from it, in number order as Optuna's `ask` would."""
     study = run.study
-    items: list[tuple[optuna.trial.Trial, dict[str, Any]]] = []
+    items: Items = []
     keys: dict[str, int] = {}
     queue = iter(sorted(in_state(study, TrialState.WAITING, known), key=lambda t: t.number))
     for _ in range(size):
@@ -275,9 +281,7 @@ def _ask_round(
     return _still_ours(study, items)
 
 
-def _still_ours(
-    study: optuna.Study, items: list[tuple[optuna.trial.Trial, dict[str, Any]]]
-) -> list[tuple[optuna.trial.Trial, dict[str, Any]]]:
+def _still_ours(study: optuna.Study, items: Items) -> Items:
     """The round's trials whose configuration no other worker finished or started first, read once
     after the round's asks (the check during the asks reads the study as it was before them: two
     workers taking twin copies of a point at the same moment both passed it)."""
@@ -300,7 +304,7 @@ def _drop_duplicate(study: optuna.Study, trial: optuna.trial.Trial, twin: int) -
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _train_round(run: StudyRun, items: list[tuple[optuna.trial.Trial, dict[str, Any]]], max_group: int) -> int:
+def _train_round(run: StudyRun, items: Items, max_group: int) -> int:
     """Train the asked trials (vectorized where they can) and tell each as soon as it ends."""
     study, observer = run.study, run.observer
     told: set[int] = set()
