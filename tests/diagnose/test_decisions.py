@@ -58,6 +58,22 @@ def test_edge_winner_card_says_widen(build):
     assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
 
 
+def test_card_does_not_ask_to_widen_a_knob_past_its_natural_floor(build):
+    """A best dropout of 0.014 in 0..0.5 sits at the range's floor, and nothing lies below 0: the
+    best_on_edge finding stays silent about it, so the card must not tell the user to widen it."""
+    space = {"model.dropout": {"low": 0.0, "high": 0.5}, "train.lr": [0.001, 0.01, 0.1]}
+    b = build().experiment(strategy="random", space=space)
+    points = [(0.014, 0.1), (0.3, 0.01), (0.2, 0.001)]
+    for i, (dropout, lr) in enumerate(points):
+        b.trial(i, params={"model.dropout": dropout, "train.lr": lr}, value=0.2 + 0.1 * i)
+    run = RunView(b.history().root)
+    edge_findings = [f for f in diagnose_run(run.root) if f.rule == "best_on_edge"]
+    assert [list(f.space) for f in edge_findings] == [["train.lr"]]
+    card = build_card(run)
+    assert card is not None
+    assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
+
+
 def test_val_test_error_replaces_the_next_experiment(build):
     b = build().experiment(space={"train.lr": [0.01, 0.001, 0.0001]})
     b.trial(0, params={"train.lr": 0.001}, value=0.26, train=[0.5, 0.4, 0.3], val=[0.4, 0.3, 0.26],
