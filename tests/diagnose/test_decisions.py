@@ -74,6 +74,20 @@ def test_card_does_not_ask_to_widen_a_knob_past_its_natural_floor(build):
     assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
 
 
+def test_ablation_card_counts_a_one_value_list_as_searched_against_the_base(build):
+    """`model.dropout: [0.3]` in an ablation runs dropout 0.3 against the base's 0: the card must
+    list it as changed, not as fixed at 0.3 (most trials, the winner among them, ran 0)."""
+    b = build().experiment(strategy="ablation", space={"model.dropout": [0.3], "train.lr": [0.01, 1.0]})
+    points = [(0.0, 0.1, 0.3), (0.3, 0.1, 0.35), (0.0, 0.01, 0.5), (0.0, 1.0, 0.6)]
+    for i, (dropout, lr, value) in enumerate(points):
+        b.trial(i, params={"model.dropout": dropout, "train.lr": lr}, value=value)
+    card = build_card(RunView(b.history().root))
+    assert card is not None
+    assert "dropout" not in card.fixed
+    assert card.changed == "dropout in [0.3, 0]; lr in [0.01, 1, 0.1]"
+    assert card.best_setting.startswith("dropout=0, lr=0.1 ")
+
+
 def test_val_test_error_replaces_the_next_experiment(build):
     b = build().experiment(space={"train.lr": [0.01, 0.001, 0.0001]})
     b.trial(0, params={"train.lr": 0.001}, value=0.26, train=[0.5, 0.4, 0.3], val=[0.4, 0.3, 0.26],
