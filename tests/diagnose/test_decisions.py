@@ -193,3 +193,21 @@ def test_card_states_the_real_split_of_a_data_set_with_its_own(build):
     card = build_card(RunView(b.root))
     assert "toy_2d (180 train / 60 val rows, no test split; split_seed 0)" in card.fixed
     assert "test 0.2" not in card.fixed
+
+
+def test_lr_sweep_names_the_studys_winner_when_its_objective_is_not_the_loss(build):
+    """An lr sweep selected on val_accuracy: the study (summary, final model) picks lr 0.1, whose
+    accuracy is best, while lr 0.01 has the lower loss; lr_sweep.txt must name the same winner."""
+    from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+    b = build().experiment(strategy="lr_sweep", space={"train.lr": [0.01, 0.1]}, metric="val_accuracy")
+    b.trial(0, params={"train.lr": 0.01}, value=0.9, train=[0.5, 0.3], val=[0.35, 0.3],
+            extra={"val_accuracy": [0.85, 0.9]})
+    b.trial(1, params={"train.lr": 0.1}, value=0.95, train=[0.5, 0.4], val=[0.5, 0.4],
+            extra={"val_accuracy": [0.9, 0.95]})
+    root = b.history(direction="maximize", metric="val_accuracy").root
+    assert json.loads((root / "optimization_history.json").read_text())["best_params"] == {"train.lr": 0.1}
+
+    text = format_sweep(*sweep_rows(root))
+
+    assert "best_lr: 0.1\n" in text
