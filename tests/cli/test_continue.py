@@ -170,3 +170,28 @@ def test_continue_json_prints_one_object_per_continued_trial(tmp_path: Path, cli
             best = max(r["val_accuracy"] for r in _records(child / seed))
             assert row["values"][i] == pytest.approx(best)
         assert Path(row["parent_dir"]) == run / "trials" / child.name.removesuffix("-to4ep")
+
+
+@pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
+def test_continue_a_cross_validated_trial_continues_each_fold_on_its_own_rows(tmp_path: Path, cli) -> None:
+    """With data.cv_folds a trial's runs are its folds (`seed-<i>/`, each on its own rows), not
+    seeds: `continue` said the finished trial 'has not finished' and looked for one folder."""
+    raw = {**EXPERIMENT, "data": {**EXPERIMENT["data"], "cv_folds": 3},
+           "search": {"strategy": "grid", "space": {"train.lr": [0.01, 0.003]}}}
+    exp = tmp_path / "cv.yaml"
+    exp.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    run = tmp_path / "study"
+    assert cli("tune", exp, "--out", run, "--quiet", "--no-final").exit_code == 0
+
+    result = cli("continue", run, "--epochs", "1")
+
+    assert result.exit_code == 0, result.stderr
+    assert "mean of 3 folds" in result.stdout
+    child = Path(result.stdout.strip().rsplit(" in ", 1)[1])
+    parent = run / "trials" / child.name.removesuffix("-to4ep")
+    for fold in range(3):
+        records = _records(child / f"seed-{fold}")
+        assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+        assert records[:3] == _records(parent / f"seed-{fold}")
+        config = json.loads((child / f"seed-{fold}" / "params.json").read_text())["config"]
+        assert config["data"]["cv_fold"] == fold and config["train"]["seed"] == 0

@@ -58,6 +58,36 @@ def test_edge_winner_card_says_widen(build):
     assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
 
 
+def test_card_does_not_ask_to_widen_a_knob_past_its_natural_floor(build):
+    """A best dropout of 0.014 in 0..0.5 sits at the range's floor, and nothing lies below 0: the
+    best_on_edge finding stays silent about it, so the card must not tell the user to widen it."""
+    space = {"model.dropout": {"low": 0.0, "high": 0.5}, "train.lr": [0.001, 0.01, 0.1]}
+    b = build().experiment(strategy="random", space=space)
+    points = [(0.014, 0.1), (0.3, 0.01), (0.2, 0.001)]
+    for i, (dropout, lr) in enumerate(points):
+        b.trial(i, params={"model.dropout": dropout, "train.lr": lr}, value=0.2 + 0.1 * i)
+    run = RunView(b.history().root)
+    edge_findings = [f for f in diagnose_run(run.root) if f.rule == "best_on_edge"]
+    assert [list(f.space) for f in edge_findings] == [["train.lr"]]
+    card = build_card(run)
+    assert card is not None
+    assert card.next_experiment == "widen the range of lr: the best value sits on its edge"
+
+
+def test_ablation_card_counts_a_one_value_list_as_searched_against_the_base(build):
+    """`model.dropout: [0.3]` in an ablation runs dropout 0.3 against the base's 0: the card must
+    list it as changed, not as fixed at 0.3 (most trials, the winner among them, ran 0)."""
+    b = build().experiment(strategy="ablation", space={"model.dropout": [0.3], "train.lr": [0.01, 1.0]})
+    points = [(0.0, 0.1, 0.3), (0.3, 0.1, 0.35), (0.0, 0.01, 0.5), (0.0, 1.0, 0.6)]
+    for i, (dropout, lr, value) in enumerate(points):
+        b.trial(i, params={"model.dropout": dropout, "train.lr": lr}, value=value)
+    card = build_card(RunView(b.history().root))
+    assert card is not None
+    assert "dropout" not in card.fixed
+    assert card.changed == "dropout in [0.3, 0]; lr in [0.01, 1, 0.1]"
+    assert card.best_setting.startswith("dropout=0, lr=0.1 ")
+
+
 def test_val_test_error_replaces_the_next_experiment(build):
     b = build().experiment(space={"train.lr": [0.01, 0.001, 0.0001]})
     b.trial(0, params={"train.lr": 0.001}, value=0.26, train=[0.5, 0.4, 0.3], val=[0.4, 0.3, 0.26],
@@ -163,3 +193,21 @@ def test_card_states_the_real_split_of_a_data_set_with_its_own(build):
     card = build_card(RunView(b.root))
     assert "toy_2d (180 train / 60 val rows, no test split; split_seed 0)" in card.fixed
     assert "test 0.2" not in card.fixed
+
+
+def test_lr_sweep_names_the_studys_winner_when_its_objective_is_not_the_loss(build):
+    """An lr sweep selected on val_accuracy: the study (summary, final model) picks lr 0.1, whose
+    accuracy is best, while lr 0.01 has the lower loss; lr_sweep.txt must name the same winner."""
+    from tunelab.search.lr_sweep import format_sweep, sweep_rows
+
+    b = build().experiment(strategy="lr_sweep", space={"train.lr": [0.01, 0.1]}, metric="val_accuracy")
+    b.trial(0, params={"train.lr": 0.01}, value=0.9, train=[0.5, 0.3], val=[0.35, 0.3],
+            extra={"val_accuracy": [0.85, 0.9]})
+    b.trial(1, params={"train.lr": 0.1}, value=0.95, train=[0.5, 0.4], val=[0.5, 0.4],
+            extra={"val_accuracy": [0.9, 0.95]})
+    root = b.history(direction="maximize", metric="val_accuracy").root
+    assert json.loads((root / "optimization_history.json").read_text())["best_params"] == {"train.lr": 0.1}
+
+    text = format_sweep(*sweep_rows(root))
+
+    assert "best_lr: 0.1\n" in text

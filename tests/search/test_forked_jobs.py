@@ -107,3 +107,38 @@ def test_a_forked_child_writes_its_artifacts_with_its_own_thread() -> None:
         os._exit(0 if done == [1] else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_cnn_study_whose_parent_built_a_conv_on_two_threads_forks_a_child_that_trains(tmp_path: Path) -> None:
+    """`tune` builds the model (a conv forward) on torch's default threads before it forks; a child
+    entering an OpenMP region its parent used with another thread count hung on a futex for ever
+    (and `tune` with it). Run as a command so a hang is bounded and torch starts on every core."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    raw = {
+        "name": "forked_cnn",
+        "data": {"name": "digits", "max_rows": 300},
+        "model": {"family": "cnn", "channels": [4], "kernel_size": 3},
+        "train": {"epochs": 1, "batch_size": 64, "threads": 1},
+        "search": {"strategy": "grid", "n_jobs": 2, "vectorize": "off",
+                   "space": {"train.lr": [0.01, 0.02, 0.03, 0.04]}},
+        "final": {"enabled": False},
+    }
+    path = tmp_path / "forked_cnn.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "tunelab", "tune", str(path), "--out", str(tmp_path / "run")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        pytest.fail("tune with a forked trial process hung")
+    assert proc.returncode == 0, output.decode()[-2000:]
+    study = optuna.load_study(study_name="forked_cnn", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 4 and len({t.user_attrs["pid"] for t in done}) == 2  # tune and its forked child

@@ -159,3 +159,25 @@ def test_the_same_finished_tune_again_does_not_score_test_again(grid_run, cli):
     assert (grid_run / "final" / "test_metrics.json").read_text(encoding="utf-8") == final  # not retrained
     assert json.loads((grid_run / "test_touches.json").read_text(encoding="utf-8"))["count"] == touches
     assert again.test_metrics == {k: v for k, v in json.loads(final).items() if k.startswith("test_")}
+
+
+def test_a_new_winner_is_retrained_not_scored_with_the_old_winners_final_weights(tmp_path):
+    """`final` ran for the winner of a partial grid (lr 1e-5); the rest of the grid then found a
+    better lr of the same shape. The final model must be the new winner's retrain: the old
+    winner's finished retrain in final/train was taken as done, and its test score reported
+    under the new winner's name."""
+    raw = {**RAW, "name": "final_winner_changes", "model": {"family": "mlp", "hidden_dims": [16]},
+           "search": {"strategy": "grid", "n_jobs": 1, "space": {"train.lr": [0.00001, 0.01]}}}
+    exp = load_experiment(None, raw=raw)
+    out = tmp_path / "run"
+    with without_report():
+        first = tunelab.tune(exp, out=out, n_trials=1, run_final=False)
+        assert not first.finished and first.best_params == {"train.lr": 0.00001}
+        old = tunelab.final(out)
+        done = tunelab.tune(exp, out=out)
+    assert done.best_params == {"train.lr": 0.01}
+    record = json.loads((out / "final" / "test_metrics.json").read_text())
+    lrs = {json.loads(line)["lr"] for line in (out / "final" / "train" / "metrics.jsonl").read_text().splitlines()}
+    assert record["params"] == {"train.lr": 0.01} and lrs == {0.01}
+    assert record["test_accuracy"] > old["test_accuracy"] + 0.3  # lr 1e-5 barely moves in 3 epochs
+    assert done.test_metrics is not None and done.test_metrics["test_accuracy"] == record["test_accuracy"]

@@ -19,6 +19,7 @@ from tunelab.app.continuation import continue_trial, parent_epoch
 from tunelab.app.final import load_study
 from tunelab.app.prepare import prepare
 from tunelab.config.space import apply_params
+from tunelab.data.folds import fold_experiments, repeats
 from tunelab.errors import ConfigError, RunFolderError
 from tunelab.runs.claim import load_run_experiment
 from tunelab.runs.layout import RunLayout, TrialLayout
@@ -39,6 +40,7 @@ class Continued:
     parent: Path
     trial_dir: Path
     results: list[FitResult]
+    runs: str = "seeds"  # what the results are: seeds, or folds (data.cv_folds)
 
     def to_dict(self) -> dict[str, Any]:
         """What `tunelab continue --json` prints for this trial: the parent's value, each seed's
@@ -54,7 +56,7 @@ class Continued:
         new = [r.best_record.get(self.metric) for r in self.results]
         shown = f"{statistics.fmean(new):.4g}" if all(isinstance(v, float) for v in new) else "-"
         first = self.results[0]
-        seeds = f", mean of {len(new)} seeds" if len(new) > 1 else ""
+        seeds = f", mean of {len(new)} {self.runs}" if len(new) > 1 else ""
         return (f"trial {self.number} {self.metric} {self.value:.4g} -> {shown} (best epoch {first.best_epoch} "
                 f"of {first.epochs_run}{seeds}) in {self.trial_dir}")
 
@@ -89,7 +91,7 @@ def continue_best(
     if not layout.experiment_yaml.exists():
         raise RunFolderError(f"{layout.root}: not a run folder (no experiment.yaml)")
     base = load_run_experiment(layout.root)
-    seeds = base.search.seeds
+    seeds = repeats(base)  # data.cv_folds: a trial's runs are its folds, in the seeds' folders
     hold(layout.root)
     study = load_study(layout.root, base, storage)
     chosen = ranked(study, base.search.objective.resolved_direction())[:best]
@@ -110,10 +112,13 @@ def continue_best(
         results = []
         for i, (parent, into, start) in enumerate(zip(folder.seeds(seeds), child.seeds(seeds), starts, strict=True)):
             params = read_json(parent.params_json).get("params", {})
-            exp = seeded_experiment(apply_params(prepared.experiment, params), i)  # as search/group_run.py seeds it
+            config = apply_params(prepared.experiment, params)
+            folds = fold_experiments(config)  # as search/trial_run.py runs a trial: its folds, else its seeds
+            exp = folds[i] if folds else seeded_experiment(config, i)
             exp = exp.model_copy(update={"train": exp.train.model_copy(update={"epochs": start + epochs})})
             results.append(continue_trial(exp, datasets.get(exp), prepared.exp_id, parent, into,
                                           params={**params, "train.epochs": start + epochs}, hooks=hooks))
         value = float(trial.value)  # type: ignore[arg-type]
-        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, results))
+        out.append(Continued(trial.number, base.search.objective.metric, value, folder.root, child.root, results,
+                             "folds" if base.data.cv_folds else "seeds"))
     return out

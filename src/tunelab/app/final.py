@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import statistics
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ from tunelab.data import load_dataset
 from tunelab.data.dataset import Dataset
 from tunelab.errors import RunFolderError
 from tunelab.runs.claim import load_run_experiment
-from tunelab.runs.layout import RunLayout
+from tunelab.runs.layout import RunLayout, TrialLayout
 from tunelab.runs.lock import hold, writer
-from tunelab.runs.records import write_bytes_atomic, write_json_atomic, write_text_atomic
+from tunelab.runs.records import read_json, write_bytes_atomic, write_json_atomic, write_text_atomic
 from tunelab.runs.test_touches import add_touch
 from tunelab.search.selection import best_trial
 from tunelab.search.storage import make_storage
@@ -105,8 +106,9 @@ def run_final(
     for i in range(base.final.seeds):
         seeded = exp.model_copy(update={"train": exp.train.model_copy(update={"seed": exp.train.seed + i})})
         model = model_for(seeded, data)
+        retrain = _own_folder(out.train(i, base.final.seeds), seeded, params)
         fit(model, data, seeded.train, loss_name=seeded.train.loss, metrics=seeded.train.metrics or [],
-            layout=out.train(i, base.final.seeds), resume=True)
+            layout=retrain, resume=True)
         if data.test is not None:
             per_seed.append(_score(model, data, seeded))
         if first_model is None:
@@ -133,6 +135,23 @@ def run_final(
     write_json_atomic(out.test_metrics, record)
     write_outputs(layout, study, base, knobs)  # summary.md shows the new test scores and the touch count
     return record
+
+
+def _own_folder(layout: TrialLayout, exp: Experiment, params: dict[str, Any]) -> TrialLayout:
+    """The retrain's folder, holding this configuration only: `fit` resumes what it finds there (a
+    final killed mid-way), so the records and checkpoints of another configuration (an earlier
+    winner's retrain, before the study went on and found a better one) are removed first; else
+    its finished result would be taken as this one's and scored under the new winner's name."""
+    config = exp.model_dump(mode="json", include={"data", "task", "model", "train"})
+    try:
+        kept = read_json(layout.params_json).get("config")
+    except (OSError, ValueError, AttributeError):
+        kept = None
+    if kept != config:
+        shutil.rmtree(layout.root, ignore_errors=True)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(layout.params_json, {"name": layout.root.name, "params": dict(params), "config": config})
+    return layout
 
 
 def _chosen(study: optuna.Study, run_dir: Path, number: int | None) -> optuna.trial.FrozenTrial:

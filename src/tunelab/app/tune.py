@@ -63,7 +63,9 @@ def tune(
         experiment: a YAML file, an `Experiment` (`tunelab.load_experiment`), or None for the defaults.
         overrides: `key.path=value` strings, as the CLI's `--set` (`"train.lr=0.01"`).
         out: the run folder (default `runs/<name>`).
-        n_trials: trials to run in this call (default: the file's `search.n_trials`).
+        n_trials: the trial budget (default: the file's `search.n_trials`): the study's total for sampler
+            strategies (a finished study of 12 trials runs 4 more with 16), the points to run in this call
+            for grid, ablation and lr_sweep.
         timeout_s: stop starting trials after this many seconds.
         storage: an Optuna storage URL (default: `search.storage`, else SQLite in the run folder).
         data_dir: folder with the file-based data sets (default: `data.data_dir`, TUNELAB_DATA_DIR).

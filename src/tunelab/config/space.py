@@ -299,6 +299,9 @@ def _candidates(knob: Knob) -> tuple:
     if knob.kind == "float" and knob.step is None and knob.low != knob.high:
         # A fractional inner value catches a float range on an integer key.
         return (knob.low, knob.high, knob.low + (knob.high - knob.low) * 0.371)
+    if knob.kind == "float" and knob.step is not None and knob.low + knob.step <= knob.high:
+        # So does the first step: {low: 8, high: 64, step: 0.5} on an integer key draws 8.5.
+        return (knob.low, knob.high, knob.low + knob.step)
     return (knob.low, knob.high)
 
 

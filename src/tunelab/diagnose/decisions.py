@@ -14,7 +14,7 @@ from tunelab.diagnose.finding import Finding, sort_findings
 from tunelab.diagnose.readings import describe, fixed_space_values, fmt, searched_knobs, short_names
 from tunelab.diagnose.registry import RULES, diagnose_view
 from tunelab.diagnose.split import split_text
-from tunelab.diagnose.study import edge_knobs
+from tunelab.diagnose.study import best_on_edge
 from tunelab.diagnose.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from tunelab.errors import RunFolderError
 from tunelab.runs.records import read_json
@@ -133,7 +133,8 @@ def build_card(
     changed = {names[k.path]: (k.values or (k.low, k.high)) for k in knobs}
     best = {names[p]: v for p, v in best_params.items()}
     metric, direction = run.objective
-    edges = [names[p] for p, _, _ in edge_knobs(run, thresholds)]
+    # the knobs best_on_edge asks to widen: not one at a natural bound (dropout 0), dead or tied
+    edges = [names[p] for finding in best_on_edge(run, thresholds) for p in finding.space]
     card = study_card(
         title=title or ("lr sweep" if run.strategy == "lr_sweep" else f"{run.strategy} search: {run.name}"),
         changed=changed,

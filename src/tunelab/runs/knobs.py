@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tunelab.config.space_knob import Knob, short_names
+from tunelab.config.space_knob import Knob, base_value, short_names, values_equal
 from tunelab.runs.records import read_number
 
 __all__ = ["Knob", "read_knobs", "short_names"]  # re-exported for the report, which reaches config only here
 
 
-def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
+def read_knobs(space: Mapping[Any, Any], ablation_base: Mapping[str, Any] | None = None) -> list[Knob]:
     """The knobs of a recorded space, in its order: lists of two or more values (categorical), ranges
-    {low, high, log} (int when both bounds are ints) and fixed values (a scalar or a one-value list)."""
+    {low, high, log} (int when both bounds are ints) and fixed values (a scalar or a one-value list).
+
+    `ablation_base`: the experiment of an ablation, which also runs every listed knob at its base
+    value (as `config.space.parse_space` does): that value joins the list, so `dropout: [0.3]`
+    there is searched (0.3 against the base's 0), not fixed at 0.3."""
     names = short_names([str(p) for p in space])
     knobs = []
     for key, spec in space.items():
@@ -35,6 +39,7 @@ def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
             low, high = (low, high) if integer else (float(low), float(high))
             knobs.append(Knob(path, names[path], kind, low=low, high=high, log=bool(spec.get("log", False))))
         elif isinstance(spec, list | tuple):
+            spec = _with_base(path, list(spec), ablation_base) if ablation_base is not None and spec else spec
             if len(spec) > 1:
                 knobs.append(Knob(path, names[path], "categorical", values=tuple(spec)))
             elif spec:
@@ -42,3 +47,11 @@ def read_knobs(space: Mapping[Any, Any]) -> list[Knob]:
         else:
             knobs.append(Knob(path, names[path], "fixed", values=(spec,)))
     return knobs
+
+
+def _with_base(path: str, values: list[Any], base: Mapping[str, Any]) -> list[Any]:
+    try:
+        default = base_value(path, {}, dict(base))
+    except Exception:  # a hand-made or old folder without that key: the list as recorded
+        return values
+    return values if any(values_equal(default, v) for v in values) else [*values, default]

@@ -177,7 +177,7 @@ class RunView:
     @cached_property
     def knobs(self) -> list[Knob]:
         """`search.space` as knobs (searched and fixed, `kind` says which), read leniently (runs/knobs.py)."""
-        return read_knobs(self.searched_space)
+        return read_knobs(self.searched_space, self.experiment if self.strategy == "ablation" else None)
 
 
 def newest_continuation(layout: RunLayout) -> TrialLayout | None:

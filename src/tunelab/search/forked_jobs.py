@@ -8,7 +8,9 @@ then runs the worker's own path (`start_study(joining=True)`, `optimize`), with 
 database connections, so the study sees the same kind of trial process as before.
 
 Forked only where that is safe: on CPU (a CUDA context does not survive a fork), one torch
-thread per process (a child never enters an OpenMP region its parent used), no storage proxy
+thread per process, set in `tune` before the fork (`tune` built the model on torch's default
+threads: a child entering an OpenMP region of another size than its parent's pool hangs on a
+futex, as a CNN's conv did; on one thread it enters none), no storage proxy
 (gRPC threads), no thread here but the artifact writer, flushed and idle first (a lock another
 thread held at the fork would stay locked in the child; the child starts its own writer), and no
 text encoder (its tokenizer and allocator threads are native: `NO_FORK_FAMILIES`). Otherwise
@@ -29,6 +31,7 @@ from tunelab.lifetime import Terminated, die_with_parent
 from tunelab.search.local_jobs import TRIAL_PROCESS_ENV
 from tunelab.search.study_run import StudyRun, start_study
 from tunelab.train.artifacts import flush, is_writer
+from tunelab.train.loop import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class ForkedWorker:
 def fork_workers(n: int, run: StudyRun, data_dir: str | None) -> list[ForkedWorker]:
     """Fork `n` trial processes on `run`'s study (each one `tunelab worker --no-outputs`)."""
     context = multiprocessing.get_context("fork")
+    set_threads(1)  # can_fork: one thread per process; the child then never enters the parent's OpenMP pool
     flush()  # the artifact writer idle: it holds no lock at the fork (the child starts its own)
     workers = []
     for _ in range(n):

@@ -27,6 +27,7 @@ class SweepRow:
     val_loss_std: float = 0.0
     val_metric_std: float = 0.0
     best_val_loss_std: float = 0.0
+    winner: bool = False  # the study's winner (by its objective: search.selection), which the final model retrains
 
 
 def _stats(values: list[Any]) -> tuple[float | None, float]:
@@ -42,6 +43,8 @@ def sweep_rows(run_dir: str | Path) -> tuple[list[SweepRow], str]:
     metrics = run.experiment.get("train", {}).get("metrics") or []
     metric = f"val_{metrics[0]}" if metrics else ""
     rows = []
+    history = run.history if isinstance(run.history, dict) else {}
+    won = (history.get("best_params") or {}).get("train.lr")
     for trial in run.trials:
         seeds = [s for s in trial.seeds if s.records]
         if not seeds:
@@ -68,13 +71,18 @@ def sweep_rows(run_dir: str | Path) -> tuple[list[SweepRow], str]:
                 val_loss_std=val_std,
                 val_metric_std=score_std,
                 best_val_loss_std=best_std,
+                winner=won is not None and float(lr) == float(won),
             )
         )
     return sorted(rows, key=lambda r: r.lr), metric
 
 
 def best_lr(rows: list[SweepRow]) -> SweepRow | None:
-    """The lr with the lowest best-epoch validation loss (selection never reads a test split)."""
+    """The study's winner (by `search.objective`, as the summary and the final model have it); without
+    a recorded winner, the lr with the lowest best-epoch validation loss (never a test split)."""
+    won = [r for r in rows if r.winner]
+    if won:
+        return won[0]
     done = [r for r in rows if r.best_val_loss is not None and r.state == Outcome.COMPLETE]
     return min(done, key=lambda r: r.best_val_loss) if done else None  # type: ignore[arg-type, return-value]
 
