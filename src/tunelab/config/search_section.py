@@ -100,7 +100,9 @@ class SearchSection(Section):
         "auto",
         description="tpe, gp, cmaes: trials asked per round and trained together across the trial processes "
         "(pending trials count as running for the sampler); `auto`: enough to fill the machine (members per "
-        "group x processes) but at most a quarter of n_trials, and 1 with a pruner; `1`: one trial at a time.",
+        "group x processes) but at most a quarter of n_trials (never fewer than the processes), and 1 with a "
+        "pruner; `1`: one trial at a time. grid, random, qmc, ablation and lr_sweep queue their points and "
+        "group them by shape: the setting does not apply to them.",
     )
     stages: Annotated[list[StageSpec], Field(min_length=1)] | None = Field(
         None, description="staged strategy: the stages in order; null: seed 004's default order."

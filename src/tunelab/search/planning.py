@@ -72,12 +72,13 @@ def batch_size(exp: Experiment, budget: int) -> int:
     """Trials asked per round (`search.batch_size`); 1 means one at a time as before.
 
     `auto`: with a model-based sampler and no pruner, enough trials to fill the machine (members
-    per vectorized group x processes), but no more than a quarter of the budget, so the sampler
-    still learns from three rounds of results. Any other strategy, or a pruner (which compares a
-    trial with those finished before it), keeps asking one at a time under `auto`: measured
-    (benchmarks/RESULTS.md, "Batched rounds with pruning"), ASHA in rounds of 8 trained 1.08x the
-    epochs of ASHA one at a time and took 1.28x the wall time (40 trials, 2-core CPU); a round's first
-    members meet few rivals at a rung, and the median pruner counts only finished trials.
+    per vectorized group x processes), but no more than a quarter of the budget (nor fewer than the
+    processes), so the sampler still learns from three rounds of results. Any other strategy, or a
+    pruner (which compares a trial with those finished before it), keeps asking one at a time
+    under `auto`: measured (benchmarks/RESULTS.md, "Batched rounds with pruning"), ASHA in rounds
+    of 8 trained 1.08x the epochs of ASHA one at a time and took 1.28x the wall time (40 trials,
+    2-core CPU); a round's first members meet few rivals at a rung, and the median pruner counts
+    only finished trials.
     """
     setting = exp.search.batch_size
     if setting != "auto":
