@@ -1,9 +1,17 @@
-"""Parameter importance: Optuna's fANOVA on the study stored in the run folder's study.db."""
+"""Parameter importance: Optuna's fANOVA on the study's trials as optimization_history.json holds them.
+
+The trials come from the history the report already read (params decoded back to Optuna's, with the
+distributions the experiment's space gives), not from study.db: opening the database and reading
+its trials cost a renderer more CPU than the plot's drawing after the last trial. A folder whose
+history or experiment cannot give them (an older or hand-edited folder) is read from study.db.
+The forest keeps Optuna's 64 trees: with 32 or 16 the ranking of a 40-trial TPE study's five
+params changed with the seed (benchmarks/RESULTS.md, "Drawing the report cheaper").
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
@@ -12,6 +20,10 @@ from tunelab.report.runinfo import ReportRun, short_names
 
 if TYPE_CHECKING:
     import optuna
+
+    from tunelab.config.space_knob import Knob
+
+log = logging.getLogger(__name__)
 
 
 def _load_study(run: ReportRun) -> optuna.Study | None:
@@ -29,6 +41,49 @@ def _load_study(run: ReportRun) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=storage) if name else None
 
 
+def history_study(run: ReportRun) -> optuna.Study | None:
+    """An in-memory study of the history's complete trials, as Optuna stored them; None when the
+    folder cannot give them (no history, an experiment that no longer validates, a param outside
+    the space)."""
+    import optuna
+
+    from tunelab.config.load import validate_experiment
+    from tunelab.config.space import distributions, parse_space
+
+    rows = [t for t in run.view.history.get("trials", []) if t.get("state") == "complete"]
+    if not rows or not run.view.experiment:
+        return None
+    try:
+        knobs = parse_space(validate_experiment(run.view.experiment))
+        spaces = distributions(knobs)
+        trials = [_frozen(row, knobs, spaces) for row in rows]
+    except Exception:  # any surprise in an old or edited folder: read study.db instead
+        log.debug("importance: trials not taken from the history", exc_info=True)
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=run.view.history.get("direction") or "minimize")
+    study.add_trials(trials)
+    return study
+
+
+def _frozen(row: dict[str, Any], knobs: list[Knob], spaces: dict[str, Any]) -> optuna.trial.FrozenTrial:
+    """One complete trial as Optuna stored it; raises on anything the space cannot encode."""
+    import optuna
+
+    from tunelab.config.space import encode_params
+
+    paths = row.get("params") or {}
+    unknown = set(paths) - {knob.path for knob in knobs}
+    if unknown:
+        raise KeyError(f"trial {row.get('number')}: {sorted(unknown)} not in the space")
+    params = encode_params(knobs, paths)
+    value = row.get("value")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"trial {row.get('number')}: value {value!r}")
+    return optuna.trial.create_trial(params=params, distributions={name: spaces[name] for name in params},
+                                     value=float(value))
+
+
 def importances(run: ReportRun) -> tuple[dict[str, float], int] | str:
     """({param: importance}, complete trials), or a note saying why there is none."""
     import optuna
@@ -36,9 +91,9 @@ def importances(run: ReportRun) -> tuple[dict[str, float], int] | str:
     from optuna.trial import TrialState
 
     try:
-        study = _load_study(run)
+        study = history_study(run) or _load_study(run)
     except Exception as exc:  # a damaged or foreign database: the rest of the report still stands
-        logging.getLogger(__name__).debug("study.db unreadable", exc_info=True)
+        log.debug("study.db unreadable", exc_info=True)
         return f"parameter importance skipped: study.db could not be read ({type(exc).__name__})"
     if study is None:
         return "parameter importance skipped: no Optuna study in the run folder (study.db)"
