@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-
 from tests.report.conftest import _experiment, _run
+
 from tunelab.report.importance import history_study, importances
 from tunelab.report.runinfo import ReportRun
 
