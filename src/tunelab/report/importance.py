@@ -1,9 +1,10 @@
 """Parameter importance: Optuna's fANOVA on the study's trials as optimization_history.json holds them.
 
-The trials come from the history the report already read (params decoded back to Optuna's, with the
-distributions the experiment's space gives), not from study.db: opening the database and reading
-its trials cost a renderer more CPU than the plot's drawing after the last trial. A folder whose
-history or experiment cannot give them (an older or hand-edited folder) is read from study.db.
+The trials come from the history the report already read (`runs.study_trials`: Optuna's params and
+distributions rebuilt from the experiment's space), not from study.db: a process's first database
+read costs SQLAlchemy's engine and ORM set-up, 0.3-0.4 s of CPU after the last trial in a renderer
+that had no idle core to warm up on. Same trials, same numbers. A folder whose history or
+experiment cannot give them exactly (an older or hand-edited folder) is read from study.db.
 The forest keeps Optuna's 64 trees: with 32 or 16 the ranking of a 40-trial TPE study's five
 params changed with the seed (benchmarks/RESULTS.md, "Drawing the report cheaper").
 """
@@ -11,17 +12,16 @@ params changed with the seed (benchmarks/RESULTS.md, "Drawing the report cheaper
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
 from tunelab.report.figures import new_figure
 from tunelab.report.runinfo import ReportRun, short_names
+from tunelab.runs.study_trials import complete_trials
 
 if TYPE_CHECKING:
     import optuna
-
-    from tunelab.config.space_knob import Knob
 
 log = logging.getLogger(__name__)
 
@@ -42,46 +42,17 @@ def _load_study(run: ReportRun) -> optuna.Study | None:
 
 
 def history_study(run: ReportRun) -> optuna.Study | None:
-    """An in-memory study of the history's complete trials, as Optuna stored them; None when the
-    folder cannot give them (no history, an experiment that no longer validates, a param outside
-    the space)."""
+    """An in-memory study of the history's complete trials (`runs.study_trials`); None when the
+    folder cannot give them exactly."""
     import optuna
 
-    from tunelab.config.load import validate_experiment
-    from tunelab.config.space import distributions, parse_space
-
-    rows = [t for t in run.view.history.get("trials", []) if t.get("state") == "complete"]
-    if not rows or not run.view.experiment:
-        return None
-    try:
-        knobs = parse_space(validate_experiment(run.view.experiment))
-        spaces = distributions(knobs)
-        trials = [_frozen(row, knobs, spaces) for row in rows]
-    except Exception:  # any surprise in an old or edited folder: read study.db instead
-        log.debug("importance: trials not taken from the history", exc_info=True)
+    trials = complete_trials(run.view)
+    if trials is None:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=run.view.history.get("direction") or "minimize")
     study.add_trials(trials)
     return study
-
-
-def _frozen(row: dict[str, Any], knobs: list[Knob], spaces: dict[str, Any]) -> optuna.trial.FrozenTrial:
-    """One complete trial as Optuna stored it; raises on anything the space cannot encode."""
-    import optuna
-
-    from tunelab.config.space import encode_params
-
-    paths = row.get("params") or {}
-    unknown = set(paths) - {knob.path for knob in knobs}
-    if unknown:
-        raise KeyError(f"trial {row.get('number')}: {sorted(unknown)} not in the space")
-    params = encode_params(knobs, paths)
-    value = row.get("value")
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"trial {row.get('number')}: value {value!r}")
-    return optuna.trial.create_trial(params=params, distributions={name: spaces[name] for name in params},
-                                     value=float(value))
 
 
 def importances(run: ReportRun) -> tuple[dict[str, float], int] | str:
