@@ -9,8 +9,9 @@ processes, `--pairs` times:
 
   warm    every plot drawn in one process after a warm-up round (imports, fonts, the renderers'
           `_warm`), `time.process_time` per plot, median of `--reps` rounds
-  cold    the first parameter-importance plot of a process that has only `tune`'s imports (a
-          renderer forked when no core was idle: it warms up inside the report)
+  cold    the first parameter-importance plot of a process that has `tune`'s imports and has read
+          the study from study.db (a renderer forked after the last trial when no core was idle:
+          it warms up inside the report)
   phase   what `tune` does after the last trial when a core was idle: `PlotPool.warm_up()`, 3 s,
           then `draw_ahead` + `write_evidence(render)`, wall seconds (writes the folder's report)
 
@@ -52,10 +53,15 @@ def _warm(folder: str, reps: int) -> dict[str, float]:
 
 
 def _cold(folder: str) -> dict[str, float]:
+    import optuna
+
     from tunelab.app import tune  # noqa: F401 - what a renderer forked from `tune` has imported
     from tunelab.report.plots import page_drafts, render_one
     from tunelab.report.runinfo import ReportRun
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{Path(folder, 'study.db')}")  # `tune` ran the study on it
+    optuna.load_study(study_name=storage.get_all_studies()[0].study_name, storage=storage).get_trials()
     drafts = {name: draw for name, _, draw in page_drafts(ReportRun(folder))}
     t0 = time.process_time()
     render_one("parameter_importance", drafts["parameter_importance"])
