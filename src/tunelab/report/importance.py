@@ -1,4 +1,13 @@
-"""Parameter importance: Optuna's fANOVA on the study stored in the run folder's study.db."""
+"""Parameter importance: Optuna's fANOVA on the study's trials as optimization_history.json holds them.
+
+The trials come from the history the report already read (`runs.study_trials`: Optuna's params and
+distributions rebuilt from the experiment's space), not from study.db: a process's first database
+read costs SQLAlchemy's engine and ORM set-up, 0.3-0.4 s of CPU after the last trial in a renderer
+that had no idle core to warm up on. Same trials, same numbers. A folder whose history or
+experiment cannot give them exactly (an older or hand-edited folder) is read from study.db.
+The forest keeps Optuna's 64 trees: with 32 or 16 the ranking of a 40-trial TPE study's five
+params changed with the seed (benchmarks/RESULTS.md, "Drawing the report cheaper").
+"""
 
 from __future__ import annotations
 
@@ -9,9 +18,12 @@ from matplotlib.figure import Figure
 
 from tunelab.report.figures import new_figure
 from tunelab.report.runinfo import ReportRun, short_names
+from tunelab.runs.study_trials import complete_trials
 
 if TYPE_CHECKING:
     import optuna
+
+log = logging.getLogger(__name__)
 
 
 def _load_study(run: ReportRun) -> optuna.Study | None:
@@ -29,6 +41,20 @@ def _load_study(run: ReportRun) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=storage) if name else None
 
 
+def history_study(run: ReportRun) -> optuna.Study | None:
+    """An in-memory study of the history's complete trials (`runs.study_trials`); None when the
+    folder cannot give them exactly."""
+    import optuna
+
+    trials = complete_trials(run.view)
+    if trials is None:
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=run.view.history.get("direction") or "minimize")
+    study.add_trials(trials)
+    return study
+
+
 def importances(run: ReportRun) -> tuple[dict[str, float], int] | str:
     """({param: importance}, complete trials), or a note saying why there is none."""
     import optuna
@@ -36,9 +62,9 @@ def importances(run: ReportRun) -> tuple[dict[str, float], int] | str:
     from optuna.trial import TrialState
 
     try:
-        study = _load_study(run)
+        study = history_study(run) or _load_study(run)
     except Exception as exc:  # a damaged or foreign database: the rest of the report still stands
-        logging.getLogger(__name__).debug("study.db unreadable", exc_info=True)
+        log.debug("study.db unreadable", exc_info=True)
         return f"parameter importance skipped: study.db could not be read ({type(exc).__name__})"
     if study is None:
         return "parameter importance skipped: no Optuna study in the run folder (study.db)"
