@@ -53,3 +53,28 @@ def test_log_ticks_fall_back_to_even_values_on_a_narrow_range() -> None:
     assert _ticks(0.05, 2.0, log=True) == [0.1, 1.0]
     narrow = _ticks(0.3, 0.45, log=True, bins=4)
     assert narrow == [0.3, 0.35, 0.4, 0.45]
+
+
+def test_panel_titles_end_in_an_ellipsis_when_cut_and_overlap_no_frame_or_figure_title(wide_run: Path) -> None:
+    from tunelab.report.small_multiples import TITLE_LINES, panel_title
+
+    run = ReportRun(wide_run)
+    titles = [panel_title(run, t) for t in run.trials]
+    full = [f"#{t.number} " + run.label(t) for t in run.trials]
+    for title, whole in zip(titles, full, strict=True):
+        lines = title.split("\n")
+        assert len(lines) <= TITLE_LINES and not lines[-1].rstrip().endswith(",")
+        if len(whole) > len(title.replace("\n", " ")) + 2:  # cut: says so
+            assert lines[-1].endswith("\N{HORIZONTAL ELLIPSIS}")
+    with style():
+        fig = learning_curves_grid(run, "val_loss", "loss")
+        renderer = fig.canvas.get_renderer()
+        canvas = fig.axes[0]
+        frames = [p.get_window_extent(renderer) for p in canvas.patches if isinstance(p, Rectangle)]
+        drawn = [t.get_window_extent(renderer) for t in canvas.texts if t.get_text().startswith("#")]
+        assert len(drawn) == len(run.trials)
+        top = fig._suptitle.get_window_extent(renderer)
+        for box in drawn:
+            assert not box.overlaps(top)
+            assert not any(box.overlaps(frame) for frame in frames)
+        plt.close(fig)

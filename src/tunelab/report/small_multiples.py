@@ -29,7 +29,11 @@ from tunelab.runs.outcome import Outcome
 from tunelab.runs.view import TrialView
 
 # Margins and gaps in inches (left, right, top, bottom) and in panel sizes (between columns, rows).
-LEFT, RIGHT, TOP, BOTTOM, WSPACE, HSPACE = 0.7, 0.15, 0.75, 0.85, 0.08, 0.55
+LEFT, RIGHT, BOTTOM, WSPACE, HSPACE = 0.7, 0.15, 0.85, 0.08, 0.55  # inches, spaces as fractions of a panel
+PANEL_H = 1.25  # inches: a panel's height
+SUPTITLE_TOP, SUPTITLE_H = 0.12, 0.42  # inches: the figure title's gap from the top, and all it takes
+TITLE_GAP, LINE_H = 0.08, 0.12  # inches: a panel title's gap above its frame, and one 7-point line
+TITLE_CHARS, TITLE_LINES = 30, 4  # a panel title's wrap width and most lines
 GRID = {"colors": "#b0b0b0", "linewidths": 0.8, "alpha": 0.3}
 TICK = 0.05  # inches: tick marks and the gap to their labels
 
@@ -92,7 +96,10 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     """Small multiples: one panel per configuration, shared axes, the best one framed in green."""
     trials = run.trials
     rows, cols = grid_shape(len(trials))
-    width, height = max(7.0, cols * 2.3), rows * 1.9 + 1.2
+    titles = {t.number: panel_title(run, t) for t in trials}
+    title_h = TITLE_GAP + LINE_H * max((t.count("\n") + 1 for t in titles.values()), default=1)
+    top, gap = SUPTITLE_H + title_h, max(HSPACE * PANEL_H, title_h + TITLE_GAP)  # inches: no title overlaps
+    width, height = max(7.0, cols * 2.3), top + rows * PANEL_H + (rows - 1) * gap + BOTTOM
     fig, axes = new_figure((width, height))
     fig.set_label(FIXED_LAYOUT)
     canvas = axes[0][0]
@@ -101,13 +108,13 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     canvas.set_xlim(0, width)
     canvas.set_ylim(0, height)
     pw = (width - LEFT - RIGHT) / (cols + (cols - 1) * WSPACE)
-    ph = (height - TOP - BOTTOM) / (rows + (rows - 1) * HSPACE)
+    ph = PANEL_H
     curves = _curves(run, key)
     (x0, x1), (y0, y1), log = _limits(curves, log_ok=name == "loss")
     scale: Callable[[float], float] = math.log10 if log else float
     s0, s1 = scale(y0), scale(y1)
     xticks, yticks = _ticks(x0, x1, False), _ticks(y0, y1, log, bins=max(1, min(9, int(ph * 72 / (2 * 7)))))
-    boxes = {t.number: (LEFT + (i % cols) * pw * (1 + WSPACE), height - TOP - (i // cols) * ph * (1 + HSPACE) - ph)
+    boxes = {t.number: (LEFT + (i % cols) * pw * (1 + WSPACE), height - top - (i // cols) * (ph + gap) - ph)
              for i, t in enumerate(trials)}
     lowest = {t.number for t in trials[max(0, len(trials) - cols):]}  # lowest panel of each column
     best = run.best()
@@ -121,10 +128,7 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
         framed = best is not None and trial.number == best.number
         canvas.add_patch(Rectangle((left, bottom), pw, ph, fill=False, zorder=3, lw=2.5 if framed else 0.8,
                                    edgecolor="#2ca02c" if framed else "black"))
-        title = "\n".join(textwrap.wrap(f"#{trial.number} " + run.label(trial), 30)[:3])
-        if trial.state != Outcome.COMPLETE:
-            title += f" ({trial.state})"
-        canvas.text(left + pw / 2, bottom + ph + 0.08, title, ha="center", va="bottom", fontsize=7,
+        canvas.text(left + pw / 2, bottom + ph + TITLE_GAP, titles[trial.number], ha="center", va="bottom", fontsize=7,
                     color="#d62728" if trial.state in (Outcome.DIVERGED, "failed") else "black")
         if i % cols == 0:
             for text, at in zip(tick_labels(yticks, log), levels, strict=True):
@@ -139,9 +143,20 @@ def learning_curves_grid(run: ReportRun, key: str, name: str) -> Figure:
     canvas.add_collection(LineCollection(segments, **GRID))
     handles = _draw_curves(canvas, curves, boxes, (x0, x1), (s0, s1), scale, (pw, ph))
     fig.legend(handles, [h.get_label() for h in handles], loc="lower center", fontsize=8, ncol=2)
-    fig.suptitle(f"{name} per epoch, every configuration (shared axes; best framed in green)")
+    fig.suptitle(f"{name} per epoch, every configuration (shared axes; best framed in green)",
+                 y=1 - SUPTITLE_TOP / height, va="top")
     fig.supylabel(name)
     return fig
+
+
+def panel_title(run: ReportRun, trial: TrialView) -> str:
+    """`#7 lr=0.01, hidden_dim=32` wrapped to the panel; a title too long for TITLE_LINES ends in an
+    ellipsis (never a dangling comma), and a trial that did not complete says its state."""
+    lines = textwrap.wrap(f"#{trial.number} " + run.label(trial), TITLE_CHARS)
+    if len(lines) > TITLE_LINES:
+        lines = [*lines[:TITLE_LINES - 1], lines[TITLE_LINES - 1].rstrip(",") + " \N{HORIZONTAL ELLIPSIS}"]
+    title = "\n".join(lines)
+    return title if trial.state == Outcome.COMPLETE else f"{title} ({trial.state})"
 
 
 def _draw_curves(canvas: Axes, curves: list[Curve], boxes: dict[int, tuple[float, float]],
