@@ -29,6 +29,15 @@ class Section(BaseModel):
 # --------------------------------------------------------------------------- model
 
 
+# A list field that, when set (not null), makes other fields of its family change nothing:
+# (family, list field) -> the fields it overrides (see each field's description).
+OVERRIDDEN_BY: dict[tuple[str, str], tuple[str, ...]] = {
+    ("mlp", "hidden_dims"): ("hidden_dim", "num_layers", "hidden_dim_ratio"),
+    ("cnn", "channels"): ("num_layers", "width"),
+    ("resnet", "blocks"): ("depth",),
+}
+
+
 class MLPModel(Section):
     """Fully connected layers: Linear -> [LayerNorm] -> activation -> [Dropout] per hidden layer."""
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from tunelab.config.model_sections import OVERRIDDEN_BY
 from tunelab.config.schema import Experiment
 from tunelab.config.space_knob import (
     Knob,
@@ -107,6 +108,8 @@ def parse_space(exp: Experiment) -> list[Knob]:
             key="search.space",
         )
     _check_values(exp, knobs)
+    if "model.family" not in space:
+        _check_not_overridden(exp, knobs)
     if strategy == "ablation":
         knobs = [_with_base_value(k, knobs, base) for k in knobs]
     return knobs
@@ -122,6 +125,26 @@ def _searched_families(spec: Any) -> list[str]:
                 key=space_key("model.family"),
             )
     return list(dict.fromkeys(values)) or ["mlp"]
+
+
+def _check_not_overridden(exp: Experiment, knobs: Sequence[Knob]) -> None:
+    """A searched knob that a set list field overrides (hidden_dim under hidden_dims) would change
+    nothing in any trial: say so before the study spends a trial on it."""
+    by_path = {k.path: k for k in knobs}
+    for (family, field), fields in OVERRIDDEN_BY.items():
+        over = by_path.get(f"model.{field}")
+        if family != exp.model.family or (over is not None and over.kind not in ("categorical", "fixed")):
+            continue
+        values = (over.values or ()) if over is not None else (getattr(exp.model, field, None),)
+        if not values or any(v is None for v in values):
+            continue
+        where = "searched" if over is not None else "set in the model section"
+        for name in fields:
+            knob = by_path.get(f"model.{name}")
+            if knob is not None and knob.kind != "fixed" and not knob.when:
+                raise ConfigError(
+                    f"searching model.{name} changes nothing: model.{field} ({where}) overrides it; "
+                    f"search one of them, or set model.{field}: null", key=space_key(knob.path))
 
 
 def _number(value: Any) -> Any:
