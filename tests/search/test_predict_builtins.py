@@ -100,6 +100,27 @@ def test_house_prices_rows_with_categories_predict_with_their_id(tmp_path):
     assert tunelab.predict(run, rezoned)["prediction_SalePrice"][0] != predicted["prediction_SalePrice"][0]
 
 
+def test_a_category_not_seen_in_training_predicts_with_a_warning_naming_column_value_and_rows(tmp_path, caplog):
+    rng = np.random.default_rng(3)
+    rows = 120
+    frame = pd.DataFrame({"Id": np.arange(1, rows + 1), "OverallQual": rng.integers(1, 11, rows),
+                          "MSZoning": rng.choice(["RL", "RM"], rows), "SalePrice": rng.integers(50_000, 500_000, rows)})
+    (tmp_path / "house_prices").mkdir()
+    frame.to_csv(tmp_path / "house_prices" / "train.csv", index=False)
+    run = _tune(tmp_path, {"name": "house_prices", "features": ["OverallQual", "MSZoning"]})
+    seen = frame.drop(columns=["SalePrice"]).head(3)
+
+    with caplog.at_level("WARNING", logger="tunelab.app.predict"):
+        tunelab.predict(run, seen)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="tunelab.app.predict"):
+        predicted = tunelab.predict(run, seen.assign(MSZoning=["RL", "C (all)", "C (all)"]))
+    assert np.isfinite(predicted["prediction_SalePrice"]).all()
+    [record] = caplog.records
+    assert "column MSZoning: 2 row(s)" in record.getMessage() and "'C (all)'" in record.getMessage()
+    assert "rows 1, 2" in record.getMessage()
+
+
 @pytest.mark.usefixtures("no_report")  # asserts nothing about the report (fixtures/no_report.py)
 def test_an_empty_cell_where_the_data_set_has_gaps_gets_the_train_median(tmp_path):
     from tunelab.app.predict import load_final_model

@@ -3,6 +3,7 @@ statistics prepared them (or on texts)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from tunelab.runs.claim import load_run_experiment
 from tunelab.runs.layout import RunLayout, not_a_run_folder
 from tunelab.runs.records import read_json, write_text_atomic
 from tunelab.train.losses import model_output_dim, point_prediction
+
+log = logging.getLogger(__name__)
 
 
 def load_final_model(run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -73,7 +76,7 @@ def no_final_model(layout: RunLayout, run_dir: Path) -> RunFolderError:
 
 def _features(frame: pd.DataFrame, names: list[str], where: str) -> pd.DataFrame:
     """Columns by the training feature names; `col=value` names are one-hot indicators of `col`."""
-    columns = []
+    columns, known = [], {}
     for name in names:
         if name in frame.columns:
             columns.append(pd.to_numeric(frame[name], errors="coerce"))
@@ -81,9 +84,25 @@ def _features(frame: pd.DataFrame, names: list[str], where: str) -> pd.DataFrame
         col, sep, value = name.partition("=")
         if sep and col in frame.columns:
             columns.append((frame[col].astype(str).fillna("NA") == value).astype(float))
+            known.setdefault(col, set()).add(value)
             continue
         raise DataError(f"{where}: missing feature column {name!r}; expected columns: {', '.join(names[:20])}")
+    for col, values in known.items():
+        _warn_unseen(frame[col].astype(str).fillna("NA"), values, col, where)
     return pd.concat(columns, axis=1).set_axis(names, axis=1).astype("float64")
+
+
+def _warn_unseen(texts: pd.Series, known: set[str], column: str, where: str) -> None:
+    """A category the model never saw in training is encoded as none of the known ones (every
+    indicator 0): the prediction still comes, but the user should know which rows it concerns."""
+    unseen = ~texts.isin(known)
+    if unseen.any():
+        rows = [int(i) for i in texts.index[unseen.to_numpy()][:5]]
+        values = sorted(set(texts[unseen]))[:5]
+        log.warning("%s: column %s: %d row(s) hold values not seen in training (%s; %s %s%s): "
+                    "encoded as none of its categories", where, column, int(unseen.sum()),
+                    ", ".join(repr(v) for v in values), "rows" if len(rows) > 1 else "row",
+                    ", ".join(map(str, rows)), ", ..." if unseen.sum() > 5 else "")
 
 
 @torch.inference_mode()

@@ -188,6 +188,7 @@ def predict(
     """Predict rows of a CSV (or typed texts) with the final model, or a train run's best epoch."""
     from tunelab.app.predict import predict_file, predict_texts
 
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     if (input_path is None) == (not texts):
         fail("predict: give either INPUT_PATH or --text, not both" if texts else "predict: give INPUT_PATH or --text")
     if texts:
