@@ -87,6 +87,16 @@ def test_empty_and_constant_columns(build) -> None:
     ]
 
 
+def test_constant_one_hot_indicators_name_their_column_not_a_feature_to_leave_out(build) -> None:
+    cols = {"constant_in_train": ["LotArea", "Condition2=PosN", "Condition2=RRAe", "Utilities=NoSeWa"]}
+    findings = _by_rule(_folder(build, {"columns": cols}))["empty_columns"]
+    plain, indicators = findings
+    assert plain.evidence == "one value in every train row: LotArea"
+    assert "Condition2=PosN, Condition2=RRAe, Utilities=NoSeWa" in indicators.evidence
+    assert "merge the rare categories of Condition2, Utilities" in indicators.next_experiment
+    assert "=" not in indicators.next_experiment.partition("of ")[2]
+
+
 def test_a_folder_without_data_checks_has_no_data_findings(build) -> None:
     rules = set(_by_rule(build().experiment().root))
     assert not rules & {"data_leakage", "duplicate_rows", "class_imbalance", "empty_columns"}

@@ -121,10 +121,26 @@ def empty_columns(run: RunView, th: Thresholds) -> list[Finding]:
             "leave them out of data.features, or fix how the file is read",
         ))
     constant = [c for c in cols.get("constant_in_train", []) if c not in cols.get("all_missing", [])]
-    if constant:
-        shown = ", ".join(constant[:8]) + (f" and {len(constant) - 8} more" if len(constant) > 8 else "")
+    # `column=value` names are one-hot indicators of a text column's categories (data/tabular.py): not
+    # columns of the file, so data.features cannot leave them out; their column is what the user can act on.
+    indicators = [c for c in constant if "=" in c]
+    plain = [c for c in constant if "=" not in c]
+    if plain:
         findings.append(_study(
-            "empty_columns", "info", "constant columns", f"one value in every train row: {shown}",
+            "empty_columns", "info", "constant columns", f"one value in every train row: {_shown(plain)}",
             "leave them out of data.features (they carry no signal); harmless otherwise",
         ))
+    if indicators:
+        sources = list(dict.fromkeys(c.partition("=")[0] for c in indicators))
+        findings.append(_study(
+            "empty_columns", "info", "categories absent from train",
+            f"one-hot indicators with one value in every train row (a category no train row has, or every one): "
+            f"{_shown(indicators)}",
+            f"harmless: they carry no signal; if there are many, merge the rare categories of {_shown(sources)} "
+            "in the file, or leave the column out of data.features",
+        ))
     return findings
+
+
+def _shown(names: list[str], most: int = 8) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
