@@ -6,32 +6,13 @@ import itertools
 
 import pytest
 
-from tunelab.config.load import load_experiment
-from tunelab.data import load_dataset
+from fixtures.cost_models import cost_row, diabetes_mlp
 from tunelab.train import cost
-from tunelab.train.trial import model_for
-
-
-def _setup(hidden: list[int]):
-    raw = {
-        "name": "cost_unit",
-        "data": {"name": "diabetes"},
-        "model": {"family": "mlp", "hidden_dims": hidden},
-        "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
-    }
-    exp = load_experiment(None, raw=raw)
-    data = load_dataset(exp.data, exp.task)
-    return exp, data, model_for(exp, data)
-
-
-def _cost(exp, data, model, epochs_run: int = 2, measured: float | None = None) -> dict:
-    return cost.measure_cost(model, data, exp.train, loss_name=exp.train.loss, epochs_run=epochs_run,
-                             measured_time_s=measured)
 
 
 def test_small_and_wide_models_differ_in_parameters_and_memory() -> None:
-    small = _cost(*_setup([4]))
-    wide = _cost(*_setup([512, 512]))
+    small = cost_row(*diabetes_mlp([4]))
+    wide = cost_row(*diabetes_mlp([512, 512]))
     assert small["n_params"] == 10 * 4 + 4 + 4 * 1 + 1
     assert wide["n_params"] == 10 * 512 + 512 + 512 * 512 + 512 + 512 + 1
     assert wide["config_mem_mb"] > 10 * small["config_mem_mb"]
@@ -43,11 +24,11 @@ def test_small_and_wide_models_differ_in_parameters_and_memory() -> None:
 
 
 def test_time_alone_is_measured_when_given_else_estimated_from_epochs() -> None:
-    exp, data, model = _setup([64])
-    measured = _cost(exp, data, model, epochs_run=2, measured=1.25)
+    exp, data, model = diabetes_mlp([64])
+    measured = cost_row(exp, data, model, epochs_run=2, measured=1.25)
     assert measured["train_time_alone_s"] == 1.25 and measured["train_time_kind"] == "measured"
-    two = _cost(exp, data, model, epochs_run=2)
-    four = _cost(exp, data, model, epochs_run=4)
+    two = cost_row(exp, data, model, epochs_run=2)
+    four = cost_row(exp, data, model, epochs_run=4)
     assert two["train_time_kind"] == four["train_time_kind"] == "estimated"
     assert two["train_time_alone_s"] > 0
     # one calibration per shape per process: the estimate is exactly proportional to the epochs run
@@ -55,12 +36,12 @@ def test_time_alone_is_measured_when_given_else_estimated_from_epochs() -> None:
 
 
 def test_calibration_runs_once_per_shape() -> None:
-    exp, data, model = _setup([16])
+    exp, data, model = diabetes_mlp([16])
     first = cost.calibrate(model, data, exp.train, exp.train.loss)
     assert first["steps_per_epoch"] == -(-len(data.train) // 32)  # batches of 32, the last one short
-    _, _, other_seed = _setup([16])
+    _, _, other_seed = diabetes_mlp([16])
     assert cost.calibrate(other_seed, data, exp.train, exp.train.loss) is first
-    _, _, wider = _setup([32])
+    _, _, wider = diabetes_mlp([32])
     assert cost.calibrate(wider, data, exp.train, exp.train.loss) is not first
 
 
@@ -69,8 +50,8 @@ def test_trial_cost_sums_seeds_and_writes_cost_json(tmp_path) -> None:
     from tunelab.train.loop import FitResult
     from tunelab.train.trial_cost import trial_cost
 
-    exp, data, model = _setup([8])
-    _, _, other = _setup([8])
+    exp, data, model = diabetes_mlp([8])
+    _, _, other = diabetes_mlp([8])
     results = [FitResult(state="complete", reason="", epochs_run=2, best_epoch=2, best_value=1.0, monitor="val_loss",
                          train_time_s=t) for t in (1.0, 2.5)]
     layout = TrialLayout(tmp_path / "0-x")
@@ -83,7 +64,7 @@ def test_trial_cost_sums_seeds_and_writes_cost_json(tmp_path) -> None:
 def test_latency_rounds_are_sized_from_the_time_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each timed round after the first is sized from the per-call time just measured (at most 16x
     the last), so the round that decides lasts about `LATENCY_MIN_S` instead of up to 4x it."""
-    _exp, data, model = _setup([8])
+    _exp, data, model = diabetes_mlp([8])
     rounds: list[int] = []
     per_call = 1e-4  # seconds: what the fake clock says every call takes
 
