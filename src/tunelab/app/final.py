@@ -38,7 +38,7 @@ from tunelab.search.summary_tables import write_outputs
 from tunelab.text.features import model_inputs
 from tunelab.train.loop import evaluate, fit, resolve_device
 from tunelab.train.losses import make_loss, point_prediction
-from tunelab.train.trial import model_for
+from tunelab.train.trial import model_for, trained_config
 
 
 def final_dir(run_dir: Path, trial: int | None = None) -> Path:
@@ -142,7 +142,7 @@ def _own_folder(layout: TrialLayout, exp: Experiment, params: dict[str, Any]) ->
     final killed mid-way), so the records and checkpoints of another configuration (an earlier
     winner's retrain, before the study went on and found a better one) are removed first; else
     its finished result would be taken as this one's and scored under the new winner's name."""
-    config = exp.model_dump(mode="json", include={"data", "task", "model", "train"})
+    config = trained_config(exp)
     try:
         kept = read_json(layout.params_json).get("config")
     except (OSError, ValueError, AttributeError):

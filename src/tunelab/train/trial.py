@@ -34,6 +34,12 @@ def model_for(exp: Experiment, dataset: Dataset) -> Any:
     return attach_image_input(model, exp.data.augment) if dataset.is_image else model
 
 
+def trained_config(exp: Experiment) -> dict[str, Any]:
+    """What a trial folder's weights come from (params.json's `config`): a folder holding another
+    configuration is not this one's to resume."""
+    return exp.model_dump(mode="json", include={"data", "task", "model", "train"})
+
+
 def write_params(
     exp: Experiment, dataset: Dataset, layout: TrialLayout, *, params: Mapping[str, Any], exp_id: str
 ) -> dict[str, Any]:
@@ -45,7 +51,7 @@ def write_params(
         {
             "name": layout.root.name,
             "params": dict(params),
-            "config": exp.model_dump(mode="json", include={"data", "task", "model", "train"}),
+            "config": trained_config(exp),
             "identity": identity,
         },
     )
